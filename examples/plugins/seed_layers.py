@@ -1,0 +1,31 @@
+"""The seed note's custom layer, in Keras 3 style, registered as a graphspec node type.
+
+Load with `--plugin examples/plugins/seed_layers.py`, or import it before building or loading.
+"""
+
+import keras
+from keras import ops
+
+import graphspec
+
+
+@graphspec.register_layer
+class MyLayer(keras.layers.Layer):
+    """x @ kernel, with a trainable kernel of shape (input features, output_dim)."""
+
+    def __init__(self, output_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.output_dim = output_dim
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.output_dim),
+                                      initializer="uniform", trainable=True)
+
+    def call(self, x):
+        return ops.matmul(x, self.kernel)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.output_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "output_dim": self.output_dim}

@@ -1,0 +1,34 @@
+"""graphspec: declarative model graphs for Keras 3.
+
+    import graphspec
+    spec = graphspec.load("model.yaml")   # validates; never imports Keras
+    model = spec.build()                  # keras.Sequential or functional keras.Model
+
+Importing graphspec does not import Keras or TensorFlow. It arranges for graphspec's own
+Keras layers (op nodes) to be registered with Keras's serialization as soon as Keras is
+imported, so saved models reload with plain `keras.models.load_model`.
+"""
+
+from .api import Spec, build, json_schema, load, validate
+from .errors import CODES, Diagnostic, RegistryError, SpecError
+from .registry import load_plugin, register_layer, register_op
+from .registry import register_keras_objects_on_import as _register_keras_objects_on_import
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CODES",
+    "Diagnostic",
+    "RegistryError",
+    "Spec",
+    "SpecError",
+    "build",
+    "json_schema",
+    "load",
+    "load_plugin",
+    "register_layer",
+    "register_op",
+    "validate",
+]
+
+_register_keras_objects_on_import()

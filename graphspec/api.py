@@ -1,0 +1,115 @@
+"""The pipeline behind the public API: text -> located data -> validated document -> checked
+graph -> Keras model. Each step lives in its own module; this one only runs them in order and
+gathers their diagnostics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+from . import graph as _graph
+from . import registry, spec as _spec, source as _source
+from .errors import ERROR, Diagnostic, SpecError, did_you_mean, sort_diagnostics
+
+
+class Spec:
+    """A validated spec. `build()` makes a fresh Keras model each time it is called."""
+
+    def __init__(self, source: _source.Source, document: _spec.Document,
+                 checked: _graph.CheckedGraph, diagnostics: list[Diagnostic]):
+        self.source = source
+        self.document = document
+        self._checked = checked
+        self.diagnostics = diagnostics
+        """Warnings found while validating (errors raise instead)."""
+
+    @property
+    def name(self) -> str:
+        return self.document.name
+
+    @property
+    def path(self) -> str:
+        return self.source.path
+
+    @property
+    def kind(self) -> str:
+        """`"sequential"` or `"functional"`: what `build()` returns."""
+        return self._checked.kind
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The data-flow graph: one vertex per input and node (attributes `kind`, `type`,
+        `index`, `node`), an edge per reference (attribute `outputs`: the `k` of each `node:k`,
+        None for a plain reference). Shared layers are the `node.owner` attribute."""
+        return self._checked.graph
+
+    @property
+    def build_order(self) -> list[str]:
+        return list(self._checked.order)
+
+    def build(self):
+        """Create the Keras model (imports Keras). Raises SpecError for errors Keras reports
+        while building, located at the node that caused them."""
+        from . import compiler
+
+        return compiler.build(self.source, self._checked, self.document.name)
+
+    def __repr__(self) -> str:
+        return (f"<graphspec.Spec {self.name!r} ({self.kind}, {len(self._checked.order)} nodes) "
+                f"from {self.path}>")
+
+
+def _check(source: Any, params: dict | None) -> tuple[Spec | None, list[Diagnostic]]:
+    registry.load_entry_points()
+    src, diagnostics = _source.read(source)
+    if params:
+        # Format v1 declares no parameters yet, so every override names an unknown one.
+        diagnostics += [Diagnostic(src.path, None, None, "GS120", ERROR,
+                                   f"unknown parameter '{name}': this spec declares no parameters",
+                                   did_you_mean(name, [])) for name in params]
+    document, parts, doc_diags = _spec.validate_document(src)
+    diagnostics += doc_diags
+    checked = None
+    if parts is not None:
+        checked, graph_diags = _graph.check(src, parts)
+        diagnostics += graph_diags
+    diagnostics = sort_diagnostics(diagnostics)
+    if any(d.is_error for d in diagnostics) or document is None or checked is None:
+        return None, diagnostics
+    return Spec(src, document, checked, diagnostics), diagnostics
+
+
+def load(source: Any, *, params: dict | None = None) -> Spec:
+    """Read and validate a spec (a path to .yaml/.yml/.json, or a dict) without importing Keras.
+
+    Raises SpecError listing every problem, each with its file, line and column."""
+    spec, diagnostics = _check(source, params)
+    if spec is None:
+        raise SpecError(diagnostics)
+    return spec
+
+
+def validate(source: Any, *, params: dict | None = None, build: bool = False) -> list[Diagnostic]:
+    """Every problem in a spec, errors and warnings, sorted by position; never raises for a
+    problem in the spec. `build=True` also builds the model to catch shape and dtype errors."""
+    try:
+        spec, diagnostics = _check(source, params)
+    except SpecError as exc:
+        return exc.diagnostics
+    if spec is not None and build:
+        try:
+            spec.build()
+        except SpecError as exc:
+            diagnostics = sort_diagnostics(diagnostics + exc.diagnostics)
+    return diagnostics
+
+
+def build(source: Any, *, params: dict | None = None):
+    """`load(source).build()`: the Keras model for a spec."""
+    return load(source, params=params).build()
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the format (what `graphspec schema` prints)."""
+    return _spec.json_schema()

@@ -1,0 +1,202 @@
+"""A checked graph -> `keras.Sequential` or functional `keras.Model`.
+
+The only place where layers are created. Keras's own errors (shapes, dtypes, bad argument
+values) are caught per node and re-reported at the node's line, with the node's name; nodes
+that do not depend on a failed node are still built, so one build reports every such error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import Diagnostic, SpecError
+from .graph import CheckedGraph, GraphNode, Ref
+from .registry import LAYERS
+from .source import Source
+
+_MAX_MESSAGE = 800
+
+
+class _BuildError(Exception):
+    def __init__(self, node: GraphNode, exc: Exception, during: str, shapes: str = ""):
+        self.node, self.exc, self.during, self.shapes = node, exc, during, shapes
+
+
+def _keras_message(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + " ..."
+
+
+def _layer_class(name: str):
+    import keras
+
+    return LAYERS.get(name) or getattr(keras.layers, name)
+
+
+def _materialize(value: Any) -> Any:
+    """Nested `{layer: X, args: {...}}` mappings inside args become layer objects."""
+    if isinstance(value, dict):
+        if isinstance(value.get("layer"), str):
+            return _layer_class(value["layer"])(**_materialize(value.get("args", {})))
+        return {k: _materialize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_materialize(v) for v in value]
+    return value
+
+
+def make_layer(node: GraphNode):
+    """A fresh layer object for a `layer` or `op` node."""
+    from .ops import Op
+
+    if node.kind == "op":
+        return Op(op=node.type, args=node.decl.args, form=node.form, name=node.name)
+    return _layer_class(node.type)(name=node.name, **_materialize(node.decl.args))
+
+
+def _input_tensor(name: str, spec):
+    import keras
+
+    return keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, sparse=spec.sparse,
+                       batch_size=spec.batch_size, name=name)
+
+
+def _pick(value: Any, ref: Ref, node_name: str) -> Any:
+    if ref.index is None:
+        return value
+    if not isinstance(value, (list, tuple)):
+        if ref.index == 0:
+            return value
+        raise IndexError(f"'{ref.node}:{ref.index}' asks for output {ref.index}, but "
+                         f"'{ref.node}' has one output")
+    if ref.index >= len(value):
+        raise IndexError(f"'{ref.node}:{ref.index}' asks for output {ref.index}, but "
+                         f"'{ref.node}' has {len(value)} outputs (indexes 0 to {len(value) - 1})")
+    return value[ref.index]
+
+
+class Compiler:
+    def __init__(self, source: Source, checked: CheckedGraph, name: str):
+        self.source = source
+        self.g = checked
+        self.name = name
+
+    # -- public ----------------------------------------------------------------------------
+    def build(self):
+        if self.g.kind == "sequential":
+            return self._sequential()
+        return self._functional()
+
+    # -- functional ------------------------------------------------------------------------
+    def _functional(self):
+        import keras
+
+        tensors, failures = self._apply_all()
+        if failures:
+            raise SpecError([self._diagnostic(f) for f in failures])
+        inputs = [tensors[name] for name in self.g.inputs]
+        outputs = self._select_outputs(tensors)
+        return keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs,
+                           name=self.name)
+
+    def _apply_all(self):
+        tensors: dict[str, Any] = {n: _input_tensor(n, self.g.nodes[n].decl) for n in self.g.inputs}
+        layers: dict[str, Any] = {}
+        failures: list[_BuildError] = []
+        broken: set[str] = set()
+        for name in self.g.order:
+            node = self.g.nodes[name]
+            if any(ref.node in broken for ref in node.refs()) or node.owner in broken:
+                broken.add(name)  # its cause is reported already
+                continue
+            owner = self.g.nodes[node.owner] if node.owner else node
+            try:
+                if owner.name not in layers:
+                    layers[owner.name] = make_layer(owner)
+            except Exception as exc:  # Keras validating the constructor arguments
+                failures.append(_BuildError(owner, exc, "create"))
+                broken.add(owner.name)
+                broken.add(name)
+                continue
+            try:
+                tensors[name] = self._call(layers[owner.name], owner, node, tensors)
+            except Exception as exc:
+                failures.append(_BuildError(node, exc, "call", _shapes(node, tensors)))
+                broken.add(name)
+        return tensors, failures
+
+    def _call(self, layer, owner: GraphNode, node: GraphNode, tensors: dict[str, Any]):
+        def get(ref: Ref):
+            return _pick(tensors[ref.node], ref, node.name)
+
+        if node.form == "single":
+            return layer(get(node.inputs))
+        if node.form == "list":
+            args = [get(r) for r in node.inputs]
+            if owner.kind == "layer" and LAYERS.signature(owner.type)["input_form"] == "positional":
+                return layer(*args)
+            return layer(args)
+        mapping = {k: [get(r) for r in v] if isinstance(v, list) else get(v)
+                   for k, v in node.inputs.items()}
+        if owner.kind == "op":
+            return layer(mapping)
+        first = LAYERS.signature(owner.type)["call"][0]
+        if first in mapping:
+            return layer(mapping.pop(first), **mapping)
+        return layer(**mapping)
+
+    def _select_outputs(self, tensors: dict[str, Any]):
+        def get(ref: Ref):
+            return _pick(tensors[ref.node], ref, "outputs")
+
+        outputs = self.g.outputs
+        if isinstance(outputs, Ref):
+            return get(outputs)
+        if isinstance(outputs, list):
+            return [get(r) for r in outputs]
+        return {k: get(r) for k, r in outputs.items()}
+
+    # -- sequential ------------------------------------------------------------------------
+    def _sequential(self):
+        import keras
+
+        (input_name,) = self.g.inputs
+        try:
+            layers = [make_layer(self.g.nodes[name]) for name in self.g.order]
+            return keras.Sequential([_input_tensor(input_name, self.g.nodes[input_name].decl),
+                                     *layers], name=self.name)
+        except Exception as exc:
+            # Keras does not say which layer failed: apply fresh layers one by one to find it.
+            _, failures = self._apply_all()
+            if not failures:
+                failures = [_BuildError(self.g.nodes[self.g.order[0]], exc, "call")]
+            raise SpecError([self._diagnostic(f) for f in failures]) from None
+
+    # -- errors ----------------------------------------------------------------------------
+    def _diagnostic(self, failure: _BuildError) -> Diagnostic:
+        node, exc = failure.node, failure.exc
+        what = f"{node.type}" if node.kind == "layer" else f"op {node.type}" if node.kind == "op" \
+            else f"shared {self.g.nodes[node.owner].type}"
+        if failure.during == "create":
+            message = f"Keras could not create the layer of node '{node.name}' ({what}): "
+            loc = node.loc + ("args",) if node.decl.args else node.loc
+        else:
+            message = f"Keras could not apply node '{node.name}' ({what}) to its inputs: "
+            loc = node.loc
+        hint = f"input shapes (batch axis first): {failure.shapes}" if failure.shapes else None
+        return self.source.diagnostic(loc, "GS301", message + _keras_message(exc), hint)
+
+
+def _shapes(node: GraphNode, tensors: dict[str, Any]) -> str:
+    parts = []
+    for ref in node.refs():
+        try:
+            shape = tuple(_pick(tensors[ref.node], ref, node.name).shape)
+        except Exception:  # the reference itself is what failed
+            continue
+        label = ref.node if ref.index is None else f"{ref.node}:{ref.index}"
+        parts.append(f"{label} {shape}")
+    return ", ".join(parts)
+
+
+def build(source: Source, checked: CheckedGraph, name: str):
+    return Compiler(source, checked, name).build()

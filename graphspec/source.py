@@ -1,0 +1,222 @@
+"""Spec text -> plain data, plus the positions of every key and value.
+
+The only module that parses YAML or JSON. Loading is safe by construction: PyYAML's safe
+constructor (the C one when libyaml is present) builds only plain data, so tags such as
+`!!python/object` are rejected, never executed.
+
+Positions are computed lazily: the happy path is one fast parse, and the text is composed a
+second time, for its marks, only when a diagnostic needs a line and column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from .errors import ERROR, Diagnostic, SpecError, pointer
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MAP_TAG = "tag:yaml.org,2002:map"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+Loc = tuple  # a key path into the document: ('layers', 3, 'in', 1)
+
+
+class _Loader(_BaseLoader):
+    """Safe loader that also records keys written twice in one mapping (YAML keeps the last)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicate_keys: list[tuple[Any, Any, Any]] = []  # (key, first mark, second mark)
+
+
+def _construct_map(loader: _Loader, node: MappingNode) -> Iterator[dict]:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
+            continue
+        key = (key_node.tag, key_node.value)
+        if key in seen:
+            loader.duplicate_keys.append((key_node.value, seen[key], key_node.start_mark))
+        else:
+            seen[key] = key_node.start_mark
+    data: dict = {}
+    yield data
+    data.update(loader.construct_mapping(node))
+
+
+_Loader.add_constructor(_MAP_TAG, _construct_map)
+
+
+def _mark(mark) -> tuple[int, int]:
+    """PyYAML marks are 0-based; graphspec positions are 1-based."""
+    return mark.line + 1, mark.column + 1
+
+
+class Source:
+    """Located data: the parsed document and a way to find where any key path was written."""
+
+    def __init__(self, path: str, data: Any, text: str | None = None, base_dir: Path | None = None):
+        self.path = path
+        self.data = data
+        self.text = text
+        self.base_dir = base_dir
+        self._values: dict[Loc, tuple[int, int]] | None = None
+        self._keys: dict[Loc, tuple[int, int]] = {}
+
+    # -- positions ---------------------------------------------------------------------------
+    def locate(self, loc: Sequence[Any], key: bool = False) -> tuple[int | None, int | None]:
+        """1-based (line, column) of the value at `loc` (of its key when `key`), or of the
+        nearest enclosing value that exists. (None, None) for sources without text."""
+        if self.text is None:
+            return None, None
+        if self._values is None:
+            self._index()
+        loc = tuple(loc)
+        if key and loc in self._keys:
+            return self._keys[loc]
+        while loc:
+            if loc in self._values:
+                return self._values[loc]
+            loc = loc[:-1]
+        return self._values.get((), (1, 1))
+
+    def _index(self) -> None:
+        self._values = {}
+        try:
+            root = yaml.compose(_yaml_text(self), Loader=_Loader)
+        except yaml.YAMLError:  # data came from json.loads; nothing better to point at
+            root = None
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node, loc: Loc) -> None:
+        self._values[loc] = _mark(node.start_mark)
+        if isinstance(node, MappingNode):
+            SafeConstructor.flatten_mapping(_FLATTENER, node)
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, ScalarNode) else None
+                if key is None:
+                    continue
+                child = loc + (key,)
+                self._keys.setdefault(child, _mark(key_node.start_mark))
+                self._walk(value_node, child)
+        elif isinstance(node, SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk(item, loc + (i,))
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def diagnostic(self, loc: Sequence[Any], code: str, message: str, hint: str | None = None,
+                   *, key: bool = False, severity: str = ERROR) -> Diagnostic:
+        line, column = self.locate(loc, key=key)
+        return Diagnostic(self.path, line, column, code, severity, message, hint, pointer(loc))
+
+    def value_at(self, loc: Sequence[Any], default: Any = None) -> Any:
+        """The raw value at `loc`, or `default` when the path does not exist."""
+        value = self.data
+        for part in loc:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+                value = value[part]
+            else:
+                return default
+        return value
+
+
+_FLATTENER = SafeConstructor()
+
+
+def _yaml_text(source: Source) -> str:
+    # JSON allows tabs as white space, YAML does not; a tab and a space are one column each.
+    return source.text.replace("\t", " ") if source.path.endswith(".json") else source.text
+
+
+def read(spec: Any) -> tuple[Source, list[Diagnostic]]:
+    """Parse a path (.yaml/.yml/.json) or a mapping. Fatal problems (unreadable file, syntax,
+    unsafe tags) raise SpecError; keys written twice come back as diagnostics."""
+    if isinstance(spec, dict):
+        return Source("<dict>", spec), []
+    if not isinstance(spec, (str, os.PathLike)):
+        raise SpecError([Diagnostic("<spec>", None, None, "GS002", ERROR,
+                                    "a spec source must be a path to a .yaml, .yml or .json file "
+                                    f"or a dict. Received: {type(spec).__name__}")])
+    path = Path(spec)
+    shown = str(spec)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise SpecError([Diagnostic(shown, None, None, "GS002", ERROR,
+                                    f"cannot tell the format of '{shown}': expected a .yaml, .yml "
+                                    f"or .json file. Received suffix: '{path.suffix}'")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Diagnostic(shown, None, None, "GS001", ERROR, f"no such file: '{shown}'")])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Diagnostic(shown, None, None, "GS001", ERROR,
+                                    f"cannot read '{shown}': {exc}")])
+    source = Source(shown, None, text, path.resolve().parent)
+    if suffix == ".json":
+        return source, _parse_json(source)
+    return source, _parse_yaml(source, text)
+
+
+def _parse_yaml(source: Source, text: str) -> list[Diagnostic]:
+    loader = _Loader(text)
+    try:
+        source.data = loader.get_single_data()
+    except ConstructorError as exc:
+        raise SpecError([_yaml_error(source, exc, "GS102")])
+    except yaml.YAMLError as exc:
+        raise SpecError([_yaml_error(source, exc, "GS101")])
+    finally:
+        loader.dispose()
+    return [
+        Diagnostic(source.path, *_mark(second), "GS103", ERROR,
+                   f"key '{key}' is written twice in the same mapping (first at line "
+                   f"{first.line + 1}); YAML would silently keep only the last one",
+                   "remove or rename one of them")
+        for key, first, second in loader.duplicate_keys
+    ]
+
+
+def _yaml_error(source: Source, exc: yaml.YAMLError, code: str) -> Diagnostic:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, column = _mark(mark) if mark is not None else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"{context}: {problem}" if context else problem
+    hint = None
+    if code == "GS102":
+        message = f"unsafe or unknown YAML tag: {problem}"
+        hint = "specs hold plain data only; remove the tag"
+    return Diagnostic(source.path, line, column, code, ERROR, message, hint)
+
+
+def _parse_json(source: Source) -> list[Diagnostic]:
+    duplicated = []
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            duplicated.append(True)
+        return dict(items)
+
+    try:
+        source.data = json.loads(source.text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        raise SpecError([Diagnostic(source.path, exc.lineno, exc.colno, "GS101", ERROR,
+                                    f"invalid JSON: {exc.msg}")])
+    if not duplicated:
+        return []
+    # Rare path: re-read with the YAML loader, which knows where each duplicate stands.
+    data = source.data
+    diagnostics = _parse_yaml(source, _yaml_text(source))
+    source.data = data
+    return diagnostics

@@ -1,0 +1,347 @@
+"""The graphspec format v1 as pydantic models: the document, its inputs and its node kinds.
+
+No I/O and no Keras here. The field docstrings become the JSON Schema descriptions that
+editors show while a spec is written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+
+from .errors import Diagnostic, did_you_mean, pointer
+from .source import Source
+
+FORMAT_VERSION = 1
+SCHEMA_ID = "https://graphspec.dev/schemas/graphspec.schema.json"
+
+DTYPES = ("float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64",
+          "uint8", "uint16", "uint32", "uint64", "bool", "string", "complex64", "complex128")
+
+Name = Annotated[str, Field(min_length=1, pattern=r"^[^/:]+$")]
+"""A model, input or node name: Keras forbids '/' in layer names and ':' selects an output."""
+
+Ref = Annotated[str, Field(min_length=1, pattern=r"^[^/]+$")]
+"""An input name, a node name, or `node:k` for output k of a node with several outputs."""
+
+Inputs = Union[Ref, list[Ref], dict[str, Union[Ref, list[Ref]]]]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True,
+                              populate_by_name=True)
+
+
+class InputSpec(_Model):
+    """One model input, as `keras.Input` takes it."""
+
+    shape: list[Annotated[int, Field(ge=0)] | None]
+    """Shape without the batch axis; `null` for an axis of unknown length, e.g. `[null, 64]`."""
+    dtype: Literal[DTYPES] = "float32"  # type: ignore[valid-type]
+    """Element type of the input tensor."""
+    sparse: bool = False
+    """Whether the input is a sparse tensor."""
+    batch_size: Annotated[int, Field(ge=1)] | None = None
+    """A fixed batch size, for stateful layers; omit for any batch size."""
+
+
+class _Node(_Model):
+    name: Name | None = None
+    """Unique node name, also the Keras layer name. Default: made from the kind, e.g. `dense_1`."""
+    in_: Inputs | None = Field(None, alias="in")
+    """What the node is applied to: a reference (`x`, `node`, `node:1`), a list of references
+    (passed in order), or a mapping from call-argument names to references, e.g.
+    `{sequences: emb, initial_state: [enc:1, enc:2]}`. Default: the previous node in `layers`,
+    or for the first node the model's only input."""
+
+
+class LayerNode(_Node):
+    """A node that creates a layer: a Keras layer class name or a registered custom layer."""
+
+    layer: str
+    """Layer class name, e.g. `Dense`, `LSTM`, or a name registered with `graphspec.register_layer`."""
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Constructor arguments. A mapping with a `layer` key (and optional `args`) is built as a
+    layer itself, for wrappers such as `Bidirectional` and `TimeDistributed`."""
+
+
+class OpNode(_Node):
+    """A Lambda-style node: a registered op or any public `keras.ops` function."""
+
+    op: str
+    """Op name: a function of `keras.ops` (`mean`, `take`, `one_hot`, ...) or a name registered
+    with `graphspec.register_op`."""
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments of the op call (for `keras.ops` functions the node's inputs are the
+    leading positional arguments)."""
+
+
+class ShareNode(_Node):
+    """Reuses the layer object of another node (shared weights) on this node's inputs."""
+
+    share: Name
+    """Name of the node whose layer object is applied again."""
+
+
+NODE_KINDS = ("layer", "op", "share")
+_TAGS = {"layer": "layer-node", "op": "op-node", "share": "share-node"}
+
+
+def _node_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True)
+    if not isinstance(value, dict):
+        return None
+    present = [k for k in NODE_KINDS if k in value]
+    return _TAGS[present[0]] if len(present) == 1 else None
+
+
+Node = Annotated[
+    Union[Annotated[LayerNode, Tag("layer-node")], Annotated[OpNode, Tag("op-node")],
+          Annotated[ShareNode, Tag("share-node")]],
+    Discriminator(_node_kind, custom_error_type="node_kind",
+                  custom_error_message="a node needs exactly one of 'layer', 'op', 'share'"),
+]
+
+
+class Document(_Model):
+    """A graphspec model description (format version 1)."""
+
+    model_config = ConfigDict(title="graphspec", json_schema_extra={
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID})
+
+    graphspec: Literal[1]
+    """Format version. This graphspec reads version 1."""
+    name: Name
+    """Model name (the Keras model's `name`)."""
+    description: str | None = None
+    """Free text about the model."""
+    model: Literal["auto", "sequential", "functional"] = "auto"
+    """Model kind. `auto`: `keras.Sequential` for a single chain, functional `keras.Model`
+    otherwise. `sequential` on a graph that is not a chain is an error."""
+    inputs: Annotated[dict[Name, InputSpec], Field(min_length=1)]
+    """Model inputs in order: input name -> shape and dtype."""
+    layers: Annotated[list[Node], Field(min_length=1)]
+    """The nodes. Order only sets defaults (an omitted `in` takes the previous node); build
+    order comes from the graph."""
+    outputs: Ref | list[Ref] | dict[Name, Ref] | None = None
+    """Model outputs: a reference, a list of references, or a mapping output name -> reference.
+    Default: the last node in `layers`."""
+
+
+_NODE_ADAPTER = TypeAdapter(Node)
+_INPUT_ADAPTER = TypeAdapter(InputSpec)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of format v1, as checked in under `schemas/`."""
+    schema = Document.model_json_schema(by_alias=True)
+    schema.pop("$schema", None)
+    schema.pop("$id", None)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+# -- document validation --------------------------------------------------------------------
+
+class Parts:
+    """What graph validation works on: the valid pieces of a document, even when other pieces
+    are invalid, so that one pass reports every problem."""
+
+    def __init__(self, name: str, model: str, inputs: dict[str, InputSpec],
+                 nodes: list[tuple[int, Any]], outputs: Any, outputs_valid: bool):
+        self.name = name
+        self.model = model
+        self.inputs = inputs
+        self.nodes = nodes  # (index in `layers`, LayerNode | OpNode | ShareNode | None if invalid)
+        self.outputs = outputs
+        self.outputs_valid = outputs_valid
+
+
+def validate_document(source: Source) -> tuple[Document | None, Parts | None, list[Diagnostic]]:
+    """Check the document against the format. Returns the model when valid; otherwise the
+    salvageable parts for graph checks, and located diagnostics for every format problem."""
+    data = source.data
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"{type(data).__name__}"
+        return None, None, [source.diagnostic((), "GS110",
+                                              "a spec must be a mapping with the keys graphspec, "
+                                              f"name, inputs, layers. Received: {got}")]
+    version = data.get("graphspec", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        # Other keys may mean something else in another version: report only this.
+        return None, None, [source.diagnostic(
+            ("graphspec",), "GS113",
+            f"unsupported format version. Expected: graphspec: {FORMAT_VERSION}. "
+            f"Received: {version!r}", "this graphspec reads format 1; check the file's origin")]
+    try:
+        doc = Document.model_validate(data)
+        return doc, _parts(doc), []
+    except ValidationError as exc:
+        diagnostics = _convert(source, exc)
+    return None, _salvage(data), diagnostics
+
+
+def _parts(doc: Document) -> Parts:
+    return Parts(doc.name, doc.model, doc.inputs, list(enumerate(doc.layers)), doc.outputs, True)
+
+
+def _salvage(data: dict) -> Parts | None:
+    inputs_raw = data.get("inputs")
+    layers_raw = data.get("layers")
+    if not isinstance(inputs_raw, dict) or not isinstance(layers_raw, list):
+        return None
+    inputs = {}
+    for key, value in inputs_raw.items():
+        try:
+            inputs[key] = _INPUT_ADAPTER.validate_python(value)
+        except ValidationError:
+            inputs[key] = None
+    nodes = []
+    for i, raw in enumerate(layers_raw):
+        try:
+            nodes.append((i, _NODE_ADAPTER.validate_python(raw)))
+        except ValidationError:
+            nodes.append((i, None))
+    outputs = data.get("outputs")
+    try:
+        TypeAdapter(Document.model_fields["outputs"].annotation).validate_python(outputs)
+        ok = True
+    except ValidationError:
+        ok = False
+    name = data.get("name") if isinstance(data.get("name"), str) else "model"
+    model = data.get("model") if data.get("model") in ("auto", "sequential", "functional") else "auto"
+    return Parts(name, model, inputs, nodes, outputs, ok)
+
+
+_EXPECTED = {
+    "in": "a reference, a list of references, or a mapping of call-argument names to references",
+    "outputs": "a reference, a list of references, or a mapping of output names to references",
+    "shape": "a list of axis lengths (integers, or null for unknown)",
+}
+
+
+def _strip_tags(loc: tuple) -> tuple:
+    tags = set(_TAGS.values())
+    return tuple(p for p in loc if p not in tags)
+
+
+def _data_prefix(source: Source, loc: tuple) -> tuple:
+    """The longest prefix of `loc` that exists in the data (drops pydantic's union labels)."""
+    prefix: tuple = ()
+    value = source.data
+    for part in loc:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            break
+        prefix += (part,)
+    return prefix
+
+
+def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
+    seen: set[tuple] = set()
+    out: list[Diagnostic] = []
+    for err in exc.errors():
+        loc = _strip_tags(tuple(err["loc"]))
+        kind = err["type"]
+        at = _data_prefix(source, loc)
+        if kind == "missing":
+            key = (at, "missing", loc[-1])
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(source.diagnostic(
+                at, "GS111", f"missing required key '{loc[-1]}' in {_what(at)}",
+                _missing_hint(at, loc[-1])))
+            continue
+        if kind == "extra_forbidden":
+            field = loc[-1]
+            allowed = _allowed_keys(source, at[:-1])
+            if field == "args" and "share" in (source.value_at(at[:-1]) or {}):
+                out.append(source.diagnostic(
+                    at, "GS116", "a 'share' node reuses the other node's layer, so it takes no "
+                    "'args'", "remove 'args', or use 'layer' to create a new layer", key=True))
+            elif field in NODE_KINDS:
+                continue  # reported as GS115 on the node itself
+            else:
+                out.append(source.diagnostic(
+                    at, "GS112", f"unknown key '{field}' in {_what(at[:-1])}. "
+                    f"Expected one of: {', '.join(allowed)}",
+                    did_you_mean(field, allowed), key=True))
+            continue
+        if (at, "type") in seen:
+            continue  # a union reports once per member; one message per place is enough
+        seen.add((at, "type"))
+        value = source.value_at(at)
+        if kind == "node_kind":
+            present = [k for k in NODE_KINDS if isinstance(value, dict) and k in value]
+            if isinstance(value, dict):
+                msg = (f"node {_node_label(value, at)} has {' and '.join(repr(k) for k in present)}"
+                       if present else f"node {_node_label(value, at)} has none of 'layer', 'op', 'share'")
+                out.append(source.diagnostic(
+                    at, "GS115", f"{msg}; a node needs exactly one of them",
+                    "use 'layer' to create a layer, 'op' for an op, 'share' to reuse a layer"))
+            else:
+                out.append(source.diagnostic(
+                    at, "GS110", f"each entry of 'layers' must be a mapping (a node). "
+                    f"Received: {value!r}"))
+            continue
+        if kind == "literal_error":
+            expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+            out.append(source.diagnostic(
+                at, "GS114", f"'{pointer(at)}' must be one of {', '.join(expected)}. "
+                f"Received: {value!r}", did_you_mean(value, expected)))
+            continue
+        if kind == "string_pattern_mismatch":
+            out.append(source.diagnostic(
+                at, "GS114", f"invalid name {value!r} at '{pointer(at)}': names cannot contain "
+                "'/' and only references may use ':' (as `node:k`)",
+                "use letters, digits, '_' and '-'"))
+            continue
+        field = at[-1] if at else None
+        expected = _EXPECTED.get(field) if isinstance(field, str) else None
+        detail = f"expected {expected}" if expected else err["msg"][0].lower() + err["msg"][1:]
+        out.append(source.diagnostic(
+            at, "GS110", f"wrong value for '{pointer(at)}': {detail}. Received: {value!r}"))
+    return out
+
+
+def _what(loc: tuple) -> str:
+    if not loc:
+        return "the spec"
+    if len(loc) == 2 and loc[0] == "layers":
+        return f"node #{loc[1] + 1}"
+    if len(loc) == 2 and loc[0] == "inputs":
+        return f"input '{loc[1]}'"
+    return f"'{pointer(loc)}'"
+
+
+def _node_label(value: dict, loc: tuple) -> str:
+    name = value.get("name") if isinstance(value, dict) else None
+    return f"'{name}'" if isinstance(name, str) else f"#{loc[-1] + 1}"
+
+
+def _allowed_keys(source: Source, loc: tuple) -> list[str]:
+    if not loc:
+        model = Document
+    elif len(loc) == 2 and loc[0] == "inputs":
+        model = InputSpec
+    elif len(loc) == 2 and loc[0] == "layers":
+        value = source.value_at(loc)
+        model = {"layer-node": LayerNode, "op-node": OpNode, "share-node": ShareNode}.get(
+            _node_kind(value), LayerNode)
+    else:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _missing_hint(loc: tuple, key: str) -> str | None:
+    if key == "shape":
+        return "e.g. shape: [4], or [null] for a sequence of any length"
+    if not loc and key == "graphspec":
+        return "start the file with 'graphspec: 1'"
+    return None
