@@ -7,6 +7,7 @@ that do not depend on a failed node are still built, so one build reports every 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import Diagnostic, SpecError
@@ -23,7 +24,10 @@ class _BuildError(Exception):
 
 
 def _keras_message(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
+    """Keras's message without its terminal colours, call-site preamble and argument dump."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    text = re.sub(r"^\s*Exception encountered when calling [\w.]+\(\)\.?", "", text)
+    text = " ".join(text.split("Arguments received by")[0].split())
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + " ..."
 
 

@@ -80,6 +80,7 @@ class _Checker:
         self.nodes: dict[str, GraphNode] = {}
         self.invalid: set[str] = set()  # names of nodes whose declaration was invalid
         self.by_index: dict[int, str] = {}
+        self.unresolved = False  # a reference or a default input could not be resolved
 
     def error(self, loc, code, message, hint=None, key=False):
         self.diags.append(self.source.diagnostic(loc, code, message, hint, key=key))
@@ -155,7 +156,9 @@ class _Checker:
                 sig = OPS.signature(node.decl.op)
                 if sig is None:
                     self.error(node.loc + ("op",), "GS202", f"unknown op '{node.decl.op}' in node "
-                               f"'{node.name}'", did_you_mean(node.decl.op, self._op_names()))
+                               f"'{node.name}'", did_you_mean(node.decl.op, self._op_names()) or
+                               "custom ops must be registered with graphspec.register_op "
+                               "(CLI: --plugin)")
                     self.invalid.add(node.name)
                 else:
                     node.n_outputs = None
@@ -291,12 +294,14 @@ class _Checker:
             names = list(self.parts.inputs)
             if len(names) == 1:
                 return Ref(names[0], None, node.loc)
+            self.unresolved = True
             self.error(node.loc, "GS212", f"node '{node.name}' is the first node and has no 'in', "
                        f"but the model has {len(names)} inputs ({', '.join(names)})",
                        "say which input it takes, e.g. in: " + names[0])
             return None
         previous = ordered[node.index - 1]
         if previous is None or previous in self.invalid and previous not in self.nodes:
+            self.unresolved = True
             return None  # the previous node is broken and already reported
         return Ref(previous, None, node.loc)
 
@@ -306,6 +311,7 @@ class _Checker:
         if name not in self.nodes and text in self.nodes:  # a name that itself ends in :<digits>
             name, k = text, None
         if name not in self.nodes:
+            self.unresolved = True
             if name not in self.invalid:
                 known = list(self.nodes)
                 self.error(loc, "GS206", f"unknown reference '{text}' in node '{node.name}'",
@@ -333,7 +339,7 @@ class _Checker:
                                    did_you_mean(key, sig["call"]) or
                                    f"{owner.type}.call takes: {', '.join(sig['call'])}", key=True)
                 continue
-            count = len(node.refs())
+            count = _written_count(node)
             low, high = sig["inputs"]
             if count and (count < low or (high is not None and count > high)):
                 want = (f"exactly {low}" if low == high else f"at least {low}" if high is None
@@ -355,7 +361,7 @@ class _Checker:
                                f"op '{node.type}' in node '{node.name}'",
                                did_you_mean(key, sig["keyword"]), key=True)
         else:
-            count = len(node.refs())
+            count = _written_count(node)
             positional = sig["positional"]
             if count > len(positional) and not sig["varargs"]:
                 self.error(node.loc + ("in",), "GS210", f"op '{node.type}' in node '{node.name}' "
@@ -494,6 +500,12 @@ def _drop_none(value):
     return value
 
 
+def _written_count(node: GraphNode) -> int:
+    """How many inputs the spec gives the node, counting references that did not resolve."""
+    raw = node.decl.in_
+    return len(raw) if isinstance(raw, list) else 1
+
+
 def _flatten(outputs) -> list[Ref]:
     if outputs is None:
         return []
@@ -528,7 +540,8 @@ def check(source: Source, parts: Parts) -> tuple[CheckedGraph | None, list[Diagn
     outputs = checker.resolve_outputs()
     graph = checker.build_graph()
     acyclic = checker.check_cycles(graph)
-    if acyclic:
+    if acyclic and not checker.unresolved and not checker.invalid:
+        # On a graph with holes, unreachable parts are an echo of errors already reported.
         checker.check_reachability(graph, outputs)
     kind = checker.model_kind(graph, outputs) if acyclic else "functional"
     if any(d.is_error for d in checker.diags) or not acyclic or checker.invalid:

@@ -191,6 +191,9 @@ def _yaml_error(source: Source, exc: yaml.YAMLError, code: str) -> Diagnostic:
     line, column = _mark(mark) if mark is not None else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and mark is not context_mark:
+        context += " started at line {}, column {}".format(*_mark(context_mark))
     message = f"{context}: {problem}" if context else problem
     hint = None
     if code == "GS102":

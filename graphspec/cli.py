@@ -1,0 +1,163 @@
+"""The `graphspec` command: argument parsing, printing diagnostics, exit codes.
+
+Exit codes: 0 success (warnings allowed), 1 the spec has errors, 2 usage errors (bad
+arguments, a spec file that does not exist, a plugin that cannot be loaded). A mistake in a
+spec or on the command line never prints a Python traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from . import __version__, api, registry
+from .errors import ERROR, RegistryError, SpecError
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+_USAGE_CODES = {"GS001", "GS002"}  # the file itself is missing or not a spec file
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graphspec", description="Declarative model graphs for Keras: validate, build, schema.")
+    parser.add_argument("--version", action="version", version=f"graphspec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plugin = argparse.ArgumentParser(add_help=False)
+    plugin.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
+                        help="import a module that registers layers or ops (repeatable)")
+
+    val = sub.add_parser("validate", parents=[plugin], help="check specs without building them",
+                         description="Check specs; every problem is reported at file:line:col.")
+    val.add_argument("specs", nargs="+", metavar="SPEC")
+    val.add_argument("--format", choices=["text", "json"], default="text")
+    val.add_argument("--build", action="store_true",
+                     help="also build the model symbolically to catch shape and dtype errors "
+                          "(imports Keras)")
+
+    bld = sub.add_parser("build", parents=[plugin], help="validate, build and save a model")
+    bld.add_argument("spec", metavar="SPEC")
+    bld.add_argument("-o", "--output", required=True, metavar="OUT.keras",
+                     help="where to save the model (.keras); written atomically")
+    bld.add_argument("--summary", action="store_true", help="print the Keras model summary")
+
+    sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
+    sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
+    return parser
+
+
+class _Usage(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)  # exits with 2 on a usage error
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before a plugin imports TensorFlow
+    try:
+        for ref in getattr(args, "plugin", []):
+            registry.load_plugin(ref)
+        registry.load_entry_points()
+        return {"validate": _validate, "build": _build, "schema": _schema}[args.command](args)
+    except (_Usage, RegistryError) as exc:
+        print(f"graphspec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("graphspec: interrupted", file=sys.stderr)
+        return 130
+
+
+def _print_diagnostics(diagnostics) -> None:
+    for d in diagnostics:
+        print(d.format(), file=sys.stderr)
+
+
+def _exit_code(diagnostics) -> int:
+    errors = [d for d in diagnostics if d.severity == ERROR]
+    if any(d.code in _USAGE_CODES for d in errors):
+        return EXIT_USAGE
+    return EXIT_SPEC if errors else EXIT_OK
+
+
+def _validate(args) -> int:
+    results = [(path, api.validate(path, build=args.build)) for path in args.specs]
+    everything = [d for _, diags in results for d in diags]
+    if args.format == "json":
+        json.dump({"valid": not any(d.severity == ERROR for d in everything),
+                   "files": [{"path": path, "valid": not any(d.severity == ERROR for d in diags),
+                              "diagnostics": [d.to_dict() for d in diags]}
+                             for path, diags in results]}, sys.stdout, indent=2)
+        print()
+    else:
+        for path, diags in results:
+            _print_diagnostics(diags)
+            errors = sum(d.severity == ERROR for d in diags)
+            warnings = len(diags) - errors
+            status = "ok" if not errors else f"{errors} error(s)"
+            if warnings:
+                status += f", {warnings} warning(s)"
+            print(f"{path}: {status}")
+    return _exit_code(everything)
+
+
+def _build(args) -> int:
+    out = Path(args.output)
+    if out.suffix != ".keras":
+        raise _Usage(f"the output must be a .keras file. Received: '{args.output}'")
+    if not out.parent.exists():
+        raise _Usage(f"the output folder does not exist: '{out.parent}'")
+    try:
+        spec = api.load(args.spec)
+    except SpecError as exc:
+        _print_diagnostics(exc.diagnostics)
+        return _exit_code(exc.diagnostics)
+    _print_diagnostics(spec.diagnostics)  # warnings
+    # SIGTERM unwinds like Ctrl-C, so the temporary file below is removed, never left behind.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.keras")
+    try:
+        try:
+            model = spec.build()
+        except SpecError as exc:
+            _print_diagnostics(exc.diagnostics)
+            return EXIT_SPEC
+        if args.summary:
+            model.summary(print_fn=lambda line, **_: print(line))
+        model.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        tmp.unlink(missing_ok=True)
+    kind = "keras.Sequential" if spec.kind == "sequential" else "functional keras.Model"
+    print(f"built {spec.name}: {kind}, {model.count_params():,} parameters -> {out}")
+    return EXIT_OK
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _schema(args) -> int:
+    text = json.dumps(api.json_schema(), indent=2) + "\n"
+    if args.output:
+        _atomic_write(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""One small invalid spec per error kind; each pins its code, line and column.
+
+The expectation is the file's first line (`# expect: GS201 at 7:24`), or for JSON files a
+`.expect` file beside it. A fixture must produce exactly that one diagnostic: an extra one
+would be a cascade of the first, which graphspec is designed not to print.
+"""
+
+import re
+
+import pytest
+
+import graphspec
+from conftest import INVALID
+
+FIXTURES = sorted(p for p in INVALID.iterdir() if p.suffix in (".yaml", ".json"))
+_EXPECT = re.compile(r"(GS\d{3}) at (\d+):(\d+)(?: \((warning|build)\))?")
+
+
+def _expectation(path):
+    sidecar = path.with_name(path.name + ".expect")
+    text = sidecar.read_text() if sidecar.exists() else path.read_text().splitlines()[0]
+    code, line, column, flag = _EXPECT.search(text).groups()
+    return code, int(line), int(column), flag
+
+
+def test_every_error_code_has_a_fixture():
+    covered = {_expectation(p)[0] for p in FIXTURES}
+    # GS001/GS002 concern the file itself and GS120 a parameter override: tested in test_api.
+    missing = set(graphspec.CODES) - covered - {"GS001", "GS002", "GS120"}
+    assert not missing, f"no invalid fixture for {sorted(missing)}"
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.name for p in FIXTURES])
+def test_fixture(path):
+    code, line, column, flag = _expectation(path)
+    diagnostics = graphspec.validate(str(path), build=flag == "build")
+    assert [(d.code, d.line, d.column) for d in diagnostics] == [(code, line, column)], \
+        "\n".join(d.format() for d in diagnostics)
+    (diag,) = diagnostics
+    assert diag.path == str(path)
+    assert diag.severity == ("warning" if flag == "warning" else "error")
+    assert diag.message and diag.pointer is not None
+    if flag == "warning":
+        graphspec.load(str(path))  # warnings do not stop a load
+    else:
+        with pytest.raises(graphspec.SpecError) as info:
+            graphspec.load(str(path)).build() if flag == "build" else graphspec.load(str(path))
+        assert isinstance(info.value, ValueError)
+        assert info.value.diagnostics == diagnostics
