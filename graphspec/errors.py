@@ -7,6 +7,7 @@ converts the parser's 0-based marks.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
@@ -70,7 +71,9 @@ class Diagnostic:
         return self.severity == ERROR
 
     def sort_key(self):
-        return (self.path, self.line or 0, self.column or 0, self.code)
+        # Sources without text (dicts) have no lines: their document order is the pointer's.
+        natural = tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", self.pointer))
+        return (self.path, self.line or 0, self.column or 0, natural, self.code)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,47 @@
+"""The public API: what __all__ lists, load/validate/build, and SpecError."""
+
+import graphspec
+import pytest
+
+from conftest import EXAMPLES
+
+MLP = {"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
+       "layers": [{"layer": "Dense", "args": {"units": 2}}]}
+
+
+def test_public_api():
+    assert sorted(graphspec.__all__) == sorted([
+        "CODES", "Diagnostic", "RegistryError", "Spec", "SpecError", "build", "json_schema",
+        "load", "load_plugin", "register_layer", "register_op", "validate"])
+    assert issubclass(graphspec.SpecError, ValueError)
+
+
+def test_load_a_path_and_a_dict():
+    spec = graphspec.load(EXAMPLES / "mlp.yaml")
+    assert spec.name == "mlp" and spec.kind == "sequential" and spec.diagnostics == []
+    assert "mlp" in repr(spec)
+    assert graphspec.load(MLP).build_order == ["dense"]
+
+
+def test_validate_never_raises_for_spec_problems(tmp_path):
+    diags = graphspec.validate(tmp_path / "missing.yaml")
+    assert [d.code for d in diags] == ["GS001"]
+    assert graphspec.validate(MLP) == []
+
+
+def test_spec_error_carries_every_diagnostic():
+    bad = {**MLP, "layers": [{"layer": "Dens"}, {"layer": "Dense", "args": {"unit": 1}}]}
+    with pytest.raises(graphspec.SpecError) as info:
+        graphspec.load(bad)
+    diags = info.value.diagnostics
+    assert [d.code for d in diags] == ["GS201", "GS204", "GS203"]  # document order
+    assert all(d.line is None and d.path == "<dict>" for d in diags)
+    assert set(diags[0].to_dict()) == {"path", "line", "column", "code", "severity", "message",
+                                       "hint", "pointer"}
+    assert "GS201" in str(info.value)
+
+
+def test_unknown_parameter_override():
+    with pytest.raises(graphspec.SpecError) as info:
+        graphspec.load(MLP, params={"width": 3})
+    assert [d.code for d in info.value.diagnostics] == ["GS120"]

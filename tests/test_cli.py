@@ -1,0 +1,127 @@
+"""The `graphspec` command. Most tests call `main()` in this process; a few run the installed
+console script in a fresh process, where imports and exit codes are what a user gets."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EXAMPLES, INVALID, PLUGINS, ROOT
+from graphspec.cli import main
+
+PLUGIN_ARGS = ["--plugin", str(PLUGINS / "seed_ops.py"), "--plugin", str(PLUGINS / "seed_layers.py")]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def run(*args):
+    return subprocess.run(list(args), capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+
+
+def test_validate_ok_and_errors(capsys):
+    assert main(["validate", str(EXAMPLES / "mlp.yaml")]) == 0
+    assert capsys.readouterr().out.strip().endswith("mlp.yaml: ok")
+    bad = INVALID / "unknown_layer.yaml"
+    assert main(["validate", str(bad), str(EXAMPLES / "mlp.yaml")]) == 1
+    captured = capsys.readouterr()
+    assert f"{bad}:7:24: error[GS201]: unknown layer 'Dens' in node 'fc1'\n" \
+           "  hint: did you mean 'Dense'?" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_validate_warnings_exit_zero(capsys):
+    assert main(["validate", str(INVALID / "unused_node.yaml")]) == 0
+    assert "warning[GS209]" in capsys.readouterr().err
+
+
+def test_validate_json(capsys):
+    assert main(["validate", "--format", "json", str(INVALID / "cycle.yaml")]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False
+    (diag,) = report["files"][0]["diagnostics"]
+    assert (diag["code"], diag["line"], diag["column"]) == ("GS207", 7, 31)
+
+
+def test_validate_build_catches_shape_errors(capsys):
+    assert main(["validate", str(INVALID / "shape_mismatch.yaml")]) == 0
+    assert main(["validate", "--build", str(INVALID / "shape_mismatch.yaml")]) == 1
+    assert "error[GS301]" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_two(capsys, tmp_path):
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["validate", str(EXAMPLES / "mlp.yaml"), "--plugin", str(tmp_path / "nope.py")]) == 2
+    assert main(["build", str(EXAMPLES / "mlp.yaml"), "-o", str(tmp_path / "m.h5")]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["validate", "--format", "xml", str(EXAMPLES / "mlp.yaml")])
+    assert info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_build_saves_and_reports(capsys, tmp_path):
+    out = tmp_path / "router.keras"
+    assert main(["build", str(EXAMPLES / "ticket_router.yaml"), "-o", str(out), "--summary"]) == 0
+    printed = capsys.readouterr().out
+    assert "built ticket_router: functional keras.Model, 752,097 parameters" in printed
+    assert "title_emb" in printed  # the summary
+    assert out.stat().st_size > 0 and os.listdir(tmp_path) == ["router.keras"]
+
+
+def test_failed_build_leaves_the_output_untouched(capsys, tmp_path):
+    out = tmp_path / "model.keras"
+    out.write_bytes(b"previous model")
+    assert main(["build", str(INVALID / "shape_mismatch.yaml"), "-o", str(out)]) == 1
+    assert main(["build", str(INVALID / "unknown_layer.yaml"), "-o", str(out)]) == 1
+    assert out.read_bytes() == b"previous model"
+    assert os.listdir(tmp_path) == ["model.keras"]  # no temporary file left behind
+    assert "error[GS301]" in capsys.readouterr().err
+
+
+def test_schema_command_matches_checked_in_file(capsys, tmp_path):
+    assert main(["schema"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (ROOT / "schemas" / "graphspec.schema.json").read_text()
+    assert main(["schema", "-o", str(tmp_path / "s.json")]) == 0
+    assert (tmp_path / "s.json").read_text() == printed
+
+
+def test_validate_process_imports_neither_tensorflow_nor_keras():
+    code = ("import sys; from graphspec.cli import main; rc = main(['validate', *sys.argv[1:]]); "
+            "heavy = [m for m in ('keras', 'tensorflow') if m in sys.modules]; "
+            "print('heavy:', heavy); sys.exit(rc)")
+    result = run(sys.executable, "-c", code, *[str(p) for p in sorted(EXAMPLES.glob("*.yaml"))
+                                               if p.name not in ("minus.yaml", "custom_layer.yaml")])
+    assert result.returncode == 0, result.stderr
+    assert "heavy: []" in result.stdout
+
+
+def test_console_script_builds_and_models_reload_in_a_fresh_process(tmp_path):
+    exe = shutil.which("graphspec")
+    assert exe, "the graphspec console script is not installed"
+    result = run(exe, "validate", *PLUGIN_ARGS, *map(str, sorted(EXAMPLES.glob("*.yaml"))))
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "minus.keras"
+    result = run(exe, "build", str(EXAMPLES / "minus.yaml"), "-o", str(out), *PLUGIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "built minus: functional keras.Model, 0 parameters" in result.stdout
+    ops_only = tmp_path / "gather.keras"
+    assert run(exe, "build", str(EXAMPLES / "gather_onehot.yaml"), "-o", str(ops_only)).returncode == 0
+    # A new process: `import graphspec` (which does not import Keras), then plain Keras
+    # loading in safe mode; a registered op needs its plugin imported first.
+    code = f"""
+import sys, numpy as np, graphspec
+assert "keras" not in sys.modules
+import keras
+gather = keras.models.load_model({str(ops_only)!r})
+values = np.arange(1536, dtype="float32")[None]; idx = np.arange(0, 1536, 3, dtype="int32")[None]
+print(float(np.asarray(gather([values, idx])).sum()))
+graphspec.load_plugin({str(PLUGINS / 'seed_ops.py')!r})
+model = keras.models.load_model({str(out)!r})
+x = np.array([[1., 2.], [3., 5.]], "float32"); y = np.array([[0., 0.], [1., 1.]], "float32")
+print(np.asarray(model([x, y])).tolist())
+"""
+    result = run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(float(sum(range(0, 1536, 3)))), "[1.5,", "3.0]"]
