@@ -1,0 +1,112 @@
+"""Whole-process time and peak memory of `graphspec validate` on generated specs.
+
+    python benchmarks/validate_speed.py [--sizes 10 1000 10000] [--runs 5]
+
+Each spec is a random DAG (seeded) of Dense nodes with merges (Add) and shared layers,
+written as YAML with one node per line. Every row is the median of --runs runs of a fresh
+process measured with /usr/bin/time -v; `python -c "import keras"` is the reference row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+
+def generate(n: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    lines = ["graphspec: 1", f"name: dag_{n}", "inputs:", "  x: {shape: [16]}", "  y: {shape: [16]}",
+             "layers:"]
+    names, dense, used = ["x", "y"], [], set()
+    for i in range(n):
+        name = f"n{i}"
+        if i >= 2 and i % 10 == 0:
+            a, b = rng.sample(names, 2)
+            lines.append(f"  - {{name: {name}, layer: Add, in: [{a}, {b}]}}")
+            used |= {a, b}
+        elif dense and i % 15 == 0:
+            src = rng.choice(names)
+            lines.append(f"  - {{name: {name}, share: {rng.choice(dense)}, in: {src}}}")
+            used.add(src)
+        else:
+            src = "x" if i == 0 else "y" if i == 1 else rng.choice(names)
+            lines.append(f"  - {{name: {name}, layer: Dense, in: {src}, args: {{units: 16}}}}")
+            dense.append(name)
+            used.add(src)
+        names.append(name)
+    sinks = [n for n in names[2:] if n not in used]
+    lines.append("outputs: [" + ", ".join(sinks) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one run, from /usr/bin/time -v."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env)
+    if result.returncode not in (0, 1):
+        raise RuntimeError(result.stderr[-2000:])
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", result.stderr)
+    hours, minutes, seconds = wall.groups()
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)
+    return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds), int(rss.group(1)) / 1024
+
+
+def median_of(cmd: list[str], runs: int) -> tuple[float, float]:
+    samples = [measure(cmd) for _ in range(runs)]
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = []
+    for dist in ("keras", "tensorflow-cpu", "tensorflow", "PyYAML", "pydantic", "networkx"):
+        try:
+            versions.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return (f"CPU: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+            + ", ".join(versions))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000, 10000])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    exe = shutil.which("graphspec") or sys.exit("install graphspec first: pip install -e .")
+    print(machine())
+    print(f"median of {args.runs} runs, whole process\n")
+    print(f"| {'what':<34} | {'nodes':>7} | {'wall s':>7} | {'peak MiB':>8} |")
+    print(f"|{'-' * 36}|{'-' * 9}|{'-' * 9}|{'-' * 10}|")
+    wall, rss = median_of([sys.executable, "-c", "import keras"], args.runs)
+    label = 'python -c "import keras"'
+    print(f"| {label:<34} | {'':>7} | {wall:7.2f} | {rss:8.0f} |")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            path = Path(tmp) / f"dag_{n}.yaml"
+            path.write_text(generate(n))
+            wall, rss = median_of([exe, "validate", str(path)], args.runs)
+            rows.append((n, wall))
+            print(f"| {'graphspec validate':<34} | {n:>7,} | {wall:7.2f} | {rss:8.0f} |")
+    if len(rows) >= 2:
+        (n0, t0), (n1, t1) = rows[-2], rows[-1]
+        print(f"\nslope between the two largest sizes: {(t1 - t0) / (n1 - n0) * 1e6:.1f} µs per node")
+
+
+if __name__ == "__main__":
+    main()
