@@ -338,6 +338,11 @@ class _Checker:
                                    f"of {owner.type}.call in node '{node.name}'",
                                    did_you_mean(key, sig["call"]) or
                                    f"{owner.type}.call takes: {', '.join(sig['call'])}", key=True)
+                first = sig["call"][0] if sig["call"] else None
+                if first and first not in node.decl.in_:
+                    self.error(node.loc + ("in",), "GS204", f"the mapping 'in' of node "
+                               f"'{node.name}' has no '{first}', the main input of "
+                               f"{owner.type}.call", f"add {first}: <reference>")
                 continue
             count = _written_count(node)
             low, high = sig["inputs"]
@@ -346,7 +351,7 @@ class _Checker:
                         else f"{low} to {high}")
                 self.error(node.loc + ("in",) if node.decl.in_ is not None else node.loc, "GS210",
                            f"{owner.type} in node '{node.name}' takes {want} input(s). "
-                           f"Received: {count}", _arity_hint(owner.type, low))
+                           f"Received: {count}", _arity_hint(owner.type, low, sig["call"]))
 
     def _check_op_arity(self, node: GraphNode) -> None:
         sig = OPS.signature(node.type)
@@ -523,11 +528,13 @@ def _outputs_of(sig: dict, args: dict) -> int | None:
     return outputs
 
 
-def _arity_hint(layer: str, low: int) -> str | None:
+def _arity_hint(layer: str, low: int, call: list[str]) -> str:
     if low >= 2:
-        return f"list the inputs, e.g. in: [a, b]"
-    return (f"{layer} takes one tensor: merge several first with a Concatenate or Add node, "
-            "or pass call arguments with a mapping, e.g. in: {sequences: x, initial_state: [s1, s2]}")
+        return "list the inputs, e.g. in: [a, b]"
+    hint = f"{layer} takes one tensor: merge several first, e.g. with a Concatenate or Add node"
+    if len(call) > 1 and call[1] not in ("training", "mask"):
+        hint += f"; pass call arguments by name with a mapping, e.g. in: {{{call[0]}: a, {call[1]}: b}}"
+    return hint
 
 
 def check(source: Source, parts: Parts) -> tuple[CheckedGraph | None, list[Diagnostic]]:
