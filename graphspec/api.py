@@ -8,25 +8,31 @@ from typing import Any
 
 import networkx as nx
 
+from . import compose as _compose
 from . import graph as _graph
 from . import registry, spec as _spec, source as _source
-from .errors import ERROR, Diagnostic, SpecError, did_you_mean, sort_diagnostics
+from .errors import Diagnostic, SpecError, sort_diagnostics
 
 
 class Spec:
     """A validated spec. `build()` makes a fresh Keras model each time it is called."""
 
-    def __init__(self, source: _source.Source, document: _spec.Document,
+    def __init__(self, source: _source.Source, parsed: _spec.Parsed,
                  checked: _graph.CheckedGraph, diagnostics: list[Diagnostic]):
         self.source = source
-        self.document = document
+        self._parsed = parsed
         self._checked = checked
         self.diagnostics = diagnostics
         """Warnings found while validating (errors raise instead)."""
 
     @property
     def name(self) -> str:
-        return self.document.name
+        return self._parsed.name
+
+    @property
+    def params(self) -> dict:
+        """The value each parameter finally had (declared, imported or overridden)."""
+        return dict(self._checked.params)
 
     @property
     def path(self) -> str:
@@ -53,7 +59,7 @@ class Spec:
         while building, located at the node that caused them."""
         from . import compiler
 
-        return compiler.build(self.source, self._checked, self.document.name)
+        return compiler.build(self.source, self._checked, self.name)
 
     def __repr__(self) -> str:
         return (f"<graphspec.Spec {self.name!r} ({self.kind}, {len(self._checked.order)} nodes) "
@@ -63,21 +69,19 @@ class Spec:
 def _check(source: Any, params: dict | None) -> tuple[Spec | None, list[Diagnostic]]:
     registry.load_entry_points()
     src, diagnostics = _source.read(source)
-    if params:
-        # Format v1 declares no parameters yet, so every override names an unknown one.
-        diagnostics += [Diagnostic(src.path, None, None, "GS120", ERROR,
-                                   f"unknown parameter '{name}': this spec declares no parameters",
-                                   did_you_mean(name, [])) for name in params]
-    document, parts, doc_diags = _spec.validate_document(src)
+    parsed, doc_diags = _spec.validate_document(src)
     diagnostics += doc_diags
     checked = None
-    if parts is not None:
-        checked, graph_diags = _graph.check(src, parts)
-        diagnostics += graph_diags
+    if parsed is not None:
+        parts, compose_diags = _compose.compose(src, parsed, params)
+        diagnostics += compose_diags
+        if parts is not None:
+            checked, graph_diags = _graph.check(src, parts)
+            diagnostics += graph_diags
     diagnostics = sort_diagnostics(diagnostics)
-    if any(d.is_error for d in diagnostics) or document is None or checked is None:
+    if any(d.is_error for d in diagnostics) or checked is None:
         return None, diagnostics
-    return Spec(src, document, checked, diagnostics), diagnostics
+    return Spec(src, parsed, checked, diagnostics), diagnostics
 
 
 def load(source: Any, *, params: dict | None = None) -> Spec:

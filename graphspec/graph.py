@@ -14,8 +14,9 @@ from .errors import WARNING, Diagnostic, did_you_mean, pointer
 from . import catalog
 from .catalog import UNSUPPORTED_LAYERS
 from .registry import LAYERS, OPS
-from .source import Source
-from .spec import InputSpec, LayerNode, OpNode, Parts, ShareNode
+from .compose import Parts
+from .source import Loc, Source
+from .spec import LayerNode, OpNode
 
 _REF = re.compile(r"^(?P<node>.+?)(?::(?P<k>\d+))?$")
 
@@ -66,10 +67,7 @@ class CheckedGraph:
     outputs: Any  # Ref | list[Ref] | dict[str, Ref]
     kind: str  # "sequential" | "functional"
     shared: dict[str, list[str]] = field(default_factory=dict)  # owner -> share nodes
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower().replace(".", "_")
+    params: dict[str, Any] = field(default_factory=dict)  # final parameter values
 
 
 class _Checker:
@@ -80,7 +78,8 @@ class _Checker:
         self.nodes: dict[str, GraphNode] = {}
         self.invalid: set[str] = set()  # names of nodes whose declaration was invalid
         self.by_index: dict[int, str] = {}
-        self.unresolved = False  # a reference or a default input could not be resolved
+        self.unresolved = parts.incomplete  # a reference or a default input did not resolve
+        self.label_by_loc: dict[tuple, str] = {}
 
     def error(self, loc, code, message, hint=None, key=False):
         self.diags.append(self.source.diagnostic(loc, code, message, hint, key=key))
@@ -91,57 +90,38 @@ class _Checker:
     # -- 1. names ----------------------------------------------------------------------------
     def collect_names(self) -> None:
         for name, spec in self.parts.inputs.items():
-            self.nodes[name] = GraphNode(name, "input", ("inputs", name), spec)
+            self.nodes[name] = GraphNode(name, "input", Loc(("inputs", name), self.source), spec)
             if spec is None:
                 self.invalid.add(name)
-        explicit = {decl.name for _, decl in self.parts.nodes if decl is not None and decl.name}
-        taken = set(self.nodes) | explicit
-        counters: dict[str, int] = {}
-        raw_layers = self.source.value_at(("layers",), [])
-        declared = {name: ("input", ("inputs", name)) for name in self.nodes}
-        for index, decl in self.parts.nodes:
-            loc = ("layers", index)
-            if decl is None:
-                raw = raw_layers[index] if index < len(raw_layers) else None
-                name = raw.get("name") if isinstance(raw, dict) else None
-                if not isinstance(name, str):
-                    continue
-                self.invalid.add(name)
-            else:
-                name = decl.name or self._default_name(decl, taken, counters)
+        self.invalid |= self.parts.invalid_names
+        declared = {name: node.loc for name, node in self.nodes.items()}
+        for index, flat in enumerate(self.parts.nodes):
+            decl, loc, name = flat.decl, flat.loc, flat.name
+            if name is None:
+                continue
             if name in declared:
-                kind, first = declared[name]
-                fline, _ = self.source.locate(first + (("name",) if kind != "input" else ()))
+                first = declared[name]
+                kind = "input" if first[0] == "inputs" else "node"
+                source = getattr(first, "source", None) or self.source
+                fline, _ = source.locate(first + (("name",) if kind == "node" else ()))
                 where = f" (first declared at line {fline})" if fline else ""
+                if source is not (getattr(loc, "source", None) or self.source) and fline:
+                    where = f" (first declared at {source.path}:{fline})"
                 self.error(loc + ("name",), "GS205",
                            f"duplicate name '{name}': {kind} '{name}' is already declared"
                            f"{where}", "names of inputs and nodes must be unique; rename one")
                 self.invalid.add(name)
                 continue
-            declared[name] = ("node", loc)
+            declared[name] = loc
             self.by_index[index] = name
+            self.label_by_loc[tuple(loc)] = name
             if decl is None:
+                self.invalid.add(name)
                 continue
             kind = "layer" if isinstance(decl, LayerNode) else "op" if isinstance(decl, OpNode) else "share"
             node = GraphNode(name, kind, loc, decl, index=index)
             node.type = decl.layer if kind == "layer" else decl.op if kind == "op" else decl.share
             self.nodes[name] = node
-
-    @staticmethod
-    def _default_name(decl, taken: set[str], counters: dict[str, int]) -> str:
-        if isinstance(decl, LayerNode):
-            base = _snake(decl.layer)
-        elif isinstance(decl, OpNode):
-            base = _snake(decl.op)
-        else:
-            base = f"{decl.share}_shared"
-        while True:
-            n = counters.get(base, 0)
-            counters[base] = n + 1
-            name = base if n == 0 else f"{base}_{n}"
-            if name not in taken:
-                taken.add(name)
-                return name
 
     # -- 2. types and arguments ------------------------------------------------------------
     def check_types(self) -> None:
@@ -259,15 +239,17 @@ class _Checker:
         return [n.name for n in self.nodes.values() if n.kind != "input"]
 
     def _label(self, loc: tuple) -> str:
-        if len(loc) == 2 and loc[0] == "layers":
-            name = self.by_index.get(loc[1])
-            return f"node '{name}'" if name else f"node #{loc[1] + 1}"
-        head = self._label(loc[:2]) if len(loc) > 2 else "the spec"
-        return f"{head} (at '{pointer(loc)}')"
+        """`node 'fc1'`, with the key path when the location points inside the node."""
+        for end in range(len(loc), 0, -1):
+            name = self.label_by_loc.get(tuple(loc[:end]))
+            if name is not None:
+                inside = f" (at '{pointer(loc)}')" if end < len(loc) - 1 else ""
+                return f"node '{name}'{inside}"
+        return f"'{pointer(loc)}'"
 
     # -- 3. references -----------------------------------------------------------------------
     def resolve_inputs(self) -> None:
-        ordered = [self.by_index.get(i) for i, _ in self.parts.nodes]
+        ordered = [self.by_index.get(i) for i in range(len(self.parts.nodes))]
         for node in self.nodes.values():
             if node.kind == "input":
                 continue
@@ -404,17 +386,14 @@ class _Checker:
     # -- 5. outputs, cycles, reachability, kind ------------------------------------------------
     def resolve_outputs(self):
         raw = self.parts.outputs
-        if not self.parts.outputs_valid:
+        if not self.parts.outputs_valid or raw is None:
             return None
-        if raw is None:
-            last = self.by_index.get(len(self.parts.nodes) - 1)
-            return Ref(last, None, ("layers", len(self.parts.nodes) - 1)) if last in self.nodes else None
-        node = GraphNode("outputs", "outputs", ("outputs",), None)
+        node = GraphNode("outputs", "outputs", Loc(("outputs",), self.source), None)
         if isinstance(raw, str):
-            return self._ref(raw, ("outputs",), node)
+            return self._ref(raw, node.loc, node)
         if isinstance(raw, list):
-            return _drop_none([self._ref(r, ("outputs", i), node) for i, r in enumerate(raw)])
-        return _drop_none({k: self._ref(r, ("outputs", k), node) for k, r in raw.items()})
+            return _drop_none([self._ref(r, node.loc + (i,), node) for i, r in enumerate(raw)])
+        return _drop_none({k: self._ref(r, node.loc + (k,), node) for k, r in raw.items()})
 
     def build_graph(self) -> nx.DiGraph:
         graph = nx.DiGraph()
@@ -560,4 +539,5 @@ def check(source: Source, parts: Parts) -> tuple[CheckedGraph | None, list[Diagn
     for node in checker.nodes.values():
         if node.owner:
             shared.setdefault(node.owner, []).append(node.name)
-    return CheckedGraph(graph, checker.nodes, list(parts.inputs), order, outputs, kind, shared), checker.diags
+    return (CheckedGraph(graph, checker.nodes, list(parts.inputs), order, outputs, kind, shared,
+                         parts.params), checker.diags)

@@ -25,7 +25,25 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAP_TAG = "tag:yaml.org,2002:map"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
-Loc = tuple  # a key path into the document: ('layers', 3, 'in', 1)
+class Loc(tuple):
+    """A key path into a document, e.g. ('layers', 3, 'in', 1), that also knows which source
+    it points into (blocks may come from imported files) and, for nodes expanded from a block,
+    which instance they belong to. Extending or slicing it keeps both."""
+
+    def __new__(cls, parts=(), source: "Source | None" = None, context: str | None = None):
+        loc = super().__new__(cls, parts)
+        loc.source, loc.context = source, context
+        return loc
+
+    def __add__(self, other):
+        return Loc(tuple(self) + tuple(other), self.source, self.context)
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return Loc(item, self.source, self.context) if isinstance(index, slice) else item
+
+    def __repr__(self):
+        return f"Loc{tuple(self)!r}"
 
 
 class _Loader(_BaseLoader):
@@ -113,13 +131,30 @@ class Source:
 
     # -- diagnostics -------------------------------------------------------------------------
     def diagnostic(self, loc: Sequence[Any], code: str, message: str, hint: str | None = None,
-                   *, key: bool = False, severity: str = ERROR) -> Diagnostic:
-        line, column = self.locate(loc, key=key)
-        return Diagnostic(self.path, line, column, code, severity, message, hint, pointer(loc))
+                   *, key: bool = False, severity: str = ERROR, column_offset: int = 0) -> Diagnostic:
+        """A diagnostic at `loc`; a Loc from another source (an import) is located there, and
+        one expanded from a block names the instance."""
+        source = getattr(loc, "source", None) or self
+        context = getattr(loc, "context", None)
+        if context:
+            message += f" (in {context})"
+        line, column = source.locate(loc, key=key)
+        if column is not None and column_offset:
+            column = source.column_in_value(line, column, column_offset)
+        return Diagnostic(source.path, line, column, code, severity, message, hint, pointer(loc))
+
+    def column_in_value(self, line: int, column: int, offset: int) -> int:
+        """The column of character `offset` of a scalar that starts at (line, column),
+        stepping over its opening quote; a multi-line scalar keeps its start column."""
+        text = self.text.splitlines()[line - 1] if self.text else ""
+        quoted = column - 1 < len(text) and text[column - 1] in "'\""
+        target = column + offset + (1 if quoted else 0)
+        return target if target <= len(text) + 1 else column
 
     def value_at(self, loc: Sequence[Any], default: Any = None) -> Any:
         """The raw value at `loc`, or `default` when the path does not exist."""
-        value = self.data
+        source = getattr(loc, "source", None) or self
+        value = source.data
         for part in loc:
             if isinstance(value, dict) and part in value:
                 value = value[part]

@@ -7,6 +7,7 @@ editors show while a spec is written.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
@@ -28,6 +29,9 @@ Ref = Annotated[str, Field(min_length=1, pattern=r"^[^/]+$")]
 
 Inputs = Union[Ref, list[Ref], dict[str, Union[Ref, list[Ref]]]]
 
+Expr = Annotated[str, Field(pattern=r"^\s*\$\{.*\}\s*$")]
+"""A `${...}` expression over parameters, e.g. `${width * 2}`; replaced by its value."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True,
@@ -37,13 +41,13 @@ class _Model(BaseModel):
 class InputSpec(_Model):
     """One model input, as `keras.Input` takes it."""
 
-    shape: list[Annotated[int, Field(ge=0)] | None]
+    shape: list[Annotated[int, Field(ge=0)] | None | Expr] | Expr
     """Shape without the batch axis; `null` for an axis of unknown length, e.g. `[null, 64]`."""
-    dtype: Literal[DTYPES] = "float32"  # type: ignore[valid-type]
+    dtype: Literal[DTYPES] | Expr = "float32"  # type: ignore[valid-type]
     """Element type of the input tensor."""
-    sparse: bool = False
+    sparse: bool | Expr = False
     """Whether the input is a sparse tensor."""
-    batch_size: Annotated[int, Field(ge=1)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] | None | Expr = None
     """A fixed batch size, for stateful layers; omit for any batch size."""
 
 
@@ -55,6 +59,9 @@ class _Node(_Model):
     (passed in order), or a mapping from call-argument names to references, e.g.
     `{sequences: emb, initial_state: [enc:1, enc:2]}`. Default: the previous node in `layers`,
     or for the first node the model's only input."""
+    repeat: Annotated[int, Field(ge=1)] | Expr | None = None
+    """Chain this many copies of the node, each with fresh weights; `${repeat_index}` (0-based)
+    is defined inside each copy. The node's name then refers to the last copy."""
 
 
 class LayerNode(_Node):
@@ -85,8 +92,17 @@ class ShareNode(_Node):
     """Name of the node whose layer object is applied again."""
 
 
-NODE_KINDS = ("layer", "op", "share")
-_TAGS = {"layer": "layer-node", "op": "op-node", "share": "share-node"}
+class BlockNode(_Node):
+    """An instance of a block: its nodes are expanded inline, named after this node."""
+
+    block: Name
+    """Name of a block under `blocks` (here or in an imported file)."""
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Values for the block's `params`, overriding its defaults."""
+
+
+NODE_KINDS = ("layer", "op", "share", "block")
+_TAGS = {"layer": "layer-node", "op": "op-node", "share": "share-node", "block": "block-node"}
 
 
 def _node_kind(value: Any) -> str | None:
@@ -100,10 +116,26 @@ def _node_kind(value: Any) -> str | None:
 
 Node = Annotated[
     Union[Annotated[LayerNode, Tag("layer-node")], Annotated[OpNode, Tag("op-node")],
-          Annotated[ShareNode, Tag("share-node")]],
+          Annotated[ShareNode, Tag("share-node")], Annotated[BlockNode, Tag("block-node")]],
     Discriminator(_node_kind, custom_error_type="node_kind",
-                  custom_error_message="a node needs exactly one of 'layer', 'op', 'share'"),
+                  custom_error_message="a node needs exactly one of 'layer', 'op', 'share', 'block'"),
 ]
+
+
+class Block(_Model):
+    """A reusable subgraph. Inside, references name the block's inputs and its own nodes."""
+
+    description: str | None = None
+    """Free text about the block."""
+    params: dict[Name, Any] = Field(default_factory=dict)
+    """Parameters with their defaults; an instance's `args` override them."""
+    inputs: Annotated[list[Name], Field(min_length=1)]
+    """Names of the block's inputs; an instance's `in` gives them in this order."""
+    layers: Annotated[list[Node], Field(min_length=1)]
+    """The block's nodes, as under the top-level `layers`."""
+    outputs: Ref | list[Ref] | None = None
+    """The block's outputs; default: its last node. With several, an instance `b` is
+    referenced as `b:0`, `b:1`, ..."""
 
 
 class Document(_Model):
@@ -121,11 +153,19 @@ class Document(_Model):
     model: Literal["auto", "sequential", "functional"] = "auto"
     """Model kind. `auto`: `keras.Sequential` for a single chain, functional `keras.Model`
     otherwise. `sequential` on a graph that is not a chain is an error."""
-    inputs: Annotated[dict[Name, InputSpec], Field(min_length=1)]
-    """Model inputs in order: input name -> shape and dtype."""
-    layers: Annotated[list[Node], Field(min_length=1)]
+    imports: list[str] = Field(default_factory=list)
+    """Other spec files (relative to this one) whose `blocks` and `params` this file uses."""
+    params: dict[Name, Any] = Field(default_factory=dict)
+    """Parameters: name -> value (number, string, boolean or list). `${name}` or
+    `${expression}` anywhere a value stands is replaced; overridden by `--set name=value`."""
+    blocks: dict[Name, Block] = Field(default_factory=dict)
+    """Reusable subgraphs, instantiated by nodes with `block: NAME`."""
+    inputs: Annotated[dict[Name, InputSpec], Field(min_length=1)] | None = None
+    """Model inputs in order: input name -> shape and dtype. Required, except in a library
+    file that only provides `params` and `blocks` to others through `imports`."""
+    layers: Annotated[list[Node], Field(min_length=1)] | None = None
     """The nodes. Order only sets defaults (an omitted `in` takes the previous node); build
-    order comes from the graph."""
+    order comes from the graph. Required, except in a library file."""
     outputs: Ref | list[Ref] | dict[Name, Ref] | None = None
     """Model outputs: a reference, a list of references, or a mapping output name -> reference.
     Default: the last node in `layers`."""
@@ -133,6 +173,7 @@ class Document(_Model):
 
 _NODE_ADAPTER = TypeAdapter(Node)
 _INPUT_ADAPTER = TypeAdapter(InputSpec)
+_BLOCK_ADAPTER = TypeAdapter(Block)
 
 
 def json_schema() -> dict:
@@ -145,74 +186,75 @@ def json_schema() -> dict:
 
 # -- document validation --------------------------------------------------------------------
 
-class Parts:
-    """What graph validation works on: the valid pieces of a document, even when other pieces
-    are invalid, so that one pass reports every problem."""
+@dataclass
+class Parsed:
+    """The valid pieces of a document, even when other pieces are invalid, so that one pass
+    reports every problem. `None` stands for an invalid piece."""
 
-    def __init__(self, name: str, model: str, inputs: dict[str, InputSpec],
-                 nodes: list[tuple[int, Any]], outputs: Any, outputs_valid: bool):
-        self.name = name
-        self.model = model
-        self.inputs = inputs
-        self.nodes = nodes  # (index in `layers`, LayerNode | OpNode | ShareNode | None if invalid)
-        self.outputs = outputs
-        self.outputs_valid = outputs_valid
+    name: str
+    model: str
+    imports: list[str]
+    params: dict[str, Any]
+    blocks: dict[str, Block | None]
+    inputs: dict[str, InputSpec | None] | None
+    layers: list[Any] | None  # Node | None
+    layer_names: list[str | None]  # the `name` written on each entry, valid or not
+    outputs: Any
+    outputs_valid: bool
 
 
-def validate_document(source: Source) -> tuple[Document | None, Parts | None, list[Diagnostic]]:
-    """Check the document against the format. Returns the model when valid; otherwise the
-    salvageable parts for graph checks, and located diagnostics for every format problem."""
+def validate_document(source: Source) -> tuple[Parsed | None, list[Diagnostic]]:
+    """Check the document against the format. Returns what is usable of it and located
+    diagnostics for every format problem."""
     data = source.data
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"{type(data).__name__}"
-        return None, None, [source.diagnostic((), "GS110",
-                                              "a spec must be a mapping with the keys graphspec, "
-                                              f"name, inputs, layers. Received: {got}")]
+        return None, [source.diagnostic((), "GS110", "a spec must be a mapping with the keys "
+                                        f"graphspec, name, inputs, layers. Received: {got}")]
     version = data.get("graphspec", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         # Other keys may mean something else in another version: report only this.
-        return None, None, [source.diagnostic(
+        return None, [source.diagnostic(
             ("graphspec",), "GS113",
             f"unsupported format version. Expected: graphspec: {FORMAT_VERSION}. "
             f"Received: {version!r}", "this graphspec reads format 1; check the file's origin")]
     try:
         doc = Document.model_validate(data)
-        return doc, _parts(doc), []
     except ValidationError as exc:
-        diagnostics = _convert(source, exc)
-    return None, _salvage(data), diagnostics
+        return _salvage(data), _convert(source, exc)
+    names = [getattr(node, "name", None) for node in doc.layers or []]
+    return Parsed(doc.name, doc.model, doc.imports, doc.params, dict(doc.blocks), doc.inputs,
+                  doc.layers, names, doc.outputs, True), []
 
 
-def _parts(doc: Document) -> Parts:
-    return Parts(doc.name, doc.model, doc.inputs, list(enumerate(doc.layers)), doc.outputs, True)
-
-
-def _salvage(data: dict) -> Parts | None:
-    inputs_raw = data.get("inputs")
-    layers_raw = data.get("layers")
-    if not isinstance(inputs_raw, dict) or not isinstance(layers_raw, list):
-        return None
-    inputs = {}
-    for key, value in inputs_raw.items():
-        try:
-            inputs[key] = _INPUT_ADAPTER.validate_python(value)
-        except ValidationError:
-            inputs[key] = None
-    nodes = []
-    for i, raw in enumerate(layers_raw):
-        try:
-            nodes.append((i, _NODE_ADAPTER.validate_python(raw)))
-        except ValidationError:
-            nodes.append((i, None))
-    outputs = data.get("outputs")
+def _valid(adapter: TypeAdapter, value: Any) -> Any:
     try:
-        TypeAdapter(Document.model_fields["outputs"].annotation).validate_python(outputs)
-        ok = True
+        return adapter.validate_python(value)
     except ValidationError:
-        ok = False
+        return None
+
+
+def _salvage(data: dict) -> Parsed:
+    inputs_raw, layers_raw = data.get("inputs"), data.get("layers")
+    inputs = ({k: _valid(_INPUT_ADAPTER, v) for k, v in inputs_raw.items()}
+              if isinstance(inputs_raw, dict) else None)
+    layers = [_valid(_NODE_ADAPTER, v) for v in layers_raw] if isinstance(layers_raw, list) else None
+    names = [v.get("name") if isinstance(v, dict) and isinstance(v.get("name"), str) else None
+             for v in layers_raw] if isinstance(layers_raw, list) else []
+    blocks_raw = data.get("blocks")
+    blocks = ({k: _valid(_BLOCK_ADAPTER, v) for k, v in blocks_raw.items()}
+              if isinstance(blocks_raw, dict) else {})
+    outputs = data.get("outputs")
+    ok = _valid(TypeAdapter(Document.model_fields["outputs"].annotation), outputs) is not None \
+        or outputs is None
+    imports = data.get("imports")
+    params = data.get("params")
     name = data.get("name") if isinstance(data.get("name"), str) else "model"
     model = data.get("model") if data.get("model") in ("auto", "sequential", "functional") else "auto"
-    return Parts(name, model, inputs, nodes, outputs, ok)
+    return Parsed(name, model,
+                  [i for i in imports if isinstance(i, str)] if isinstance(imports, list) else [],
+                  params if isinstance(params, dict) else {}, blocks, inputs, layers, names,
+                  outputs, ok)
 
 
 _EXPECTED = {
@@ -228,7 +270,8 @@ def _strip_tags(loc: tuple) -> tuple:
 
 
 def _data_prefix(source: Source, loc: tuple) -> tuple:
-    """The longest prefix of `loc` that exists in the data (drops pydantic's union labels)."""
+    """The deepest path along `loc` that exists in the data. Components that are not in the
+    data (pydantic's labels for union members, such as 'list[...]' or 'str') are skipped."""
     prefix: tuple = ()
     value = source.data
     for part in loc:
@@ -237,7 +280,7 @@ def _data_prefix(source: Source, loc: tuple) -> tuple:
         elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
             value = value[part]
         else:
-            break
+            continue
         prefix += (part,)
     return prefix
 
@@ -245,7 +288,13 @@ def _data_prefix(source: Source, loc: tuple) -> tuple:
 def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
     seen: set[tuple] = set()
     out: list[Diagnostic] = []
-    for err in exc.errors():
+    errors = exc.errors()
+    # A union reports one error per member; where one member's error lies deeper in the data
+    # than another's, the deeper one is what the user got wrong.
+    typed = [_data_prefix(source, _strip_tags(tuple(e["loc"]))) for e in errors
+             if e["type"] not in ("missing", "extra_forbidden")]
+    shadowed = {a for a in typed for b in typed if len(b) > len(a) and b[:len(a)] == a}
+    for err in errors:
         loc = _strip_tags(tuple(err["loc"]))
         kind = err["type"]
         at = _data_prefix(source, loc)
@@ -265,7 +314,7 @@ def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
                 out.append(source.diagnostic(
                     at, "GS116", "a 'share' node reuses the other node's layer, so it takes no "
                     "'args'", "remove 'args', or use 'layer' to create a new layer", key=True))
-            elif field in NODE_KINDS:
+            elif field in NODE_KINDS and _node_kind(source.value_at(at[:-1])) is None:
                 continue  # reported as GS115 on the node itself
             else:
                 out.append(source.diagnostic(
@@ -273,7 +322,7 @@ def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
                     f"Expected one of: {', '.join(allowed)}",
                     did_you_mean(field, allowed), key=True))
             continue
-        if (at, "type") in seen:
+        if (at, "type") in seen or at in shadowed:
             continue  # a union reports once per member; one message per place is enough
         seen.add((at, "type"))
         value = source.value_at(at)
@@ -281,10 +330,12 @@ def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
             present = [k for k in NODE_KINDS if isinstance(value, dict) and k in value]
             if isinstance(value, dict):
                 msg = (f"node {_node_label(value, at)} has {' and '.join(repr(k) for k in present)}"
-                       if present else f"node {_node_label(value, at)} has none of 'layer', 'op', 'share'")
+                       if present else f"node {_node_label(value, at)} has none of 'layer', "
+                       "'op', 'share', 'block'")
                 out.append(source.diagnostic(
                     at, "GS115", f"{msg}; a node needs exactly one of them",
-                    "use 'layer' to create a layer, 'op' for an op, 'share' to reuse a layer"))
+                    "use 'layer' to create a layer, 'op' for an op, 'share' to reuse a layer, "
+                    "'block' to instantiate a block"))
             else:
                 out.append(source.diagnostic(
                     at, "GS110", f"each entry of 'layers' must be a mapping (a node). "
@@ -330,10 +381,13 @@ def _allowed_keys(source: Source, loc: tuple) -> list[str]:
         model = Document
     elif len(loc) == 2 and loc[0] == "inputs":
         model = InputSpec
-    elif len(loc) == 2 and loc[0] == "layers":
+    elif len(loc) == 2 and loc[0] == "blocks":
+        model = Block
+    elif (len(loc) == 2 and loc[0] == "layers") or (len(loc) == 4 and loc[0] == "blocks"
+                                                     and loc[2] == "layers"):
         value = source.value_at(loc)
-        model = {"layer-node": LayerNode, "op-node": OpNode, "share-node": ShareNode}.get(
-            _node_kind(value), LayerNode)
+        model = {"layer-node": LayerNode, "op-node": OpNode, "share-node": ShareNode,
+                 "block-node": BlockNode}.get(_node_kind(value), LayerNode)
     else:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]
