@@ -9,7 +9,7 @@ Keras layers (op nodes) to be registered with Keras's serialization as soon as K
 imported, so saved models reload with plain `keras.models.load_model`.
 """
 
-from .api import Spec, build, json_schema, load, validate
+from .api import Spec, build, json_schema, load, saved_metadata, validate
 from .errors import CODES, Diagnostic, RegistryError, SpecError
 from .registry import load_plugin, register_layer, register_op
 from .registry import register_keras_objects_on_import as _register_keras_objects_on_import
@@ -28,6 +28,7 @@ __all__ = [
     "load_plugin",
     "register_layer",
     "register_op",
+    "saved_metadata",
     "validate",
 ]
 

@@ -4,13 +4,14 @@ gathers their diagnostics."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
 from . import compose as _compose
 from . import graph as _graph
-from . import registry, spec as _spec, source as _source
+from . import output, registry, spec as _spec, source as _source
 from .errors import Diagnostic, SpecError, sort_diagnostics
 
 
@@ -61,6 +62,17 @@ class Spec:
 
         return compiler.build(self.source, self._checked, self.name)
 
+    def save(self, model, path) -> None:
+        """Save a model built from this spec to a `.keras` file, atomically, with the spec's
+        name, source and final parameter values inside the archive (`saved_metadata`)."""
+        from . import __version__
+
+        if Path(path).suffix != ".keras":
+            raise ValueError(f"a model is saved to a .keras file. Received: '{path}'")
+        output.save_model(model, path, {"graphspec_version": __version__, "format": 1,
+                                        "spec": self.name, "source": self.path,
+                                        "params": self.params})
+
     def __repr__(self) -> str:
         return (f"<graphspec.Spec {self.name!r} ({self.kind}, {len(self._checked.order)} nodes) "
                 f"from {self.path}>")
@@ -78,10 +90,22 @@ def _check(source: Any, params: dict | None) -> tuple[Spec | None, list[Diagnost
         if parts is not None:
             checked, graph_diags = _graph.check(src, parts)
             diagnostics += graph_diags
-    diagnostics = sort_diagnostics(diagnostics)
+    diagnostics = _unique(sort_diagnostics(diagnostics))
     if any(d.is_error for d in diagnostics) or checked is None:
         return None, diagnostics
     return Spec(src, parsed, checked, diagnostics), diagnostics
+
+
+def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per place and code: a mistake inside a block is reported once, not once
+    per instance or copy (the first instance is named)."""
+    seen, out = set(), []
+    for d in diagnostics:
+        key = (d.path, d.line, d.column, d.code) if d.line is not None else d
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
 
 
 def load(source: Any, *, params: dict | None = None) -> Spec:
@@ -112,6 +136,12 @@ def validate(source: Any, *, params: dict | None = None, build: bool = False) ->
 def build(source: Any, *, params: dict | None = None):
     """`load(source).build()`: the Keras model for a spec."""
     return load(source, params=params).build()
+
+
+def saved_metadata(path) -> dict | None:
+    """What `Spec.save` recorded in a .keras archive (spec name, source, parameters), or None
+    for an archive that graphspec did not write."""
+    return output.read_metadata(path)
 
 
 def json_schema() -> dict:

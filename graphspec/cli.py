@@ -14,7 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
-from . import __version__, api, registry
+import yaml
+
+from . import __version__, api, output, registry
 from .errors import ERROR, RegistryError, SpecError
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
@@ -30,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     plugin = argparse.ArgumentParser(add_help=False)
     plugin.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
                         help="import a module that registers layers or ops (repeatable)")
+    plugin.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        dest="overrides", help="override a parameter; the value is read as "
+                        "YAML (256, 0.5, gelu, true, [1, 2]) (repeatable)")
 
     val = sub.add_parser("validate", parents=[plugin], help="check specs without building them",
                          description="Check specs; every problem is reported at file:line:col.")
@@ -84,7 +89,8 @@ def _exit_code(diagnostics) -> int:
 
 
 def _validate(args) -> int:
-    results = [(path, api.validate(path, build=args.build)) for path in args.specs]
+    params = _overrides(args.overrides)
+    results = [(path, api.validate(path, params=params, build=args.build)) for path in args.specs]
     everything = [d for _, diags in results for d in diags]
     if args.format == "json":
         json.dump({"valid": not any(d.severity == ERROR for d in everything),
@@ -110,15 +116,15 @@ def _build(args) -> int:
         raise _Usage(f"the output must be a .keras file. Received: '{args.output}'")
     if not out.parent.exists():
         raise _Usage(f"the output folder does not exist: '{out.parent}'")
+    params = _overrides(args.overrides)
     try:
-        spec = api.load(args.spec)
+        spec = api.load(args.spec, params=params)
     except SpecError as exc:
         _print_diagnostics(exc.diagnostics)
         return _exit_code(exc.diagnostics)
     _print_diagnostics(spec.diagnostics)  # warnings
-    # SIGTERM unwinds like Ctrl-C, so the temporary file below is removed, never left behind.
+    # SIGTERM unwinds like Ctrl-C, so the temporary file is removed, never left behind.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.keras")
     try:
         try:
             model = spec.build()
@@ -127,14 +133,27 @@ def _build(args) -> int:
             return EXIT_SPEC
         if args.summary:
             model.summary(print_fn=lambda line, **_: print(line))
-        model.save(tmp)
-        os.replace(tmp, out)
+        spec.save(model, out)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        tmp.unlink(missing_ok=True)
     kind = "keras.Sequential" if spec.kind == "sequential" else "functional keras.Model"
     print(f"built {spec.name}: {kind}, {model.count_params():,} parameters -> {out}")
+    if spec.params:
+        print("params: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in spec.params.items()))
     return EXIT_OK
+
+
+def _overrides(pairs: list[str]) -> dict:
+    params = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise _Usage(f"--set expects NAME=VALUE. Received: '{pair}'")
+        try:
+            params[name.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise _Usage(f"cannot read the value of --set {pair!r}: {exc}") from None
+    return params
 
 
 def _raise_interrupt(signum, frame):
@@ -144,19 +163,10 @@ def _raise_interrupt(signum, frame):
 def _schema(args) -> int:
     text = json.dumps(api.json_schema(), indent=2) + "\n"
     if args.output:
-        _atomic_write(Path(args.output), text)
+        output.write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return EXIT_OK
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

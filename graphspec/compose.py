@@ -269,7 +269,8 @@ class _Expander:
                 elif i == 0 and not isinstance(decl, (LayerNode, OpNode, ShareNode)) or \
                         i == 0 and decl.repeat is not None:
                     default_in = self._only_model_input(loc, name)
-                elif i > 0 and not (scope.top and previous_plain):
+                elif i > 0 and (not (scope.top and previous_plain) or decl.repeat is not None
+                                or isinstance(decl, BlockNode)):
                     default_in = names[i - 1]
             plain = self.node(decl, loc, name, scope, values, prefix, stack, default_in)
             previous_plain = plain

@@ -26,6 +26,15 @@ CODES: dict[str, str] = {
     "GS115": "a node needs exactly one of `layer`, `op`, `share`",
     "GS116": "`args` is not allowed on a `share` node",
     "GS120": "a parameter override names no declared parameter",
+    "GS130": "a `${...}` expression is not well formed",
+    "GS131": "a `${...}` expression names an unknown parameter",
+    "GS132": "a `${...}` expression cannot be evaluated (types, division by zero, size)",
+    "GS140": "unknown block",
+    "GS141": "blocks use each other in a circle",
+    "GS142": "invalid `repeat` (not a whole number >= 1, or copies cannot be chained)",
+    "GS150": "an import is not a spec file or does not exist",
+    "GS151": "import cycle",
+    "GS152": "a block or parameter is defined in two files",
     "GS201": "unknown layer",
     "GS202": "unknown op",
     "GS203": "unknown argument",
@@ -117,10 +126,14 @@ def did_you_mean(name: object, known: Iterable[str]) -> str | None:
     known = list(known)
     matches = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
     if not matches:
-        # Case slips (`dense` for `Dense`) are the most common typo and score low on ratio.
+        # Case slips (`dense` for `Dense`) and swapped letters (`mpl` for `mlp`) are common
+        # typos that score low on difflib's ratio.
         folded = {k.lower(): k for k in known}
         if name.lower() in folded:
             matches = [folded[name.lower()]]
+        else:
+            letters = sorted(name.lower())
+            matches = [k for k in known if sorted(k.lower()) == letters][:1]
     return f"did you mean '{matches[0]}'?" if matches else None
 
 

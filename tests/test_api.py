@@ -12,7 +12,7 @@ MLP = {"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
 def test_public_api():
     assert sorted(graphspec.__all__) == sorted([
         "CODES", "Diagnostic", "RegistryError", "Spec", "SpecError", "build", "json_schema",
-        "load", "load_plugin", "register_layer", "register_op", "validate"])
+        "load", "load_plugin", "register_layer", "register_op", "saved_metadata", "validate"])
     assert issubclass(graphspec.SpecError, ValueError)
 
 
