@@ -25,9 +25,8 @@ from . import expr
 from .errors import ERROR, Diagnostic, SpecError, did_you_mean, pointer
 from .source import Loc, Source, read
 from .spec import (_INPUT_ADAPTER, _NODE_ADAPTER, Block, BlockNode, InputSpec, LayerNode, OpNode,
-                   Parsed, ShareNode, validate_document)
+                   Parsed, ShareNode, split_ref, validate_document)
 
-_REF = re.compile(r"^(?P<node>.+?)(?::(?P<k>\d+))?$")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 REPEAT_INDEX = "repeat_index"
 
@@ -471,12 +470,8 @@ class _Expander:
 
     # -- references --------------------------------------------------------------------------
     def resolve(self, scope: _Scope, text: str, loc: Loc, depth: int = 0) -> str | None:
-        match = _REF.match(text)
-        name, k = match["node"], match["k"]
-        if name not in scope.names and text in scope.names:
-            name, k = text, None
+        name, index = split_ref(text)
         target = scope.names.get(name)
-        index = int(k) if k is not None else None
         if depth > 200:
             self.error(loc, "GS207", f"reference '{text}' goes round in a circle through block "
                        "inputs and outputs")
@@ -497,7 +492,7 @@ class _Expander:
             resolved = self.resolve(parent, ref, ref_loc, depth + 1)
             if resolved is None or index is None:
                 return resolved
-            if _REF.match(resolved)["k"] is not None:
+            if split_ref(resolved)[1] is not None:
                 self.error(loc, "GS211", f"'{text}' selects output {index} of block input "
                            f"'{name}', which is already one output ('{resolved}')")
                 return None
@@ -585,11 +580,13 @@ def compose(source: Source, parsed: Parsed, overrides: dict | None) -> tuple[Par
         entries[name] = (value, entries[name][1])
     values = subst.params([(n, v, loc) for n, (v, loc) in entries.items()])
 
-    for key in ("inputs", "layers"):
-        if getattr(parsed, key) is None and key not in (source.data or {}):
-            diags.append(source.diagnostic((), "GS111", f"missing required key '{key}' in the "
-                                           "spec", "only a library file used through 'imports' "
-                                           "may leave out inputs and layers"))
+    missing = [key for key in ("inputs", "layers")
+               if getattr(parsed, key) is None and key not in (source.data or {})]
+    if missing:
+        diags.append(source.diagnostic((), "GS111", "missing required key(s) "
+                                       f"{' and '.join(repr(k) for k in missing)} in the spec",
+                                       "only a library file used through 'imports' may leave "
+                                       "out inputs and layers"))
     if parsed.inputs is None or parsed.layers is None:
         return None, diags
 

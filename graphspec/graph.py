@@ -4,7 +4,6 @@ the shipped catalog."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +15,8 @@ from .catalog import UNSUPPORTED_LAYERS
 from .registry import LAYERS, OPS
 from .compose import Parts
 from .source import Loc, Source
-from .spec import LayerNode, OpNode
+from .spec import LayerNode, OpNode, split_ref
 
-_REF = re.compile(r"^(?P<node>.+?)(?::(?P<k>\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -288,10 +286,7 @@ class _Checker:
         return Ref(previous, None, node.loc)
 
     def _ref(self, text: str, loc: tuple, node: GraphNode) -> Ref | None:
-        match = _REF.match(text)
-        name, k = match["node"], match["k"]
-        if name not in self.nodes and text in self.nodes:  # a name that itself ends in :<digits>
-            name, k = text, None
+        name, k = split_ref(text)
         if name not in self.nodes:
             self.unresolved = True
             if name not in self.invalid:
@@ -299,7 +294,7 @@ class _Checker:
                 self.error(loc, "GS206", f"unknown reference '{text}' in node '{node.name}'",
                            did_you_mean(name, known) or f"inputs and nodes: {', '.join(known[:12])}")
             return None
-        return Ref(name, int(k) if k is not None else None, loc)
+        return Ref(name, k, loc)
 
     # -- 4. arity and output indexes --------------------------------------------------------
     def check_arity(self) -> None:

@@ -29,6 +29,14 @@ Ref = Annotated[str, Field(min_length=1, pattern=r"^[^/]+$")]
 
 Inputs = Union[Ref, list[Ref], dict[str, Union[Ref, list[Ref]]]]
 
+_REF = re.compile(r"^(?P<node>.+?)(?::(?P<k>\d+))?$")
+
+
+def split_ref(text: str) -> tuple[str, int | None]:
+    """`'enc:1'` -> `('enc', 1)`; `'enc'` -> `('enc', None)`. Names cannot hold ':'."""
+    match = _REF.match(text)
+    return match["node"], int(match["k"]) if match["k"] is not None else None
+
 Expr = Annotated[str, Field(pattern=r"^\s*\$\{.*\}\s*$")]
 """A `${...}` expression over parameters, e.g. `${width * 2}`; replaced by its value."""
 

@@ -69,6 +69,22 @@ def test_build_saves_and_reports(capsys, tmp_path):
     assert out.stat().st_size > 0 and os.listdir(tmp_path) == ["router.keras"]
 
 
+def test_set_overrides_parameters_and_the_archive_records_them(capsys, tmp_path):
+    import graphspec
+
+    out = tmp_path / "enc.keras"
+    spec = str(EXAMPLES / "transformer_encoder.yaml")
+    assert main(["build", spec, "-o", str(out), "--set", "num_layers=1", "--set", "dropout=0.25"]) == 0
+    printed = capsys.readouterr().out
+    assert "num_layers=1" in printed and "dropout=0.25" in printed
+    meta = graphspec.saved_metadata(out)
+    assert meta["spec"] == "transformer_encoder" and meta["source"] == spec
+    assert meta["params"]["num_layers"] == 1 and meta["params"]["dropout"] == 0.25
+    assert main(["validate", spec, "--set", "num_layrs=2"]) == 1
+    assert "did you mean 'num_layers'?" in capsys.readouterr().err
+    assert main(["validate", spec, "--set", "num_layers"]) == 2
+
+
 def test_failed_build_leaves_the_output_untouched(capsys, tmp_path):
     out = tmp_path / "model.keras"
     out.write_bytes(b"previous model")
