@@ -248,31 +248,32 @@ class _Expander:
         names = [n if n is not None else raw for n, raw in zip(names, raw_names)]
         previous_plain = False
         for i, (decl, loc, name) in enumerate(zip(decls, locs, names)):
-            if decl is None:
+            if decl is None:  # reported by the format check; keep its place and its name
+                flat = prefix + name if name is not None else None
                 if name is not None:
-                    flat = prefix + name
                     scope.names[name] = ("invalid", flat)
                     self.invalid.add(flat)
-                    self.flat.append(FlatNode(None, loc, flat))
+                self.flat.append(FlatNode(None, loc, flat))
                 self.incomplete = True
                 previous_plain = True
                 continue
             default_in = None
             if decl.in_ is None:
+                expands = isinstance(decl, BlockNode) or decl.repeat is not None
                 if i == 0 and not scope.top:
                     if len(block_inputs) != 1:
                         self.error(loc, "GS212", f"the first node of {scope.where} has no 'in', "
                                    f"but the block has {len(block_inputs)} inputs "
                                    f"({', '.join(block_inputs)})", f"say which, e.g. in: {block_inputs[0]}")
                     default_in = block_inputs[0]
-                elif i == 0 and not isinstance(decl, (LayerNode, OpNode, ShareNode)) or \
-                        i == 0 and decl.repeat is not None:
+                elif i == 0 and expands:
                     default_in = self._only_model_input(loc, name)
-                elif i > 0 and (not (scope.top and previous_plain) or decl.repeat is not None
-                                or isinstance(decl, BlockNode)):
+                elif i > 0 and (not scope.top or expands or not previous_plain):
                     default_in = names[i - 1]
-            plain = self.node(decl, loc, name, scope, values, prefix, stack, default_in)
-            previous_plain = plain
+                # Otherwise (a plain top-level node after a plain node, or the first one) the
+                # omitted `in` stays omitted: the graph checks apply the default, exactly as
+                # for a spec without composition.
+            previous_plain = self.node(decl, loc, name, scope, values, prefix, stack, default_in)
         return names
 
     def _only_model_input(self, loc: Loc, name: str) -> str | None:
