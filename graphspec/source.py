@@ -156,13 +156,22 @@ class Source:
         source = getattr(loc, "source", None) or self
         value = source.data
         for part in loc:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
-                value = value[part]
-            else:
+            value = child(value, part)
+            if value is MISSING:
                 return default
         return value
+
+
+MISSING = object()
+
+
+def child(value: Any, part: Any) -> Any:
+    """`value[part]` for a mapping key or list index that exists in plain data, else MISSING."""
+    if isinstance(value, dict):
+        return value.get(part, MISSING)
+    if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        return value[part]
+    return MISSING
 
 
 _FLATTENER = SafeConstructor()

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
 from .errors import Diagnostic, did_you_mean, pointer
-from .source import Source
+from .source import MISSING, Source, child
 
 FORMAT_VERSION = 1
 SCHEMA_ID = "https://graphspec.dev/schemas/graphspec.schema.json"
@@ -283,12 +283,10 @@ def _data_prefix(source: Source, loc: tuple) -> tuple:
     prefix: tuple = ()
     value = source.data
     for part in loc:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
-            value = value[part]
-        else:
+        found = child(value, part)
+        if found is MISSING:
             continue
+        value = found
         prefix += (part,)
     return prefix
 
