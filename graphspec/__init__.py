@@ -9,8 +9,8 @@ Keras layers (op nodes) to be registered with Keras's serialization as soon as K
 imported, so saved models reload with plain `keras.models.load_model`.
 """
 
-from .api import Spec, build, json_schema, load, saved_metadata, validate
-from .errors import CODES, Diagnostic, RegistryError, SpecError
+from .api import Spec, build, from_keras, json_schema, load, saved_metadata, validate
+from .errors import CODES, Diagnostic, ExportError, RegistryError, SpecError
 from .registry import load_plugin, register_layer, register_op
 from .registry import register_keras_objects_on_import as _register_keras_objects_on_import
 
@@ -19,10 +19,12 @@ __version__ = "0.1.0"
 __all__ = [
     "CODES",
     "Diagnostic",
+    "ExportError",
     "RegistryError",
     "Spec",
     "SpecError",
     "build",
+    "from_keras",
     "json_schema",
     "load",
     "load_plugin",

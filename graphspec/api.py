@@ -73,6 +73,10 @@ class Spec:
                                         "spec": self.name, "source": self.path,
                                         "params": self.params})
 
+    def to_yaml(self) -> str:
+        """The spec as YAML text (for a spec made from a dict, e.g. by `from_keras`)."""
+        return _source.dumps(self.source.data) if self.source.text is None else self.source.text
+
     def __repr__(self) -> str:
         return (f"<graphspec.Spec {self.name!r} ({self.kind}, {len(self._checked.order)} nodes) "
                 f"from {self.path}>")
@@ -136,6 +140,14 @@ def validate(source: Any, *, params: dict | None = None, build: bool = False) ->
 def build(source: Any, *, params: dict | None = None):
     """`load(source).build()`: the Keras model for a spec."""
     return load(source, params=params).build()
+
+
+def from_keras(model) -> Spec:
+    """The spec of a Keras model (Sequential or functional), validated. Raises
+    `graphspec.ExportError` naming any layer a spec cannot express. Imports Keras."""
+    from . import export
+
+    return load(export.to_data(model))
 
 
 def saved_metadata(path) -> dict | None:

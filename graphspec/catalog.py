@@ -32,7 +32,8 @@ UNSUPPORTED_LAYERS = {
 
 # How several inputs reach a layer's call. Merge layers and Attention take one list; the
 # attention layers below take separate positional tensors. Everything else takes one tensor.
-_LIST_INPUT = {"Attention": (2, 3), "AdditiveAttention": (2, 3), "HashedCrossing": (2, None)}
+_LIST_INPUT = {"Attention": (2, 3), "AdditiveAttention": (2, 3), "HashedCrossing": (2, None),
+               "CustomScaleLayer": (2, 2)}
 _POSITIONAL_INPUTS = {"MultiHeadAttention": ("query", "value", "key"),
                       "GroupQueryAttention": ("query", "value", "key")}
 # Output count of recurrent layers with `return_state: true`: the output plus the states.
@@ -136,6 +137,25 @@ def _base_args() -> list[str]:
             if p.kind is p.KEYWORD_ONLY and p.name != "name"]
 
 
+def _application_layers() -> dict:
+    """Layer classes that keras.applications models use but keras.layers does not export
+    (ConvNeXt's LayerScale, ...), so that exported application models rebuild."""
+    import importlib
+    import pkgutil
+
+    import keras
+    import keras.src.applications as apps
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(apps.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{apps.__name__}.{info.name}")
+        for name, obj in sorted(vars(module).items()):
+            if (inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
+                    and obj.__module__ == module.__name__ and not hasattr(keras.layers, name)):
+                found[name] = obj
+    return found
+
+
 def generate() -> dict:
     """Read the signatures from the installed Keras."""
     import keras
@@ -148,6 +168,8 @@ def generate() -> dict:
                 or not issubclass(obj, keras.layers.Layer)):
             continue
         layers[name] = layer_entry(obj, base)
+    for name, obj in _application_layers().items():
+        layers[name] = {**layer_entry(obj, base), "module": obj.__module__}
     ops = {}
     for prefix, module in [("", keras.ops)] + [(m + ".", getattr(keras.ops, m)) for m in _OP_SUBMODULES]:
         for name in sorted(dir(module)):

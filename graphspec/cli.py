@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from . import __version__, api, output, registry
-from .errors import ERROR, RegistryError, SpecError
+from .errors import ERROR, ExportError, RegistryError, SpecError
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 _USAGE_CODES = {"GS001", "GS002"}  # the file itself is missing or not a spec file
@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="where to save the model (.keras); written atomically")
     bld.add_argument("--summary", action="store_true", help="print the Keras model summary")
 
+    exp = sub.add_parser("export", parents=[plugin], help="write the spec of a Keras model",
+                         description="Write the spec of a saved .keras model, or of a "
+                         "keras.applications architecture (built with weights=None).")
+    exp.add_argument("source", metavar="SOURCE",
+                     help="a .keras file, or e.g. keras.applications.MobileNetV2")
+    exp.add_argument("-o", "--output", required=True, metavar="SPEC.yaml")
+
     sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
     return parser
@@ -67,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         for ref in getattr(args, "plugin", []):
             registry.load_plugin(ref)
         registry.load_entry_points()
-        return {"validate": _validate, "build": _build, "schema": _schema}[args.command](args)
+        command = {"validate": _validate, "build": _build, "export": _export, "schema": _schema}
+        return command[args.command](args)
     except (_Usage, RegistryError) as exc:
         print(f"graphspec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -158,6 +166,38 @@ def _overrides(pairs: list[str]) -> dict:
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _export(args) -> int:
+    out = Path(args.output)
+    if out.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise _Usage(f"the output must be a .yaml, .yml or .json file. Received: '{args.output}'")
+    source = args.source
+    if source.endswith(".keras") and not Path(source).is_file():
+        raise _Usage(f"no such file: '{source}'")
+    from . import export
+
+    try:
+        if source.endswith(".keras"):
+            import keras
+
+            model = keras.models.load_model(source)
+        else:
+            model = export.application(source)
+        spec = api.from_keras(model)
+    except (ExportError, SpecError) as exc:
+        for d in getattr(exc, "diagnostics", []):
+            print(d.format(), file=sys.stderr)
+        print(f"graphspec: error: cannot export '{source}': {exc}" if not isinstance(exc, SpecError)
+              else f"graphspec: error: the spec exported from '{source}' does not validate "
+              "(a graphspec bug; please report it)", file=sys.stderr)
+        return EXIT_SPEC
+    text = json.dumps(spec.source.data, indent=2) + "\n" if out.suffix.lower() == ".json" \
+        else spec.to_yaml()
+    output.write_text(out, text)
+    print(f"exported {spec.name}: {spec.kind}, {len(spec.build_order)} nodes, "
+          f"{len(text.splitlines())} lines -> {out}")
+    return EXIT_OK
 
 
 def _schema(args) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import catalog
 from .errors import Diagnostic, SpecError
+from .compose import FROM_CALLER
 from .graph import CheckedGraph, GraphNode, Ref
 from .registry import LAYERS
 from .source import Source
@@ -32,9 +34,17 @@ def _keras_message(exc: Exception) -> str:
 
 
 def _layer_class(name: str):
+    import importlib
+
     import keras
 
-    return LAYERS.get(name) or getattr(keras.layers, name)
+    registered = LAYERS.get(name)
+    if registered is not None:
+        return registered
+    module = (catalog.layer(name) or {}).get("module")
+    if module:  # a layer of keras.applications; the module comes from the catalog, not a spec
+        return getattr(importlib.import_module(module), name)
+    return getattr(keras.layers, name)
 
 
 def _materialize(value: Any) -> Any:
@@ -57,9 +67,12 @@ def make_layer(node: GraphNode):
     return _layer_class(node.type)(name=node.name, **_materialize(node.decl.args))
 
 
-def _input_tensor(name: str, spec):
+def _input_tensor(name: str, spec, caller: dict[str, Any]):
     import keras
 
+    if spec == FROM_CALLER:  # a nested sub-model takes the shape of what it is applied to
+        given = caller[name]
+        return keras.Input(shape=tuple(given.shape[1:]), dtype=given.dtype, name=name)
     return keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, sparse=spec.sparse,
                        batch_size=spec.batch_size, name=name)
 
@@ -79,10 +92,12 @@ def _pick(value: Any, ref: Ref, node_name: str) -> Any:
 
 
 class Compiler:
-    def __init__(self, source: Source, checked: CheckedGraph, name: str):
+    def __init__(self, source: Source, checked: CheckedGraph, name: str,
+                 caller: dict[str, Any] | None = None):
         self.source = source
         self.g = checked
         self.name = name
+        self.caller = caller or {}  # input name -> tensor, for a nested sub-model
 
     # -- public ----------------------------------------------------------------------------
     def build(self):
@@ -94,18 +109,19 @@ class Compiler:
     def _functional(self):
         import keras
 
-        tensors, failures = self._apply_all()
+        tensors, _, failures = self._apply_all()
         if failures:
-            raise SpecError([self._diagnostic(f) for f in failures])
+            raise SpecError(self._diagnostics(failures))
         inputs = [tensors[name] for name in self.g.inputs]
         outputs = self._select_outputs(tensors)
         return keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs,
                            name=self.name)
 
     def _apply_all(self):
-        tensors: dict[str, Any] = {n: _input_tensor(n, self.g.nodes[n].decl) for n in self.g.inputs}
+        tensors: dict[str, Any] = {n: _input_tensor(n, self.g.nodes[n].decl, self.caller)
+                                   for n in self.g.inputs}
         layers: dict[str, Any] = {}
-        failures: list[_BuildError] = []
+        failures: list = []  # _BuildError, or the Diagnostics of a nested sub-model
         broken: set[str] = set()
         for name in self.g.order:
             node = self.g.nodes[name]
@@ -114,8 +130,16 @@ class Compiler:
                 continue
             owner = self.g.nodes[node.owner] if node.owner else node
             try:
-                if owner.name not in layers:
+                if owner.name not in layers and owner.kind == "submodel":
+                    given = [_pick(tensors[r.node], r, name) for r in node.refs()]
+                    layers[owner.name] = Compiler(self.source, owner.sub, owner.name,
+                                                  dict(zip(owner.sub.inputs, given))).build()
+                elif owner.name not in layers:
                     layers[owner.name] = make_layer(owner)
+            except SpecError as exc:  # inside a nested sub-model, already located
+                failures.extend(exc.diagnostics)
+                broken.update((owner.name, name))
+                continue
             except Exception as exc:  # Keras validating the constructor arguments
                 failures.append(_BuildError(owner, exc, "create"))
                 broken.add(owner.name)
@@ -126,7 +150,7 @@ class Compiler:
             except Exception as exc:
                 failures.append(_BuildError(node, exc, "call", _shapes(node, tensors)))
                 broken.add(name)
-        return tensors, failures
+        return tensors, layers, failures
 
     def _call(self, layer, owner: GraphNode, node: GraphNode, tensors: dict[str, Any]):
         def get(ref: Ref):
@@ -164,25 +188,35 @@ class Compiler:
         import keras
 
         (input_name,) = self.g.inputs
+        first = _input_tensor(input_name, self.g.nodes[input_name].decl, self.caller)
+        if any(self.g.nodes[n].kind == "submodel" for n in self.g.order):
+            # A nested sub-model needs its input shape to exist: apply the chain once.
+            _, layers, failures = self._apply_all()
+            if failures:
+                raise SpecError(self._diagnostics(failures))
+            return keras.Sequential([first, *(layers[n] for n in self.g.order)], name=self.name)
         try:
             layers = [make_layer(self.g.nodes[name]) for name in self.g.order]
-            return keras.Sequential([_input_tensor(input_name, self.g.nodes[input_name].decl),
-                                     *layers], name=self.name)
+            return keras.Sequential([first, *layers], name=self.name)
         except Exception as exc:
             # Keras does not say which layer failed: apply fresh layers one by one to find it.
-            _, failures = self._apply_all()
+            _, _, failures = self._apply_all()
             if not failures:
                 failures = [_BuildError(self.g.nodes[self.g.order[0]], exc, "call")]
-            raise SpecError([self._diagnostic(f) for f in failures]) from None
+            raise SpecError(self._diagnostics(failures)) from None
 
     # -- errors ----------------------------------------------------------------------------
+    def _diagnostics(self, failures: list) -> list[Diagnostic]:
+        return [f if isinstance(f, Diagnostic) else self._diagnostic(f) for f in failures]
+
     def _diagnostic(self, failure: _BuildError) -> Diagnostic:
         node, exc = failure.node, failure.exc
-        what = f"{node.type}" if node.kind == "layer" else f"op {node.type}" if node.kind == "op" \
-            else f"shared {self.g.nodes[node.owner].type}"
+        what = {"layer": f"{node.type}", "op": f"op {node.type}",
+                "submodel": f"sub-model of block {node.type}"}.get(
+            node.kind, f"shared {self.g.nodes[node.owner].type if node.owner else ''}")
         if failure.during == "create":
             message = f"Keras could not create the layer of node '{node.name}' ({what}): "
-            loc = node.loc + ("args",) if node.decl.args else node.loc
+            loc = node.loc + ("args",) if getattr(node.decl, "args", None) else node.loc
         else:
             message = f"Keras could not apply node '{node.name}' ({what}) to its inputs: "
             loc = node.loc

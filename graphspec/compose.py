@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import expr
 from .errors import ERROR, Diagnostic, SpecError, did_you_mean, pointer
@@ -29,6 +29,21 @@ from .spec import (_INPUT_ADAPTER, _NODE_ADAPTER, Block, BlockNode, InputSpec, L
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 REPEAT_INDEX = "repeat_index"
+
+
+class SubmodelNode(BaseModel):
+    """An instance of a `nested` block: one node whose layer is a Keras sub-model built from
+    `parts`. Internal to graphspec (not a key of the format)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str
+    in_: Any = None
+    block: str
+    parts: Any  # Parts of the block's body
+
+
+FROM_CALLER = "from the caller"  # a nested sub-model's inputs take the shapes they are given
 
 
 @dataclass
@@ -46,7 +61,7 @@ class Parts:
 
     name: str
     model: str
-    inputs: dict[str, InputSpec | None]
+    inputs: dict[str, Any]  # InputSpec, None (invalid) or FROM_CALLER
     nodes: list[FlatNode]
     outputs: Any
     outputs_valid: bool
@@ -409,6 +424,9 @@ class _Expander:
         if bound is None:
             self._mark_invalid(scope, name, prefix)
             return
+        if block.nested:
+            self.nested(decl, loc, name, scope, values, prefix, stack, definition, bound, count)
+            return
         previous: tuple | None = None
         for k in range(1, max(count, 1) + 1):
             copy_values = {**values, REPEAT_INDEX: k - 1} if count else values
@@ -435,6 +453,47 @@ class _Expander:
             previous = ("block", inner, _listed(block.outputs, block),
                         Loc(("blocks", decl.block), source, context), decl.block)
         scope.names[name] = previous
+
+    def nested(self, decl: BlockNode, loc: Loc, name: str, scope: _Scope, values: dict,
+               prefix: str, stack: tuple[str, ...], definition: "_Definition",
+               bound: list[str], count: int) -> None:
+        """Instances of a nested block: one sub-model node per copy, whose body is composed
+        on its own (names inside are the block's own, unprefixed)."""
+        block: Block = definition.value
+        previous = None
+        for k in range(1, max(count, 1) + 1):
+            copy_values = {**values, REPEAT_INDEX: k - 1} if count else values
+            args = self.subst.value(dict(decl.args), copy_values, loc + ("args",))
+            flat = f"{prefix}{name}_{k}" if count else prefix + name
+            context = _join(f"{name}[{k}] (block {decl.block})" if count
+                            else f"{name} (block {decl.block})", loc.context)
+            inner_values = self.subst.params(
+                [(p, v, Loc(("blocks", decl.block, "params", p), definition.source, context))
+                 for p, v in block.params.items() if p not in args], copy_values)
+            inner_values.update({p: v for p, v in args.items() if p in block.params})
+            sub = _Expander(self.main, self.imports, self.subst, self.diags)
+            inner = _Scope(None, f"block '{decl.block}'")
+            for input_name in block.inputs:
+                inner.names[input_name] = ("model_input", input_name)
+            locs = [Loc(("blocks", decl.block, "layers", i), definition.source, context)
+                    for i in range(len(block.layers))]
+            sub.expand(list(block.layers), locs, [getattr(n, "name", None) for n in block.layers],
+                       inner, inner_values, "", stack + (decl.block,), list(block.inputs))
+            sub.resolve_all()
+            outs_loc = Loc(("blocks", decl.block, "outputs"), definition.source, context)
+            outputs = [sub.resolve(inner, ref, outs_loc) for ref in _listed(block.outputs, block)]
+            parts = Parts(flat, block.model, {i: FROM_CALLER for i in block.inputs}, sub.flat,
+                          outputs[0] if len(outputs) == 1 else outputs, None not in outputs,
+                          inner_values, sub.incomplete, sub.invalid)
+            self.incomplete |= sub.incomplete
+            wired = previous if previous is not None else (bound[0] if len(bound) == 1 else bound)
+            node = SubmodelNode(name=flat, in_=wired, block=decl.block, parts=parts)
+            self.flat.append(FlatNode(node, Loc(loc, loc.source, _join(f"{name}[{k}]", loc.context))
+                                      if count else loc, flat))
+            if previous is None:
+                self.pending.append((len(self.flat) - 1, scope))
+            previous = flat
+        scope.names[name] = ("node", previous)
 
     def _bind_inputs(self, decl: BlockNode, loc: Loc, name: str, block: Block,
                      default_in: str | None) -> list[str] | None:

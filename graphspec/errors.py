@@ -111,6 +111,10 @@ class SpecError(ValueError):
         super().__init__(head + ":\n" + "\n".join(d.format() for d in shown))
 
 
+class ExportError(ValueError):
+    """A Keras model that a spec cannot describe; the message names the layer and why."""
+
+
 class RegistryError(ValueError):
     """Raised by the Python API when a name is registered twice or a plugin cannot be loaded."""
 

@@ -13,7 +13,7 @@ from .errors import WARNING, Diagnostic, did_you_mean, pointer
 from . import catalog
 from .catalog import UNSUPPORTED_LAYERS
 from .registry import LAYERS, OPS
-from .compose import Parts
+from .compose import Parts, SubmodelNode
 from .source import Loc, Source
 from .spec import LayerNode, OpNode, split_ref
 
@@ -42,6 +42,7 @@ class GraphNode:
     inputs: Any = None  # Ref | list[Ref] | dict[str, Ref | list[Ref]]
     owner: str | None = None  # for share nodes: the node that owns the layer object
     n_outputs: int | None = 1  # None when it depends on things only a build knows
+    sub: "CheckedGraph | None" = None  # for nested sub-models: their own checked graph
 
     def refs(self) -> list[Ref]:
         if self.inputs is None:
@@ -116,9 +117,12 @@ class _Checker:
             if decl is None:
                 self.invalid.add(name)
                 continue
-            kind = "layer" if isinstance(decl, LayerNode) else "op" if isinstance(decl, OpNode) else "share"
+            kind = ("layer" if isinstance(decl, LayerNode) else "op" if isinstance(decl, OpNode)
+                    else "submodel" if isinstance(decl, SubmodelNode) else "share")
             node = GraphNode(name, kind, loc, decl, index=index)
-            node.type = decl.layer if kind == "layer" else decl.op if kind == "op" else decl.share
+            node.type = {"layer": getattr(decl, "layer", None), "op": getattr(decl, "op", None),
+                         "submodel": getattr(decl, "block", None),
+                         "share": getattr(decl, "share", None)}[kind]
             self.nodes[name] = node
 
     # -- 2. types and arguments ------------------------------------------------------------
@@ -130,6 +134,13 @@ class _Checker:
                     self.invalid.add(node.name)
                 else:
                     node.n_outputs = _outputs_of(sig, node.decl.args)
+            elif node.kind == "submodel":
+                node.sub, sub_diags = check(self.source, node.decl.parts)
+                self.diags += sub_diags
+                if node.sub is None:
+                    self.invalid.add(node.name)
+                else:
+                    node.n_outputs = len(_flatten(node.sub.outputs))
             elif node.kind == "op":
                 sig = OPS.signature(node.decl.op)
                 if sig is None:
@@ -307,6 +318,13 @@ class _Checker:
                 self._check_op_arity(node)
                 continue
             owner = self.nodes[node.owner] if node.kind == "share" else node
+            if owner.kind == "submodel":
+                expected = len(owner.decl.parts.inputs)
+                if node.form == "mapping" or _written_count(node) != expected:
+                    self.error(node.loc + ("in",), "GS210", f"sub-model '{owner.name}' (block "
+                               f"{owner.type}) takes {expected} input(s) in order. Received: "
+                               + ("a mapping" if node.form == "mapping" else str(_written_count(node))))
+                continue
             sig = LAYERS.signature(owner.type)
             if node.form == "mapping":
                 for key in node.inputs:

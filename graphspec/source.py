@@ -11,6 +11,7 @@ second time, for its marks, only when a diagnostic needs a line and column.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -267,3 +268,42 @@ def _parse_json(source: Source) -> list[Diagnostic]:
     diagnostics = _parse_yaml(source, _yaml_text(source))
     source.data = data
     return diagnostics
+
+
+_TOP_ORDER = ("graphspec", "name", "description", "model", "imports", "params", "blocks",
+              "inputs", "layers", "outputs")
+_BLOCK_ORDER = ("description", "nested", "model", "params", "inputs", "layers", "outputs")
+
+
+def dumps(data: dict) -> str:
+    """A spec as YAML for people: sections in block style, one node or input per line in flow
+    style, keys in the order of the format's reference."""
+    def flow(value) -> str:
+        text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False)
+        return text.removesuffix("\n...\n").strip()  # a lone scalar gets an end marker
+
+    def ordered(mapping: dict, order: tuple) -> list:
+        return [k for k in order if k in mapping] + [k for k in mapping if k not in order]
+
+    def nodes(items: list, indent: str) -> list[str]:
+        return [f"{indent}- {flow(node)}" for node in items]
+
+    lines = ["# yaml-language-server: $schema=https://graphspec.dev/schemas/graphspec.schema.json"]
+    for key in ordered(data, _TOP_ORDER):
+        value = data[key]
+        if key == "layers" and isinstance(value, list):
+            lines += ["layers:"] + nodes(value, "  ")
+        elif key in ("inputs", "params") and isinstance(value, dict) and value:
+            lines += [f"{key}:"] + [f"  {flow(k)}: {flow(v)}" for k, v in value.items()]
+        elif key == "blocks" and isinstance(value, dict) and value:
+            lines.append("blocks:")
+            for name, block in value.items():
+                lines.append(f"  {flow(name)}:")
+                for bkey in ordered(block, _BLOCK_ORDER):
+                    if bkey == "layers" and isinstance(block[bkey], list):
+                        lines += ["    layers:"] + nodes(block[bkey], "      ")
+                    else:
+                        lines.append(f"    {bkey}: {flow(block[bkey])}")
+        else:
+            lines.append(f"{key}: {flow(value)}")
+    return "\n".join(lines) + "\n"

@@ -135,6 +135,11 @@ class Block(_Model):
 
     description: str | None = None
     """Free text about the block."""
+    nested: bool = False
+    """Build each instance as a nested Keras sub-model (a `keras.Model` used as a layer, named
+    after the instance) instead of expanding its nodes inline."""
+    model: Literal["auto", "sequential", "functional"] = "auto"
+    """For a nested block: the sub-model's kind, as the top-level `model` key."""
     params: dict[Name, Any] = Field(default_factory=dict)
     """Parameters with their defaults; an instance's `args` override them."""
     inputs: Annotated[list[Name], Field(min_length=1)]

@@ -101,3 +101,14 @@ def test_missing_file_and_unknown_suffix(tmp_path):
 def test_dict_sources_have_no_lines():
     source, _ = read({"graphspec": 1})
     assert source.path == "<dict>" and source.locate(("graphspec",)) == (None, None)
+
+
+def test_dumps_writes_what_it_reads_for_every_example():
+    import yaml
+
+    from conftest import EXAMPLES
+    from graphspec.source import dumps
+
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        assert yaml.safe_load(dumps(data)) == data, path.name

@@ -1,0 +1,335 @@
+"""Keras model -> spec: the inverse of the compiler.
+
+The spec is written for people: layer arguments only where they differ from the layer's
+defaults, inputs named after the model's inputs, nodes in topological order, `share` for a
+layer applied more than once, `node:k` for one output of a multi-output layer, Sequential
+models as plain chains, nested sub-models as `nested` blocks. What a spec cannot express (a
+`Lambda` holding bytecode, an unregistered custom class, a non-tensor call argument) raises
+ExportError naming the layer: nothing is ever written silently wrong.
+
+Importing this module imports Keras.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from typing import Any
+
+import keras
+import yaml
+
+from . import catalog
+from .errors import ExportError, did_you_mean
+from .ops import Op
+from .registry import LAYERS
+from .spec import FORMAT_VERSION
+
+
+_SKIP_CONFIG = {"name"}
+_NONE = object()
+_FUNCTIONAL = keras.Model
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _plain(value: Any) -> Any:
+    """Config values as plain YAML data: tuples become lists, floats stay exact."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExportError(f"a non-finite number ({value}) cannot be written to a spec")
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return value.item()
+    return value
+
+
+class _Exporter:
+    def __init__(self):
+        self.blocks: dict[str, dict] = {}
+        self._defaults: dict[tuple, dict] = {}  # (class, required args) -> default config
+        self._chosen: dict[tuple, set[str]] = {}  # (class, config) -> keys to write
+
+    # -- what kind of thing an operation is ----------------------------------------------------
+    def layer_type(self, layer) -> str:
+        cls = type(layer)
+        for name in LAYERS.names():
+            if LAYERS.get(name) is cls:
+                return name
+        if getattr(keras.layers, cls.__name__, None) is cls and catalog.layer(cls.__name__):
+            return cls.__name__
+        entry = catalog.layer(cls.__name__)
+        if entry and entry.get("module") == cls.__module__:
+            return cls.__name__
+        if cls is keras.layers.Lambda:
+            raise ExportError(f"layer '{layer.name}' is a Keras Lambda, which holds Python "
+                              "bytecode a spec cannot express. Register the function with "
+                              "graphspec.register_op and rebuild the model with an op node.")
+        raise ExportError(f"layer '{layer.name}' is an instance of {cls.__module__}."
+                          f"{cls.__qualname__}, which graphspec does not know. Register it "
+                          "with graphspec.register_layer (and import that plugin) to export it.")
+
+    def args(self, layer, layer_type: str) -> dict:
+        """Constructor arguments that differ from the class defaults (required ones always).
+
+        Some defaults derive from other arguments (MaxPooling2D's strides default to its
+        pool_size), so the choice is checked: the layer is rebuilt from the chosen arguments,
+        and any key whose config differs is added until the configs agree."""
+        config = {k: v for k, v in layer.get_config().items() if k not in _SKIP_CONFIG}
+        cls = type(layer)
+        memo_key = (cls, repr(config))
+        if memo_key not in self._chosen:
+            self._chosen[memo_key] = self._choose(cls, config, layer_type)
+        return {k: self.arg_value(config[k], layer) for k in config if k in self._chosen[memo_key]}
+
+    def _choose(self, cls, config: dict, layer_type: str) -> set[str]:
+        sig = LAYERS.signature(layer_type) or {}
+        required = [k for k in sig.get("required", []) if k in config]
+        key = (cls, repr([(k, config[k]) for k in required]))
+        if key not in self._defaults:
+            try:
+                self._defaults[key] = cls(**{k: config[k] for k in required}).get_config()
+            except Exception:  # a class whose defaults cannot be built alone: keep everything
+                self._defaults[key] = {}
+        defaults = self._defaults[key]
+        keys = {k for k, v in config.items() if k in required or defaults.get(k, _NONE) != v}
+        for _ in range(len(config) + 1):
+            try:
+                rebuilt = cls.from_config({k: config[k] for k in keys}).get_config()
+            except Exception:
+                return set(config)
+            differ = {k for k, v in config.items() if rebuilt.get(k, _NONE) != v}
+            if not differ:
+                return keys
+            keys |= differ
+        return set(config)
+
+    def arg_value(self, value: Any, layer) -> Any:
+        """A config value as spec data; serialized nested layers become `{layer, args}`."""
+        if isinstance(value, dict) and "class_name" in value and "config" in value:
+            module = value.get("module") or ""
+            cls = getattr(keras.layers, value["class_name"], None)
+            if module.startswith("keras") and cls is not None and isinstance(cls, type) \
+                    and issubclass(cls, keras.layers.Layer):
+                nested = keras.saving.deserialize_keras_object(value)
+                layer_type = self.layer_type(nested)
+                return {"layer": layer_type, "args": self.args(nested, layer_type)}
+            out = {"class_name": value["class_name"], "config": _plain(value["config"])}
+            if module and not module.startswith("keras"):
+                raise ExportError(f"layer '{layer.name}' has an argument of class "
+                                  f"{module}.{value['class_name']}, which a spec cannot name")
+            return out
+        if isinstance(value, dict):
+            return {k: self.arg_value(v, layer) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.arg_value(v, layer) for v in value]
+        return _plain(value)
+
+    # -- models ------------------------------------------------------------------------------
+    def model(self, model) -> dict:
+        if not model.built or not getattr(model, "inputs", None):
+            raise ExportError(f"model '{model.name}' has no inputs yet: build it (call it on "
+                              "data or give it a keras.Input) before exporting")
+        body = self.sequential(model) if isinstance(model, keras.Sequential) else self.functional(model)
+        doc = {"graphspec": FORMAT_VERSION, "name": model.name}
+        if not isinstance(model, keras.Sequential) and _is_chain(model):
+            doc["model"] = "functional"  # else a chain would come back as a Sequential
+        if self.blocks:
+            doc["blocks"] = self.blocks
+        doc.update(body)
+        return doc
+
+    def _inputs(self, model) -> dict:
+        inputs = {}
+        for tensor in model.inputs:
+            layer = tensor._keras_history.operation
+            spec: dict = {"shape": [None if d is None else int(d) for d in tensor.shape[1:]]}
+            if tensor.dtype != "float32":
+                spec["dtype"] = str(tensor.dtype)
+            if getattr(tensor, "sparse", False):
+                spec["sparse"] = True
+            if tensor.shape[0] is not None:
+                spec["batch_size"] = int(tensor.shape[0])
+            inputs[layer.name] = spec
+        return inputs
+
+    def sequential(self, model) -> dict:
+        nodes = []
+        for layer in model.layers:
+            nodes.append(self.node_for(layer, layer.name))
+        return {"inputs": self._inputs(model), "layers": nodes}
+
+    def node_for(self, layer, name: str) -> dict:
+        if isinstance(layer, _FUNCTIONAL):
+            return {"name": name, "block": self.nested(layer)}
+        if not isinstance(layer, keras.layers.Layer):
+            return {"name": name, **self.raw_op(layer)}
+        if isinstance(layer, Op):  # an op node of a model graphspec built
+            return {"name": name, "op": layer.op, **({"args": _plain(layer.op_args)}
+                                                     if layer.op_args else {})}
+        layer_type = self.layer_type(layer)
+        node = {"name": name, "layer": layer_type}
+        args = self.args(layer, layer_type)
+        if args:
+            node["args"] = args
+        return node
+
+    def raw_op(self, op) -> dict:
+        """A Keras operation used directly on tensors (`x + y` in a functional model)."""
+        name = _snake(type(op).__name__)
+        if catalog.op(name) is None:
+            raise ExportError(f"operation '{op.name}' ({type(op).__module__}."
+                              f"{type(op).__name__}) has no keras.ops function to name it")
+        config = {k: v for k, v in op.get_config().items() if k != "name"}
+        return {"op": name, **({"args": _plain(config)} if config else {})}
+
+    def nested(self, model) -> str:
+        name = model.name
+        if name in self.blocks:
+            raise ExportError(f"two different sub-models are both named '{name}'; rename one")
+        inner = _Exporter()
+        inner._defaults, inner._chosen = self._defaults, self._chosen
+        body = inner.sequential(model) if isinstance(model, keras.Sequential) else inner.functional(model)
+        if inner.blocks:
+            raise ExportError(f"sub-model '{name}' contains sub-models itself; one level of "
+                              "nesting is supported")
+        block = {"nested": True, "inputs": list(body["inputs"]), "layers": body["layers"]}
+        if not isinstance(model, keras.Sequential):
+            block["model"] = "functional"
+        if "outputs" in body:
+            block["outputs"] = body["outputs"]
+        self.blocks[name] = block
+        return name
+
+    def functional(self, model) -> dict:
+        nodes_by_depth = model._nodes_by_depth
+        ordered = [node for depth in sorted(nodes_by_depth, reverse=True)
+                   for node in nodes_by_depth[depth]]
+        names: dict[int, str] = {}  # id(keras node) -> spec node name
+        used = set(self._inputs(model))
+        calls: dict[int, int] = {}  # id(operation) -> times seen
+        entries = []
+        for node in ordered:
+            op = node.operation
+            if isinstance(op, keras.layers.InputLayer):
+                names[id(node)] = op.name
+                continue
+            seen = calls.get(id(op), 0)
+            calls[id(op)] = seen + 1
+            if seen == 0:
+                name = op.name
+                entry = self.node_for(op, name)
+            else:
+                name = _unique(f"{op.name}_{seen}", used)
+                entry = {"name": name, "share": op.name}
+            if name in used and seen == 0:
+                raise ExportError(f"two layers of the model are both named '{name}'")
+            used.add(name)
+            names[id(node)] = name
+            wired = self.inputs_of(node, op, names)
+            previous = entries[-1]["name"] if entries else None
+            only_input = next(iter(self._inputs(model))) if len(model.inputs) == 1 else None
+            if not (isinstance(wired, str) and wired == (previous or only_input)):
+                # An omitted `in` means "the previous node": write it only where it says more.
+                entry = _with_in(entry, wired)
+            entries.append(entry)
+        outputs = [self.ref(t, names) for t in model.outputs]
+        struct = getattr(model, "_outputs_struct", None)
+        if isinstance(struct, dict):
+            outputs_value: Any = {k: self.ref(t, names) for k, t in struct.items()}
+        elif len(outputs) == 1 and not isinstance(struct, (list, tuple)):
+            outputs_value = outputs[0]
+        else:
+            outputs_value = outputs
+        return {"inputs": self._inputs(model), "layers": entries, "outputs": outputs_value}
+
+    def ref(self, tensor, names: dict[int, str]) -> str:
+        op, node_index, tensor_index = tensor._keras_history
+        node = op._inbound_nodes[node_index]
+        name = names.get(id(node))
+        if name is None:
+            raise ExportError(f"a tensor comes from '{op.name}', which is outside the model")
+        return f"{name}:{tensor_index}" if len(node.output_tensors) > 1 else name
+
+    def inputs_of(self, node, op, names: dict[int, str]) -> Any:
+        args, kwargs = node.arguments.args, node.arguments.kwargs
+        is_tensor = keras.backend.is_keras_tensor
+
+        def convert(value, where):
+            if is_tensor(value):
+                return self.ref(value, names)
+            if isinstance(value, (list, tuple)) and value and all(is_tensor(v) for v in value):
+                return [self.ref(v, names) for v in value]
+            raise ExportError(f"layer '{op.name}' is called with {where}={value!r}, which is "
+                              "not a tensor; a spec passes only tensors to a call")
+
+        # None is every call argument's default; a recorded training=False is what Keras
+        # does anyway outside training (fit() passes training=True to every layer).
+        extra = {k: v for k, v in kwargs.items()
+                 if v is not None and not (k == "training" and v is False)}
+        if not extra and len(args) == 1:
+            if isinstance(args[0], dict):  # an op node's mapping `in`
+                return {k: convert(v, k) for k, v in args[0].items()}
+            return convert(args[0], "its first argument")
+        if not extra and all(is_tensor(a) for a in args):
+            return [self.ref(a, names) for a in args]
+        # Tensors passed by name (initial_state, mask, ...): a mapping by call argument.
+        params = [p for p in inspect.signature(op.call).parameters][:len(args)] \
+            if isinstance(op, keras.layers.Layer) else [f"x{i}" for i in range(len(args))]
+        mapping = {p: convert(a, p) for p, a in zip(params, args)}
+        for key, value in extra.items():
+            if key == "training" and isinstance(value, bool):
+                raise ExportError(f"layer '{op.name}' is called with training={value}, which a "
+                                  "spec cannot express (it would always train)")
+            mapping[key] = convert(value, key)
+        return mapping
+
+
+def _is_chain(model) -> bool:
+    """Whether graphspec's `model: auto` would make a Sequential of this graph's shape."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return False
+    nodes = [n for ns in model._nodes_by_depth.values() for n in ns
+             if not isinstance(n.operation, keras.layers.InputLayer)]
+    ops = [n.operation for n in nodes]
+    return (len(set(map(id, ops))) == len(ops)
+            and all(len(n.input_tensors) == 1 and len(n.output_tensors) == 1 for n in nodes)
+            and all(isinstance(o, keras.layers.Layer) for o in ops))
+
+
+def _with_in(entry: dict, wired: Any) -> dict:
+    """Key order for reading: name, kind, in, args."""
+    out = {k: v for k, v in entry.items() if k != "args"}
+    out["in"] = wired
+    if "args" in entry:
+        out["args"] = entry["args"]
+    return out
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
+def to_data(model) -> dict:
+    """The spec of a Keras model, as plain data."""
+    return _Exporter().model(model)
+
+
+def application(name: str):
+    """`keras.applications.MobileNetV2` (or `MobileNetV2`) built with weights=None."""
+    short = name.removeprefix("keras.applications.")
+    builder = getattr(keras.applications, short, None)
+    if not short or not short[0].isupper() or builder is None or not callable(builder):
+        known = [n for n in dir(keras.applications) if n[:1].isupper()]
+        raise ExportError(f"'{name}' is not an architecture of keras.applications. "
+                          f"{did_you_mean(short, known) or 'Known: ' + ', '.join(known)}")
+    return builder(weights=None)

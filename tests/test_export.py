@@ -1,0 +1,162 @@
+"""Keras -> spec -> Keras is exact: same kind, same layers (class and config) in the same wiring,
+same parameter count, and the same outputs after `set_weights(original.get_weights())`."""
+
+import re
+
+import numpy as np
+import pytest
+
+import graphspec
+from conftest import EXAMPLES
+from graphspec.cli import main
+
+keras = pytest.importorskip("keras")
+from keras import layers, ops  # noqa: E402
+from graphspec.export import application  # noqa: E402
+
+RNG = np.random.default_rng(2)
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k != "name"}
+    return value
+
+
+def _operations(model):
+    return model.layers if isinstance(model, keras.Sequential) else model.operations
+
+
+def describe(model) -> dict:
+    """name -> what each operation is. A Keras operation used on tensors directly (`x + y`)
+    and graphspec's op layer for the same op describe alike: both are the op by its name."""
+    out = {}
+    for op in _operations(model):
+        if isinstance(op, keras.layers.InputLayer):
+            continue
+        if isinstance(op, keras.Model):
+            out[op.name] = ("model", type(op).__name__, describe(op))
+        elif type(op).__module__ == "graphspec.ops":
+            out[op.name] = ("op", op.op, _plain(op.op_args))
+        elif not isinstance(op, keras.layers.Layer):
+            snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(op).__name__).lower()
+            out[op.name] = ("op", snake, _plain(op.get_config()))
+        else:
+            out[op.name] = ("layer", type(op).__name__, _plain(op.get_config()))
+    return out
+
+
+def wiring(model) -> dict:
+    """name -> for each call, which outputs of which operations it received."""
+    if isinstance(model, keras.Sequential):
+        return {l.name: i for i, l in enumerate(model.layers)}
+    calls = {}
+    for nodes in model._nodes_by_depth.values():
+        for node in nodes:
+            got = [(t._keras_history.operation.name, t._keras_history.tensor_index)
+                   for t in node.input_tensors]
+            calls.setdefault(node.operation.name, []).append(got)
+    return {k: sorted(v) for k, v in calls.items()}
+
+
+def sample(model):
+    def one(t):
+        shape = (2, *[5 if d is None else d for d in t.shape[1:]])
+        if "int" in str(t.dtype):
+            return RNG.integers(0, 50, size=shape).astype(t.dtype)
+        return RNG.normal(size=shape).astype(t.dtype)
+    data = [one(t) for t in model.inputs]
+    return data[0] if len(data) == 1 else data
+
+
+def round_trip(original, tmp_path):
+    spec = graphspec.from_keras(original)
+    path = tmp_path / f"{original.name}.yaml"
+    path.write_text(spec.to_yaml())
+    rebuilt = graphspec.load(path).build()  # through the YAML text a person would read
+    assert type(rebuilt) is type(original)
+    assert rebuilt.count_params() == original.count_params()
+    assert describe(rebuilt) == describe(original)
+    assert wiring(rebuilt) == wiring(original)
+    rebuilt.set_weights(original.get_weights())
+    x = sample(original)
+    want, got = original(x), rebuilt(x)
+    want = list(want.values()) if isinstance(want, dict) else want
+    got = list(got.values()) if isinstance(got, dict) else got
+    for w, g in zip(want if isinstance(want, (list, tuple)) else [want],
+                    got if isinstance(got, (list, tuple)) else [got]):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), atol=1e-5)
+    return spec, path
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0",
+                                  "InceptionV3", "ConvNeXtTiny"])
+def test_keras_applications_round_trip(name, tmp_path):
+    original = application(f"keras.applications.{name}")
+    spec, path = round_trip(original, tmp_path)
+    assert len(path.read_text().splitlines()) < len(original.layers) + 60
+
+
+@pytest.mark.parametrize("example", ["mlp.yaml", "ticket_router.yaml", "siamese.yaml",
+                                     "seq2seq.yaml", "gather_onehot.yaml", "custom_layer.yaml",
+                                     "minus.yaml", "transformer_encoder.yaml"])
+def test_repo_examples_round_trip(example, tmp_path, seed_plugins):
+    original = graphspec.build(EXAMPLES / example)
+    spec, path = round_trip(original, tmp_path)
+    if example == "mlp.yaml":  # a Sequential is written as a plain chain
+        assert "in:" not in path.read_text() and spec.kind == "sequential"
+
+
+def test_nested_and_shared_sub_models(tmp_path):
+    encoder_in = keras.Input(shape=(8,), name="features")
+    hidden = layers.Dense(6, activation="relu", name="hidden")(encoder_in)
+    encoder = keras.Model(encoder_in, layers.Dense(4, name="code")(hidden), name="encoder")
+    head = keras.Sequential([layers.Dense(3, name="h1"), layers.Dense(1, name="h2")], name="head")
+    a, b = keras.Input(shape=(8,), name="a"), keras.Input(shape=(8,), name="b")
+    distance = layers.Subtract(name="diff")([encoder(a), encoder(b)])  # shared sub-model
+    original = keras.Model([a, b], head(ops.abs(distance)), name="pair")
+    spec, path = round_trip(original, tmp_path)
+    text = path.read_text()
+    assert "nested: true" in text and "share: encoder" in text and "op: absolute" in text
+
+
+def test_shared_layers_and_multi_output_layers(tmp_path):
+    x = keras.Input(shape=(None, 4), name="x")
+    seq, h, c = layers.LSTM(5, return_sequences=True, return_state=True, name="enc")(x)
+    dense = layers.Dense(5, name="shared")
+    out = layers.Concatenate(name="cat")([dense(h), dense(c), layers.GlobalMaxPooling1D(name="gmp")(seq)])
+    original = keras.Model(x, out, name="states")
+    spec, path = round_trip(original, tmp_path)
+    text = path.read_text()
+    assert "enc:1" in text and "enc:2" in text and "share: shared" in text
+
+
+def test_what_a_spec_cannot_express_is_named(tmp_path):
+    x = keras.Input(shape=(3,))
+    lam = keras.Model(x, layers.Lambda(lambda t: t * 2, name="double")(x))
+    with pytest.raises(graphspec.ExportError, match="'double' is a Keras Lambda"):
+        graphspec.from_keras(lam)
+
+    class Unknown(layers.Layer):
+        def call(self, t):
+            return t
+
+    custom = keras.Model(x, Unknown(name="mystery")(x))
+    with pytest.raises(graphspec.ExportError, match="'mystery' is an instance of .*Unknown"):
+        graphspec.from_keras(custom)
+
+
+def test_export_command(tmp_path, capsys):
+    out = tmp_path / "mobilenet.yaml"
+    assert main(["export", "keras.applications.MobileNetV2", "-o", str(out)]) == 0
+    assert "exported mobilenetv2_1.00_224: functional" in capsys.readouterr().out
+    assert graphspec.load(out).kind == "functional"
+    saved = tmp_path / "mlp.keras"
+    graphspec.build(EXAMPLES / "mlp.yaml").save(saved)
+    assert main(["export", str(saved), "-o", str(tmp_path / "mlp.yaml")]) == 0
+    assert graphspec.load(tmp_path / "mlp.yaml").kind == "sequential"
+    assert main(["export", "keras.applications.MobileNetV9", "-o", str(out)]) == 1
+    assert "did you mean 'MobileNetV2'?" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "missing.keras"), "-o", str(out)]) == 2
