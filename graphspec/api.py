@@ -73,6 +73,32 @@ class Spec:
                                         "spec": self.name, "source": self.path,
                                         "params": self.params})
 
+    def plot(self, path, *, shapes: bool = False) -> None:
+        """Draw the graph to `path`: .dot/.gv (Graphviz text), .mmd (Mermaid), or .svg/.png
+        (rendered by Graphviz's `dot`). `shapes=True` builds the model (imports Keras) to
+        label each edge with its tensor shape. Written atomically."""
+        from . import plot
+
+        suffix = Path(path).suffix.lower()
+        if suffix not in plot.TEXT and suffix not in plot.RENDERED:
+            raise ValueError(f"cannot tell the picture format of '{path}'. Expected a .svg, "
+                             f".png, .dot, .gv or .mmd file. Received suffix: '{suffix}'")
+        tensor_shapes = None
+        if shapes:
+            from . import compiler
+
+            tensor_shapes = compiler.tensor_shapes(self.source, self._checked)
+        if suffix == ".mmd":
+            output.write_text(path, plot.to_mermaid(self._checked, self.name, tensor_shapes))
+            return
+        dot = plot.to_dot(self._checked, self.name, tensor_shapes)
+        if suffix in plot.TEXT:
+            output.write_text(path, dot)
+        else:
+            data = plot.render(dot, plot.RENDERED[suffix])
+            with output.atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+
     def to_yaml(self) -> str:
         """The spec as YAML text (for a spec made from a dict, e.g. by `from_keras`)."""
         return _source.dumps(self.source.data) if self.source.text is None else self.source.text

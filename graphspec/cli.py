@@ -57,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="a .keras file, or e.g. keras.applications.MobileNetV2")
     exp.add_argument("-o", "--output", required=True, metavar="SPEC.yaml")
 
+    plt = sub.add_parser("plot", parents=[plugin], help="draw the graph of a spec",
+                         description="Draw a spec's graph as SVG or PNG (needs Graphviz), "
+                         "Graphviz DOT text, or Mermaid text for Markdown.")
+    plt.add_argument("spec", metavar="SPEC")
+    plt.add_argument("-o", "--output", required=True,
+                     metavar="graph.svg|graph.png|graph.dot|graph.mmd")
+    plt.add_argument("--shapes", action="store_true",
+                     help="build the model (imports Keras) and label edges with tensor shapes")
+
     sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
     return parser
@@ -74,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         for ref in getattr(args, "plugin", []):
             registry.load_plugin(ref)
         registry.load_entry_points()
-        command = {"validate": _validate, "build": _build, "export": _export, "schema": _schema}
+        command = {"validate": _validate, "build": _build, "export": _export, "plot": _plot,
+                   "schema": _schema}
         return command[args.command](args)
     except (_Usage, RegistryError) as exc:
         print(f"graphspec: error: {exc}", file=sys.stderr)
@@ -197,6 +207,25 @@ def _export(args) -> int:
     output.write_text(out, text)
     print(f"exported {spec.name}: {spec.kind}, {len(spec.build_order)} nodes, "
           f"{len(text.splitlines())} lines -> {out}")
+    return EXIT_OK
+
+
+def _plot(args) -> int:
+    from . import plot
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in plot.TEXT and suffix not in plot.RENDERED:
+        raise _Usage(f"the output must be a .svg, .png, .dot, .gv or .mmd file. "
+                     f"Received: '{args.output}'")
+    try:
+        spec = api.load(args.spec, params=_overrides(args.overrides))
+        spec.plot(args.output, shapes=args.shapes)
+    except SpecError as exc:
+        _print_diagnostics(exc.diagnostics)
+        return _exit_code(exc.diagnostics)
+    except plot.PlotError as exc:
+        raise _Usage(str(exc)) from None
+    print(f"drew {spec.name}: {len(spec.build_order)} nodes -> {args.output}")
     return EXIT_OK
 
 

@@ -236,5 +236,19 @@ def _shapes(node: GraphNode, tensors: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def tensor_shapes(source: Source, checked: CheckedGraph) -> dict[str, Any]:
+    """The symbolic output shape of every input and node (a list for several outputs)."""
+    tensors, _, failures = Compiler(source, checked, "shapes")._apply_all()
+    if failures:
+        raise SpecError(Compiler(source, checked, "shapes")._diagnostics(failures))
+
+    def shape(value):
+        if isinstance(value, (list, tuple)):
+            return [shape(v) for v in value]
+        return tuple(value.shape)
+
+    return {name: shape(value) for name, value in tensors.items()}
+
+
 def build(source: Source, checked: CheckedGraph, name: str):
     return Compiler(source, checked, name).build()

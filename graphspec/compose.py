@@ -333,7 +333,7 @@ class _Expander:
         for k in range(1, count + 1):
             flat = f"{prefix}{name}_{k}"
             context = _join(f"{name}[{k}]", loc.context)
-            copy_loc = Loc(loc, loc.source, context)
+            copy_loc = Loc(loc, loc.source, context, loc.clusters)
             self.emit(decl, copy_loc, flat, scope, {**values, REPEAT_INDEX: k - 1},
                       previous if k > 1 else default_in, chained=k > 1)
             previous = flat
@@ -445,8 +445,9 @@ class _Expander:
                  for p, v in block.params.items() if p not in args], copy_values)
             inner_values.update({k2: v for k2, v in args.items() if k2 in block.params})
             inner_prefix = f"{prefix}{name}_{k}_" if count else f"{prefix}{name}_"
-            locs = [Loc(("blocks", decl.block, "layers", i), source, context)
-                    for i in range(len(block.layers))]
+            cluster = (inner_prefix, f"{label} (block {decl.block})")
+            locs = [Loc(("blocks", decl.block, "layers", i), source, context,
+                        loc.clusters + (cluster,)) for i in range(len(block.layers))]
             raw_names = [getattr(n, "name", None) for n in block.layers]
             self.expand(list(block.layers), locs, raw_names, inner, inner_values, inner_prefix,
                         stack + (decl.block,), list(block.inputs))
@@ -488,8 +489,8 @@ class _Expander:
             self.incomplete |= sub.incomplete
             wired = previous if previous is not None else (bound[0] if len(bound) == 1 else bound)
             node = SubmodelNode(name=flat, in_=wired, block=decl.block, parts=parts)
-            self.flat.append(FlatNode(node, Loc(loc, loc.source, _join(f"{name}[{k}]", loc.context))
-                                      if count else loc, flat))
+            self.flat.append(FlatNode(node, Loc(loc, loc.source, _join(f"{name}[{k}]", loc.context),
+                                                loc.clusters) if count else loc, flat))
             if previous is None:
                 self.pending.append((len(self.flat) - 1, scope))
             previous = flat

@@ -319,6 +319,64 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
+def _operations(model):
+    return model.layers if isinstance(model, keras.Sequential) else model.operations
+
+
+def describe(model) -> dict:
+    """name -> (what, class or op, config without names) for each operation of a model,
+    nested models included. A Keras operation used on tensors directly (`x + y`) and
+    graphspec's op layer for the same op describe alike: both are the op by its name."""
+    def plain(value):
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items() if k != "name"}
+        return value
+
+    out = {}
+    for op in _operations(model):
+        if isinstance(op, keras.layers.InputLayer):
+            continue
+        if isinstance(op, keras.Model):
+            out[op.name] = ("model", type(op).__name__, describe(op))
+        elif isinstance(op, Op):
+            out[op.name] = ("op", op.op, plain(op.op_args))
+        elif not isinstance(op, keras.layers.Layer):
+            out[op.name] = ("op", _snake(type(op).__name__), plain(op.get_config()))
+        else:
+            out[op.name] = ("layer", type(op).__name__, plain(op.get_config()))
+    return out
+
+
+def wiring(model) -> dict:
+    """name -> for each call of the operation, which output of which operation it received."""
+    if isinstance(model, keras.Sequential):
+        return {layer.name: i for i, layer in enumerate(model.layers)}
+    calls: dict[str, list] = {}
+    for nodes in model._nodes_by_depth.values():
+        for node in nodes:
+            got = [(t._keras_history.operation.name, t._keras_history.tensor_index)
+                   for t in node.input_tensors]
+            calls.setdefault(node.operation.name, []).append(got)
+    return {k: sorted(v) for k, v in calls.items()}
+
+
+def differences(original, rebuilt) -> list[str]:
+    """What differs between two models in kind, layers (class and config), wiring and
+    parameter count; empty for an exact round trip (weights aside)."""
+    out = []
+    if type(original) is not type(rebuilt):
+        out.append(f"kind: {type(original).__name__} != {type(rebuilt).__name__}")
+    if original.count_params() != rebuilt.count_params():
+        out.append(f"parameters: {original.count_params()} != {rebuilt.count_params()}")
+    a, b = describe(original), describe(rebuilt)
+    out += [f"layer {name}" for name in sorted(set(a) | set(b)) if a.get(name) != b.get(name)]
+    if not out and wiring(original) != wiring(rebuilt):
+        out.append("wiring")
+    return out
+
+
 def to_data(model) -> dict:
     """The spec of a Keras model, as plain data."""
     return _Exporter().model(model)

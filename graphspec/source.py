@@ -29,19 +29,21 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 class Loc(tuple):
     """A key path into a document, e.g. ('layers', 3, 'in', 1), that also knows which source
     it points into (blocks may come from imported files) and, for nodes expanded from a block,
-    which instance they belong to. Extending or slicing it keeps both."""
+    which instance they belong to: `context` for messages, `clusters` ((id, label) from the
+    outermost instance in) for pictures. Extending or slicing it keeps all three."""
 
-    def __new__(cls, parts=(), source: "Source | None" = None, context: str | None = None):
+    def __new__(cls, parts=(), source: "Source | None" = None, context: str | None = None,
+                clusters: tuple = ()):
         loc = super().__new__(cls, parts)
-        loc.source, loc.context = source, context
+        loc.source, loc.context, loc.clusters = source, context, clusters
         return loc
 
     def __add__(self, other):
-        return Loc(tuple(self) + tuple(other), self.source, self.context)
+        return Loc(tuple(self) + tuple(other), self.source, self.context, self.clusters)
 
     def __getitem__(self, index):
         item = super().__getitem__(index)
-        return Loc(item, self.source, self.context) if isinstance(index, slice) else item
+        return Loc(item, self.source, self.context, self.clusters) if isinstance(index, slice) else item
 
     def __repr__(self):
         return f"Loc{tuple(self)!r}"

@@ -103,12 +103,14 @@ def test_schema_command_matches_checked_in_file(capsys, tmp_path):
     assert (tmp_path / "s.json").read_text() == printed
 
 
-def test_validate_process_imports_neither_tensorflow_nor_keras():
-    code = ("import sys; from graphspec.cli import main; rc = main(['validate', *sys.argv[1:]]); "
+def test_validate_and_plot_import_neither_tensorflow_nor_keras(tmp_path):
+    code = ("import sys; from graphspec.cli import main; rc = main(['validate', *sys.argv[2:]]); "
+            "rc = rc or main(['plot', sys.argv[2], '-o', sys.argv[1]]); "
             "heavy = [m for m in ('keras', 'tensorflow') if m in sys.modules]; "
             "print('heavy:', heavy); sys.exit(rc)")
-    result = run(sys.executable, "-c", code, *[str(p) for p in sorted(EXAMPLES.glob("*.yaml"))
-                                               if p.name not in ("minus.yaml", "custom_layer.yaml")])
+    result = run(sys.executable, "-c", code, str(tmp_path / "graph.dot"),
+                 *[str(p) for p in sorted(EXAMPLES.glob("*.yaml"))
+                   if p.name not in ("minus.yaml", "custom_layer.yaml")])
     assert result.returncode == 0, result.stderr
     assert "heavy: []" in result.stdout
 
