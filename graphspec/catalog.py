@@ -148,6 +148,8 @@ def _application_layers() -> dict:
 
     found = {}
     for info in sorted(pkgutil.iter_modules(apps.__path__), key=lambda i: i.name):
+        if info.name.endswith("_test"):
+            continue
         module = importlib.import_module(f"{apps.__name__}.{info.name}")
         for name, obj in sorted(vars(module).items()):
             if (inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
