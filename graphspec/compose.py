@@ -365,14 +365,17 @@ class _Expander:
         if expr.has_placeholder(data):
             data = {k: (v if k == "name" else self.subst.value(v, values, loc + (k,)))
                     for k, v in data.items()}
-        try:
-            new = _NODE_ADAPTER.validate_python(data)
-        except ValidationError as exc:
-            self._revalidation_errors(exc, loc)
-            self.invalid.add(flat)
-            self.flat.append(FlatNode(None, loc, flat))
-            self.incomplete = True
-            return
+            try:
+                new = _NODE_ADAPTER.validate_python(data)
+            except ValidationError as exc:
+                self._revalidation_errors(exc, loc)
+                self.invalid.add(flat)
+                self.flat.append(FlatNode(None, loc, flat))
+                self.incomplete = True
+                return
+        else:  # nothing was substituted: the node is valid as it stands
+            new = decl.model_copy(update={"name": flat, "repeat": None,
+                                          **({"in_": None} if chained else {})})
         if new.in_ is None and default_in is not None:
             new = new.model_copy(update={"in_": default_in})
         index = len(self.flat)

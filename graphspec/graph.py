@@ -120,9 +120,8 @@ class _Checker:
             kind = ("layer" if isinstance(decl, LayerNode) else "op" if isinstance(decl, OpNode)
                     else "submodel" if isinstance(decl, SubmodelNode) else "share")
             node = GraphNode(name, kind, loc, decl, index=index)
-            node.type = {"layer": getattr(decl, "layer", None), "op": getattr(decl, "op", None),
-                         "submodel": getattr(decl, "block", None),
-                         "share": getattr(decl, "share", None)}[kind]
+            node.type = (decl.layer if kind == "layer" else decl.op if kind == "op"
+                         else decl.block if kind == "submodel" else decl.share)
             self.nodes[name] = node
 
     # -- 2. types and arguments ------------------------------------------------------------
@@ -440,19 +439,23 @@ class _Checker:
         refs = _flatten(outputs)
         if not refs:
             return
-        needed = set()
-        for ref in refs:
-            needed.add(ref.node)
-            needed |= nx.ancestors(graph, ref.node)
+        # Everything an output depends on: one walk backwards from all outputs at once.
+        needed = {ref.node for ref in refs}
+        stack = list(needed)
+        while stack:
+            for parent in graph.predecessors(stack.pop()):
+                if parent not in needed:
+                    needed.add(parent)
+                    stack.append(parent)
         # A share node needs its owner's layer object built, even if the owner's output is unused.
+        owners = {n.owner for n in self.nodes.values() if n.owner and n.name in needed}
         for name in self.parts.inputs:
             if name not in needed and name not in self.invalid:
                 self.error(("inputs", name), "GS208", f"input '{name}' reaches no output",
                            "connect it to a node that leads to an output, or remove it", key=True)
         for node in self.nodes.values():
-            if node.kind != "input" and node.name not in needed and node.name not in self.invalid:
-                if any(n.owner == node.name and n.name in needed for n in self.nodes.values()):
-                    continue
+            if (node.kind != "input" and node.name not in needed and node.name not in owners
+                    and node.name not in self.invalid):
                 self.warn(node.loc, "GS209", f"node '{node.name}' reaches no output and is not "
                           "built", "list it under 'outputs', use it as an input, or remove it")
 
