@@ -180,13 +180,16 @@ class _Exporter:
         return node
 
     def raw_op(self, op) -> dict:
-        """A Keras operation used directly on tensors (`x + y` in a functional model)."""
+        """A Keras operation used directly on tensors (`x + y`, `x * 0.5` in a functional
+        model): an op node named after its keras.ops function; constants become `args`."""
         name = _snake(type(op).__name__)
         if catalog.op(name) is None:
             raise ExportError(f"operation '{op.name}' ({type(op).__module__}."
                               f"{type(op).__name__}) has no keras.ops function to name it")
         config = {k: v for k, v in op.get_config().items() if k != "name"}
-        return {"op": name, **({"args": _plain(config)} if config else {})}
+        constants = _raw_call(op, name)[1]
+        args = _plain({**config, **constants})
+        return {"op": name, **({"args": args} if args else {})}
 
     def nested(self, model) -> str:
         name = model.name
@@ -257,6 +260,13 @@ class _Exporter:
         return f"{name}:{tensor_index}" if len(node.output_tensors) > 1 else name
 
     def inputs_of(self, node, op, names: dict[int, str]) -> Any:
+        if not isinstance(op, keras.layers.Layer):
+            tensors = _raw_call(op, _snake(type(op).__name__))[0]
+            leading = list(tensors) == catalog.op(_snake(type(op).__name__))["positional"][:len(tensors)]
+            refs = {k: self.ref(t, names) for k, t in tensors.items()}
+            if leading:
+                return next(iter(refs.values())) if len(refs) == 1 else list(refs.values())
+            return refs
         args, kwargs = node.arguments.args, node.arguments.kwargs
         is_tensor = keras.backend.is_keras_tensor
 
@@ -288,6 +298,21 @@ class _Exporter:
                                   "spec cannot express (it would always train)")
             mapping[key] = convert(value, key)
         return mapping
+
+
+def _raw_call(op, name: str) -> tuple[dict, dict]:
+    """The tensors and the constants a raw operation was called with, by the parameter names
+    of its keras.ops function: ({param: tensor}, {param: constant})."""
+    node = op._inbound_nodes[0]
+    positional = catalog.op(name)["positional"]
+    tensors, constants = {}, {}
+    named = list(zip(positional, node.arguments.args)) + list(node.arguments.kwargs.items())
+    for param, value in named:
+        if keras.backend.is_keras_tensor(value):
+            tensors[param] = value
+        elif value is not None:
+            constants[param] = value
+    return tensors, constants
 
 
 def _is_chain(model) -> bool:
@@ -343,7 +368,8 @@ def describe(model) -> dict:
         elif isinstance(op, Op):
             out[op.name] = ("op", op.op, plain(op.op_args))
         elif not isinstance(op, keras.layers.Layer):
-            out[op.name] = ("op", _snake(type(op).__name__), plain(op.get_config()))
+            name = _snake(type(op).__name__)
+            out[op.name] = ("op", name, plain({**op.get_config(), **_raw_call(op, name)[1]}))
         else:
             out[op.name] = ("layer", type(op).__name__, plain(op.get_config()))
     return out

@@ -45,7 +45,7 @@ def round_trip(original, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0",
-                                  "InceptionV3", "ConvNeXtTiny"])
+                                  "InceptionV3", "ConvNeXtTiny", "MobileNetV3Small"])
 def test_keras_applications_round_trip(name, tmp_path):
     original = application(f"keras.applications.{name}")
     spec, path = round_trip(original, tmp_path)
