@@ -11,6 +11,7 @@ imported, so saved models reload with plain `keras.models.load_model`.
 
 from .api import Spec, build, from_keras, json_schema, load, saved_metadata, validate
 from .errors import CODES, Diagnostic, ExportError, RegistryError, SpecError
+from .limits import Limits
 from .registry import load_plugin, register_layer, register_op
 from .registry import register_keras_objects_on_import as _register_keras_objects_on_import
 
@@ -20,6 +21,7 @@ __all__ = [
     "CODES",
     "Diagnostic",
     "ExportError",
+    "Limits",
     "RegistryError",
     "Spec",
     "SpecError",

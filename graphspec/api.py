@@ -13,6 +13,8 @@ from . import compose as _compose
 from . import graph as _graph
 from . import output, registry, spec as _spec, source as _source
 from .errors import Diagnostic, SpecError, sort_diagnostics
+from .limits import DEFAULT as DEFAULT_LIMITS
+from .limits import Limits, too_many_nodes
 
 
 class Spec:
@@ -55,12 +57,14 @@ class Spec:
     def build_order(self) -> list[str]:
         return list(self._checked.order)
 
-    def build(self):
+    def build(self, *, seed: int | None = None):
         """Create the Keras model (imports Keras). Raises SpecError for errors Keras reports
-        while building, located at the node that caused them."""
+        while building, located at the node that caused them. With `seed`, Keras's random
+        seed is set first (`keras.utils.set_random_seed`), so the initial weights are the
+        same on every build."""
         from . import compiler
 
-        return compiler.build(self.source, self._checked, self.name)
+        return compiler.build(self.source, self._checked, self.name, seed=seed)
 
     def save(self, model, path) -> None:
         """Save a model built from this spec to a `.keras` file, atomically, with the spec's
@@ -108,14 +112,19 @@ class Spec:
                 f"from {self.path}>")
 
 
-def _check(source: Any, params: dict | None) -> tuple[Spec | None, list[Diagnostic]]:
+def _check(source: Any, params: dict | None,
+           limits: Limits | None) -> tuple[Spec | None, list[Diagnostic]]:
     registry.load_entry_points()
-    src, diagnostics = _source.read(source)
+    limits = limits or DEFAULT_LIMITS
+    src, diagnostics = _source.read(source, limits)
+    layers = src.data.get("layers") if isinstance(src.data, dict) else None
+    if isinstance(layers, list) and len(layers) > limits.max_nodes:
+        raise SpecError([too_many_nodes(src.path, limits)])  # before validating each one
     parsed, doc_diags = _spec.validate_document(src)
     diagnostics += doc_diags
     checked = None
     if parsed is not None:
-        parts, compose_diags = _compose.compose(src, parsed, params)
+        parts, compose_diags = _compose.compose(src, parsed, params, limits)
         diagnostics += compose_diags
         if parts is not None:
             checked, graph_diags = _graph.check(src, parts)
@@ -138,21 +147,24 @@ def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def load(source: Any, *, params: dict | None = None) -> Spec:
+def load(source: Any, *, params: dict | None = None, limits: Limits | None = None) -> Spec:
     """Read and validate a spec (a path to .yaml/.yml/.json, or a dict) without importing Keras.
 
-    Raises SpecError listing every problem, each with its file, line and column."""
-    spec, diagnostics = _check(source, params)
+    `params` overrides parameters; `limits` raises or lowers the resource limits
+    (`graphspec.Limits`). Raises SpecError listing every problem, each with its file, line
+    and column."""
+    spec, diagnostics = _check(source, params, limits)
     if spec is None:
         raise SpecError(diagnostics)
     return spec
 
 
-def validate(source: Any, *, params: dict | None = None, build: bool = False) -> list[Diagnostic]:
+def validate(source: Any, *, params: dict | None = None, build: bool = False,
+             limits: Limits | None = None) -> list[Diagnostic]:
     """Every problem in a spec, errors and warnings, sorted by position; never raises for a
     problem in the spec. `build=True` also builds the model to catch shape and dtype errors."""
     try:
-        spec, diagnostics = _check(source, params)
+        spec, diagnostics = _check(source, params, limits)
     except SpecError as exc:
         return exc.diagnostics
     if spec is not None and build:
@@ -163,9 +175,10 @@ def validate(source: Any, *, params: dict | None = None, build: bool = False) ->
     return diagnostics
 
 
-def build(source: Any, *, params: dict | None = None):
-    """`load(source).build()`: the Keras model for a spec."""
-    return load(source, params=params).build()
+def build(source: Any, *, params: dict | None = None, limits: Limits | None = None,
+          seed: int | None = None):
+    """`load(source).build(seed=seed)`: the Keras model for a spec."""
+    return load(source, params=params, limits=limits).build(seed=seed)
 
 
 def from_keras(model) -> Spec:

@@ -18,6 +18,7 @@ import yaml
 
 from . import __version__, api, output, registry
 from .errors import ERROR, ExportError, RegistryError, SpecError
+from .limits import Limits
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 _USAGE_CODES = {"GS001", "GS002"}  # the file itself is missing or not a spec file
@@ -35,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     plugin.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         dest="overrides", help="override a parameter; the value is read as "
                         "YAML (256, 0.5, gelu, true, [1, 2]) (repeatable)")
+    defaults = Limits()
+    plugin.add_argument("--max-bytes", type=int, default=defaults.max_bytes, metavar="N",
+                        help=f"largest spec file read (default {defaults.max_bytes:,})")
+    plugin.add_argument("--max-nodes", type=int, default=defaults.max_nodes, metavar="N",
+                        help=f"most nodes after expansion (default {defaults.max_nodes:,})")
+    plugin.add_argument("--max-depth", type=int, default=defaults.max_depth, metavar="N",
+                        help=f"deepest nesting in a file (default {defaults.max_depth})")
 
     val = sub.add_parser("validate", parents=[plugin], help="check specs without building them",
                          description="Check specs; every problem is reported at file:line:col.")
@@ -49,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     bld.add_argument("-o", "--output", required=True, metavar="OUT.keras",
                      help="where to save the model (.keras); written atomically")
     bld.add_argument("--summary", action="store_true", help="print the Keras model summary")
+    bld.add_argument("--seed", type=int, metavar="N",
+                     help="set Keras's random seed first: the same seed gives the same weights")
 
     exp = sub.add_parser("export", parents=[plugin], help="write the spec of a Keras model",
                          description="Write the spec of a saved .keras model, or of a "
@@ -108,7 +118,8 @@ def _exit_code(diagnostics) -> int:
 
 def _validate(args) -> int:
     params = _overrides(args.overrides)
-    results = [(path, api.validate(path, params=params, build=args.build)) for path in args.specs]
+    results = [(path, api.validate(path, params=params, build=args.build, limits=_limits(args)))
+               for path in args.specs]
     everything = [d for _, diags in results for d in diags]
     if args.format == "json":
         json.dump({"valid": not any(d.severity == ERROR for d in everything),
@@ -136,7 +147,7 @@ def _build(args) -> int:
         raise _Usage(f"the output folder does not exist: '{out.parent}'")
     params = _overrides(args.overrides)
     try:
-        spec = api.load(args.spec, params=params)
+        spec = api.load(args.spec, params=params, limits=_limits(args))
     except SpecError as exc:
         _print_diagnostics(exc.diagnostics)
         return _exit_code(exc.diagnostics)
@@ -145,7 +156,7 @@ def _build(args) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         try:
-            model = spec.build()
+            model = spec.build(seed=args.seed)
         except SpecError as exc:
             _print_diagnostics(exc.diagnostics)
             return EXIT_SPEC
@@ -159,6 +170,14 @@ def _build(args) -> int:
     if spec.params:
         print("params: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in spec.params.items()))
     return EXIT_OK
+
+
+def _limits(args) -> Limits:
+    values = {"max_bytes": args.max_bytes, "max_nodes": args.max_nodes, "max_depth": args.max_depth}
+    for name, value in values.items():
+        if value < 1:
+            raise _Usage(f"--{name.replace('_', '-')} must be at least 1. Received: {value}")
+    return Limits(**values)
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -218,7 +237,7 @@ def _plot(args) -> int:
         raise _Usage(f"the output must be a .svg, .png, .dot, .gv or .mmd file. "
                      f"Received: '{args.output}'")
     try:
-        spec = api.load(args.spec, params=_overrides(args.overrides))
+        spec = api.load(args.spec, params=_overrides(args.overrides), limits=_limits(args))
         spec.plot(args.output, shapes=args.shapes)
     except SpecError as exc:
         _print_diagnostics(exc.diagnostics)

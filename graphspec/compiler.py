@@ -250,5 +250,9 @@ def tensor_shapes(source: Source, checked: CheckedGraph) -> dict[str, Any]:
     return {name: shape(value) for name, value in tensors.items()}
 
 
-def build(source: Source, checked: CheckedGraph, name: str):
+def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = None):
+    if seed is not None:
+        import keras
+
+        keras.utils.set_random_seed(seed)  # Python, NumPy and backend generators
     return Compiler(source, checked, name).build()

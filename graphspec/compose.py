@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import expr
 from .errors import ERROR, Diagnostic, SpecError, did_you_mean, pointer
+from .limits import DEFAULT, Limits, too_many_nodes
 from .source import Loc, Source, read
 from .spec import (_INPUT_ADAPTER, _NODE_ADAPTER, Block, BlockNode, InputSpec, LayerNode, OpNode,
                    Parsed, ShareNode, split_ref, validate_document)
@@ -110,7 +111,8 @@ class _Definition:
 class _Imports:
     """Blocks and parameter defaults of a spec and of everything it imports."""
 
-    def __init__(self, diagnostics: list[Diagnostic]):
+    def __init__(self, diagnostics: list[Diagnostic], limits: Limits):
+        self.limits = limits
         self.diags = diagnostics
         self.blocks: dict[str, _Definition] = {}
         self.params: dict[str, _Definition] = {}  # from imported files only
@@ -127,7 +129,7 @@ class _Imports:
                 continue  # a file imported twice (a diamond) is read once
             self.loaded.add(path)
             try:
-                imported, diags = read(shown)
+                imported, diags = read(shown, self.limits)
             except SpecError as exc:
                 self.diags.extend(exc.diagnostics)
                 continue
@@ -235,9 +237,14 @@ class _Scope:
         return self.parent is None
 
 
+class _TooLarge(Exception):
+    pass
+
+
 class _Expander:
     def __init__(self, main: Source, imports: _Imports, subst: _Substituter,
-                 diagnostics: list[Diagnostic]):
+                 diagnostics: list[Diagnostic], max_nodes: int):
+        self.max_nodes = max_nodes
         self.main = main
         self.imports = imports
         self.subst = subst
@@ -352,6 +359,8 @@ class _Expander:
                            f"least 1. Received: {value!r}")
             self.incomplete = True
             return None
+        if value > self.max_nodes:
+            raise _TooLarge
         return value
 
     def emit(self, decl, loc: Loc, flat: str, scope: _Scope, values: dict,
@@ -379,6 +388,8 @@ class _Expander:
         if new.in_ is None and default_in is not None:
             new = new.model_copy(update={"in_": default_in})
         index = len(self.flat)
+        if index >= self.max_nodes:
+            raise _TooLarge
         self.flat.append(FlatNode(new, loc, flat))
         if not chained:
             self.pending.append((index, scope))
@@ -427,6 +438,10 @@ class _Expander:
         if bound is None:
             self._mark_invalid(scope, name, prefix)
             return
+        # Refuse an expansion that would exceed the node limit before doing any of it.
+        if len(self.flat) + max(count, 1) * self._size(block, values, decl.args, stack) \
+                > self.max_nodes:
+            raise _TooLarge
         if block.nested:
             self.nested(decl, loc, name, scope, values, prefix, stack, definition, bound, count)
             return
@@ -475,7 +490,8 @@ class _Expander:
                 [(p, v, Loc(("blocks", decl.block, "params", p), definition.source, context))
                  for p, v in block.params.items() if p not in args], copy_values)
             inner_values.update({p: v for p, v in args.items() if p in block.params})
-            sub = _Expander(self.main, self.imports, self.subst, self.diags)
+            sub = _Expander(self.main, self.imports, self.subst, self.diags,
+                            self.max_nodes - len(self.flat))
             inner = _Scope(None, f"block '{decl.block}'")
             for input_name in block.inputs:
                 inner.names[input_name] = ("model_input", input_name)
@@ -498,6 +514,36 @@ class _Expander:
                 self.pending.append((len(self.flat) - 1, scope))
             previous = flat
         scope.names[name] = ("node", previous)
+
+    def _size(self, block: Block, values: dict, args: dict, stack: tuple[str, ...]) -> int:
+        """About how many nodes one instance of `block` expands to, for the node limit.
+        Repeats that cannot be evaluated here count once; the exact count is enforced as
+        nodes are emitted."""
+        scope = {**values, **{k: v for k, v in block.params.items() if "${" not in str(v)}}
+        for key, value in args.items():
+            try:
+                scope[key] = expr.substitute(value, values) if isinstance(value, str) else value
+            except expr.ExprError:
+                pass
+        total = 0
+        for node in block.layers:
+            repeat = node.repeat or 1
+            if isinstance(repeat, str):
+                try:
+                    repeat = expr.substitute(repeat, {**scope, REPEAT_INDEX: 0})
+                except expr.ExprError:
+                    repeat = 1
+            repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 1
+            inner = 1
+            if isinstance(node, BlockNode) and node.block not in stack:
+                definition = self.imports.blocks.get(node.block)
+                if definition is not None and definition.value is not None:
+                    inner = self._size(definition.value, scope, node.args,
+                                       stack + (node.block,))
+            total += max(repeat, 1) * inner
+            if total > self.max_nodes:
+                return total
+        return total
 
     def _bind_inputs(self, decl: BlockNode, loc: Loc, name: str, block: Block,
                      default_in: str | None) -> list[str] | None:
@@ -620,10 +666,11 @@ def _join(inner: str, outer: str | None) -> str:
 
 # -- the whole document ----------------------------------------------------------------------
 
-def compose(source: Source, parsed: Parsed, overrides: dict | None) -> tuple[Parts | None, list[Diagnostic]]:
+def compose(source: Source, parsed: Parsed, overrides: dict | None,
+            limits: Limits = DEFAULT) -> tuple[Parts | None, list[Diagnostic]]:
     """Expand imports, parameters, blocks and repeats of a model spec."""
     diags: list[Diagnostic] = []
-    imports = _Imports(diags)
+    imports = _Imports(diags, limits)
     imports.loaded.add(Path(source.path).resolve() if source.text is not None else Path("<dict>"))
     root = Path(source.path).resolve() if source.text is not None else Path("<dict>")
     imports.visit(source, parsed, (root,), main=True)
@@ -672,12 +719,17 @@ def compose(source: Source, parsed: Parsed, overrides: dict | None) -> tuple[Par
                 spec = None
         inputs[name] = spec
 
-    expander = _Expander(source, imports, subst, diags)
+    expander = _Expander(source, imports, subst, diags, limits.max_nodes)
     top = _Scope(None, "the model")
     for name in inputs:
         top.names[name] = ("model_input", name)
     locs = [Loc(("layers", i), source) for i in range(len(parsed.layers))]
-    names = expander.expand(list(parsed.layers), locs, parsed.layer_names, top, values, "", (), None)
+    try:
+        names = expander.expand(list(parsed.layers), locs, parsed.layer_names, top, values, "",
+                                (), None)
+    except _TooLarge:
+        diags.append(too_many_nodes(source.path, limits))
+        return None, diags
     expander.resolve_all()
 
     outputs = parsed.outputs

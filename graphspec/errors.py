@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "GS150": "an import is not a spec file or does not exist",
     "GS151": "import cycle",
     "GS152": "a block or parameter is defined in two files",
+    "GS160": "a resource limit was exceeded (file size, nesting, expanded size, node count)",
     "GS201": "unknown layer",
     "GS202": "unknown op",
     "GS203": "unknown argument",

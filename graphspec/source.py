@@ -21,6 +21,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from .errors import ERROR, Diagnostic, SpecError, pointer
+from .limits import DEFAULT, Limits, expanded_size, limit_diagnostic, nesting_estimate
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAP_TAG = "tag:yaml.org,2002:map"
@@ -110,6 +111,7 @@ class Source:
 
     def _index(self) -> None:
         self._values = {}
+        self._walked: set[int] = set()
         try:
             root = yaml.compose(_yaml_text(self), Loader=_Loader)
         except yaml.YAMLError:  # data came from json.loads; nothing better to point at
@@ -119,6 +121,9 @@ class Source:
 
     def _walk(self, node, loc: Loc) -> None:
         self._values[loc] = _mark(node.start_mark)
+        if id(node) in self._walked:
+            return  # an alias: its contents are located where the anchor was written
+        self._walked.add(id(node))
         if isinstance(node, MappingNode):
             SafeConstructor.flatten_mapping(_FLATTENER, node)
             for key_node, value_node in node.value:
@@ -185,11 +190,14 @@ def _yaml_text(source: Source) -> str:
     return source.text.replace("\t", " ") if source.path.endswith(".json") else source.text
 
 
-def read(spec: Any) -> tuple[Source, list[Diagnostic]]:
+def read(spec: Any, limits: Limits = DEFAULT) -> tuple[Source, list[Diagnostic]]:
     """Parse a path (.yaml/.yml/.json) or a mapping. Fatal problems (unreadable file, syntax,
-    unsafe tags) raise SpecError; keys written twice come back as diagnostics."""
+    unsafe tags, a limit exceeded) raise SpecError; keys written twice come back as
+    diagnostics."""
     if isinstance(spec, dict):
-        return Source("<dict>", spec), []
+        source = Source("<dict>", spec)
+        _check_size(source, limits)
+        return source, []
     if not isinstance(spec, (str, os.PathLike)):
         raise SpecError([Diagnostic("<spec>", None, None, "GS002", ERROR,
                                     "a spec source must be a path to a .yaml, .yml or .json file "
@@ -202,16 +210,32 @@ def read(spec: Any) -> tuple[Source, list[Diagnostic]]:
                                     f"cannot tell the format of '{shown}': expected a .yaml, .yml "
                                     f"or .json file. Received suffix: '{path.suffix}'")])
     try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise SpecError([limit_diagnostic(shown, f"the file is {size:,} bytes, more than the limit of "
+                                    f"{limits.max_bytes:,}", "max_bytes", "--max-bytes")])
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError([Diagnostic(shown, None, None, "GS001", ERROR, f"no such file: '{shown}'")])
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Diagnostic(shown, None, None, "GS001", ERROR,
                                     f"cannot read '{shown}': {exc}")])
+    depth = nesting_estimate(text)
+    if depth > limits.max_depth:
+        # libyaml's composer recurses in C and crashes the process on very deep nesting.
+        raise SpecError([limit_diagnostic(shown, f"the file nests about {depth} levels deep, more than the "
+                                f"limit of {limits.max_depth}", "max_depth", "--max-depth")])
     source = Source(shown, None, text, path.resolve().parent)
-    if suffix == ".json":
-        return source, _parse_json(source)
-    return source, _parse_yaml(source, text)
+    diagnostics = _parse_json(source) if suffix == ".json" else _parse_yaml(source, text)
+    _check_size(source, limits)
+    return source, diagnostics
+
+
+def _check_size(source: Source, limits: Limits) -> None:
+    if expanded_size(source.data, limits.max_values) is None:
+        raise SpecError([limit_diagnostic(source.path, f"the document expands to more than "
+                                f"{limits.max_values:,} values (through YAML aliases, or a "
+                                "structure that contains itself)", "max_nodes", "--max-nodes")])
 
 
 def _parse_yaml(source: Source, text: str) -> list[Diagnostic]:
@@ -260,6 +284,9 @@ def _parse_json(source: Source) -> list[Diagnostic]:
 
     try:
         source.data = json.loads(source.text, object_pairs_hook=pairs)
+    except RecursionError:  # the nesting estimate lets nothing this deep through; belt and braces
+        raise SpecError([limit_diagnostic(source.path, "the file nests too deeply", "max_depth",
+                                "--max-depth")])
     except json.JSONDecodeError as exc:
         raise SpecError([Diagnostic(source.path, exc.lineno, exc.colno, "GS101", ERROR,
                                     f"invalid JSON: {exc.msg}")])

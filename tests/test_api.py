@@ -11,7 +11,7 @@ MLP = {"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
 
 def test_public_api():
     assert sorted(graphspec.__all__) == sorted([
-        "CODES", "Diagnostic", "ExportError", "RegistryError", "Spec", "SpecError", "build",
+        "CODES", "Diagnostic", "ExportError", "Limits", "RegistryError", "Spec", "SpecError", "build",
         "from_keras", "json_schema",
         "load", "load_plugin", "register_layer", "register_op", "saved_metadata", "validate"])
     assert issubclass(graphspec.SpecError, ValueError)
