@@ -691,8 +691,9 @@ def compose(source: Source, parsed: Parsed, overrides: dict | None,
         entries[name] = (value, entries[name][1])
     values = subst.params([(n, v, loc) for n, (v, loc) in entries.items()])
 
+    # Absent or null; a value of the wrong type was reported by the format check already.
     missing = [key for key in ("inputs", "layers")
-               if getattr(parsed, key) is None and key not in (source.data or {})]
+               if getattr(parsed, key) is None and (source.data or {}).get(key) is None]
     if missing:
         diags.append(source.diagnostic((), "GS111", "missing required key(s) "
                                        f"{' and '.join(repr(k) for k in missing)} in the spec",

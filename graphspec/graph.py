@@ -285,6 +285,8 @@ class _Checker:
             if len(names) == 1:
                 return Ref(names[0], None, node.loc)
             self.unresolved = True
+            if not names:
+                return None  # `inputs` is empty or invalid, which the format check reported
             self.error(node.loc, "GS212", f"node '{node.name}' is the first node and has no 'in', "
                        f"but the model has {len(names)} inputs ({', '.join(names)})",
                        "say which input it takes, e.g. in: " + names[0])

@@ -35,6 +35,8 @@ _REF = re.compile(r"^(?P<node>.+?)(?::(?P<k>\d+))?$")
 def split_ref(text: str) -> tuple[str, int | None]:
     """`'enc:1'` -> `('enc', 1)`; `'enc'` -> `('enc', None)`. Names cannot hold ':'."""
     match = _REF.match(text)
+    if match is None:  # the empty string, reported where it was written
+        return text, None
     return match["node"], int(match["k"]) if match["k"] is not None else None
 
 Expr = Annotated[str, Field(pattern=r"^\s*\$\{.*\}\s*$")]

@@ -23,3 +23,12 @@ def seed_plugins():
 
 def codes(diagnostics):
     return [(d.code, d.line, d.column) for d in diagnostics]
+
+
+# Hypothesis profiles: a short one by default (CI), a long one on request:
+#   pytest tests/test_properties.py --hypothesis-profile=long
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True)
+settings.register_profile("long", max_examples=2000, deadline=None)
+settings.load_profile("ci")

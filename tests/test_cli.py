@@ -4,8 +4,10 @@ console script in a fresh process, where imports and exit codes are what a user 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -143,3 +145,24 @@ print(np.asarray(model([x, y])).tolist())
     result = run(sys.executable, "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(float(sum(range(0, 1536, 3)))), "[1.5,", "3.0]"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_build_leaves_no_partial_file(tmp_path, signum):
+    out = tmp_path / "resnet.keras"
+    out.write_bytes(b"previous model")
+    exe = shutil.which("graphspec")
+    proc = subprocess.Popen([exe, "build", str(EXAMPLES / "resnet50.yaml"), "-o", str(out)],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Wait until the model is being written to its temporary file, then interrupt.
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob(".resnet.*.tmp.keras")):
+        assert proc.poll() is None, "the build ended before it started writing"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert os.listdir(tmp_path) == ["resnet.keras"]
+    assert out.read_bytes() == b"previous model"

@@ -1,6 +1,8 @@
 """Every example is built for real and compared with the same model written by hand with the
 Keras API: same kind, same parameter count, same outputs once both hold the same weights."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -251,3 +253,51 @@ def test_keras_lambda_does_not_reload_in_safe_mode(tmp_path):
     model.save(tmp_path / "lambda.keras")
     with pytest.raises(ValueError, match="safe_mode"):
         keras.models.load_model(tmp_path / "lambda.keras")
+
+
+def test_same_seed_same_weights_and_archive(tmp_path):
+    import json
+    import zipfile
+
+    spec = graphspec.load(EXAMPLES / "ticket_router.yaml")
+    first, second, other = spec.build(seed=7), spec.build(seed=7), spec.build(seed=8)
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(), other.get_weights()))
+    spec.save(first, tmp_path / "a.keras")
+    spec.save(second, tmp_path / "b.keras")
+    a, b = zipfile.ZipFile(tmp_path / "a.keras"), zipfile.ZipFile(tmp_path / "b.keras")
+    # The weights file is byte-for-byte the same. The config differs only in Keras's
+    # `shared_object_id` (Python object ids it writes for shared initializers), and
+    # metadata.json holds the time of saving: so archives are equal in weights and config,
+    # not in bytes (see README).
+    assert a.read("model.weights.h5") == b.read("model.weights.h5")
+
+    def config(archive):
+        text = archive.read("config.json").decode()
+        return json.loads(re.sub(r'"shared_object_id": \d+', '"shared_object_id": 0', text))
+
+    assert config(a) == config(b)
+
+
+@pytest.mark.parametrize("name", ["with space", "dotted.name", "naïve_ünïcode", "层",
+                                  "dense", "input_layer"])
+def test_odd_names_build_and_reload(name, tmp_path):
+    doc = {"graphspec": 1, "name": "odd", "inputs": {"x": {"shape": [3]}},
+           "layers": [{"layer": "Dense", "args": {"units": 2}},   # default name: dense
+                      {"name": name, "layer": "Dense", "args": {"units": 2}}]}
+    if name == "dense":  # taken by the user: the unnamed node's default moves aside
+        spec = graphspec.load(doc)
+        assert spec.build_order == ["dense_1", "dense"]
+    model = graphspec.build(doc)
+    assert model.get_layer(name).name == name
+    model.save(tmp_path / "m.keras")
+    assert keras.models.load_model(tmp_path / "m.keras").get_layer(name).name == name
+
+
+@pytest.mark.parametrize("name", ["a/b", "a:b", ""])
+def test_names_keras_or_references_cannot_hold_are_refused(name):
+    doc = {"graphspec": 1, "name": "odd", "inputs": {"x": {"shape": [3]}},
+           "layers": [{"name": name, "layer": "Dense", "args": {"units": 2}}]}
+    (diag,) = [d for d in graphspec.validate(doc) if d.code != "GS209"]
+    assert diag.code in ("GS114", "GS110") and diag.pointer == "layers[0].name"

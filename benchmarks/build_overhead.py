@@ -1,0 +1,134 @@
+"""Time to build the same model with graphspec and with hand-written Keras calls.
+
+    python benchmarks/build_overhead.py [--runs 5]
+
+In one process, alternating graphspec and hand-written builds (so that warm-up and machine
+load hit both alike), `--runs` of each, timed with time.perf_counter around the build alone;
+the table shows the medians and their ratio. graphspec's time includes loading and
+validating the spec from its file. Cases: a 500-layer Dense chain (Sequential), a 500-node
+random DAG with merges (functional), and ResNet-50 (`examples/resnet50.yaml` against
+`keras.applications.ResNet50(weights=None)`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def chain_spec(n: int) -> str:
+    lines = ["graphspec: 1", "name: chain", "inputs: {x: {shape: [32]}}", "layers:"]
+    lines += [f"  - {{layer: Dense, args: {{units: 32}}}}" for _ in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def dag(n: int, seed: int = 0):
+    """(spec text, wiring) of a random DAG of Dense and Add nodes over one input."""
+    rng = random.Random(seed)
+    names, wiring, used = ["x"], [], set()
+    for i in range(n):
+        if i >= 2 and i % 5 == 0:
+            a, b = rng.sample(names[1:] if len(names) > 2 else names, 2)
+            wiring.append(("add", f"n{i}", [a, b]))
+            used |= {a, b}
+        else:
+            src = rng.choice(names)
+            wiring.append(("dense", f"n{i}", [src]))
+            used.add(src)
+        names.append(f"n{i}")
+    outputs = [n for n in names[1:] if n not in used]
+    lines = ["graphspec: 1", "name: dag", "inputs: {x: {shape: [16]}}", "layers:"]
+    for kind, name, ins in wiring:
+        if kind == "add":
+            lines.append(f"  - {{name: {name}, layer: Add, in: [{', '.join(ins)}]}}")
+        else:
+            lines.append(f"  - {{name: {name}, layer: Dense, in: {ins[0]}, args: {{units: 16}}}}")
+    lines.append(f"outputs: [{', '.join(outputs)}]")
+    return "\n".join(lines) + "\n", wiring, outputs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    import keras
+
+    import graphspec
+
+    def hand_chain():
+        return keras.Sequential([keras.Input(shape=(32,))]
+                                + [keras.layers.Dense(32) for _ in range(500)], name="chain")
+
+    dag_text, wiring, outputs = dag(500)
+
+    def hand_dag():
+        tensors = {"x": keras.Input(shape=(16,), name="x")}
+        for kind, name, ins in wiring:
+            if kind == "add":
+                tensors[name] = keras.layers.Add(name=name)([tensors[i] for i in ins])
+            else:
+                tensors[name] = keras.layers.Dense(16, name=name)(tensors[ins[0]])
+        return keras.Model(tensors["x"], [tensors[o] for o in outputs], name="dag")
+
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "chain.yaml").write_text(chain_spec(500))
+    (tmp / "dag.yaml").write_text(dag_text)
+    cases = [
+        ("500-layer chain", tmp / "chain.yaml", hand_chain),
+        ("500-node DAG", tmp / "dag.yaml", hand_dag),
+        ("ResNet-50", ROOT / "examples" / "resnet50.yaml",
+         lambda: keras.applications.ResNet50(weights=None)),
+    ]
+    print(f"CPU: {_cpu()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+          f"keras {metadata.version('keras')}; tensorflow {_tf_version()}")
+    print(f"median of {args.runs} alternating runs, in one process\n")
+    print(f"| {'model':<16} | {'graphspec s':>11} | {'hand-written s':>14} | {'ratio':>5} |")
+    print(f"|{'-' * 18}|{'-' * 13}|{'-' * 16}|{'-' * 7}|")
+    for label, path, hand in cases:
+        ours, theirs = [], []
+        graphspec.build(path).count_params()  # warm-up: imports, first-call tracing
+        hand().count_params()
+        for _ in range(args.runs):
+            keras.backend.clear_session()
+            start = time.perf_counter()
+            a = graphspec.build(path)
+            ours.append(time.perf_counter() - start)
+            keras.backend.clear_session()
+            start = time.perf_counter()
+            b = hand()
+            theirs.append(time.perf_counter() - start)
+            assert a.count_params() == b.count_params(), label
+        o, t = statistics.median(ours), statistics.median(theirs)
+        print(f"| {label:<16} | {o:>11.3f} | {t:>14.3f} | {o / t:>5.2f} |")
+
+
+def _cpu() -> str:
+    try:
+        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "?"
+
+
+def _tf_version() -> str:
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

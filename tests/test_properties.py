@@ -1,0 +1,165 @@
+"""Property-based tests: random valid graphs build exactly as specified; random damage to the
+examples gives SpecError with located diagnostics, never another exception, never a hang.
+
+Profiles (tests/conftest.py): `ci` (default, short) and `long`:
+`pytest tests/test_properties.py --hypothesis-profile=long`.
+"""
+
+import contextlib
+import signal
+
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import graphspec
+from conftest import EXAMPLES
+from graphspec.source import dumps
+
+EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml")
+                       if p.name not in ("minus.yaml", "custom_layer.yaml"))
+UNLOCATED = {"GS001", "GS002", "GS120", "GS160"}  # about the file or the call, not a place
+HANG_BOUND = 30  # seconds; a generous bound that only a hang would reach
+
+
+@contextlib.contextmanager
+def no_hang(seconds=HANG_BOUND):
+    def alarm(signum, frame):
+        raise AssertionError(f"no result after {seconds} s: a hang")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def check_outcome(path):
+    """Either a valid spec, or SpecError whose errors are located; nothing else."""
+    with no_hang():
+        try:
+            graphspec.load(path)
+        except graphspec.SpecError as exc:
+            errors = [d for d in exc.diagnostics if d.is_error]
+            assert errors, "SpecError without an error"
+            for d in errors:
+                assert d.code in graphspec.CODES and d.message
+                assert d.line is not None or d.code in UNLOCATED, d.format()
+        assert isinstance(graphspec.validate(path), list)
+
+
+# -- random valid DAGs ------------------------------------------------------------------------
+
+@st.composite
+def dags(draw):
+    n = draw(st.integers(1, 10))
+    nodes, names = [], ["x"]
+    for i in range(n):
+        kind = draw(st.sampled_from(["dense", "relu", "add"] if len(names) > 1 else ["dense", "relu"]))
+        name = f"n{i}"
+        if kind == "add":
+            a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
+            nodes.append({"name": name, "layer": "Add", "in": [a, b]})
+        elif kind == "dense":
+            nodes.append({"name": name, "layer": "Dense", "in": draw(st.sampled_from(names)),
+                          "args": {"units": 4}})
+        else:
+            nodes.append({"name": name, "op": "relu", "in": draw(st.sampled_from(names))})
+        names.append(name)
+    used = {r for node in nodes for r in ([node["in"]] if isinstance(node["in"], str) else node["in"])}
+    outputs = [n for n in names[1:] if n not in used]
+    return {"graphspec": 1, "name": "random", "inputs": {"x": {"shape": [4]}},
+            "layers": nodes, "outputs": outputs}
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(dags())
+def test_random_dags_build_with_the_specified_wiring(doc):
+    from graphspec.export import wiring
+
+    spec = graphspec.load(doc)
+    model = spec.build()
+    keras_wiring = wiring(model)
+    for node in doc["layers"]:
+        refs = [node["in"]] if isinstance(node["in"], str) else node["in"]
+        if spec.kind == "sequential":
+            assert node["name"] in keras_wiring
+            continue
+        (call,) = keras_wiring[node["name"]]
+        assert [name for name, _ in call] == refs
+    assert set(spec.graph.edges) == {(r, n["name"]) for n in doc["layers"]
+                                     for r in ([n["in"]] if isinstance(n["in"], str) else n["in"])}
+
+
+# -- damaged examples -------------------------------------------------------------------------
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, prefix + (i,))
+
+
+def _parent(doc, path):
+    for part in path[:-1]:
+        doc = doc[part]
+    return doc
+
+
+JUNK = st.one_of(st.integers(-3, 10**6), st.floats(allow_nan=True), st.booleans(), st.none(),
+                 st.text(max_size=8), st.lists(st.integers(), max_size=3),
+                 st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+
+
+@st.composite
+def damaged(draw):
+    example = draw(st.sampled_from(EXAMPLE_FILES))
+    doc = yaml.safe_load(example.read_text())
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [p for p in _paths(doc) if p]
+        path = draw(st.sampled_from(paths))
+        parent, key = _parent(doc, path), path[-1]
+        action = draw(st.sampled_from(["drop", "rename", "junk", "duplicate", "break_ref"]))
+        if action == "drop":
+            del parent[key]
+        elif action == "rename" and isinstance(key, str):
+            parent[key + draw(st.sampled_from(["x", "_", "s"]))] = parent.pop(key)
+        elif action == "junk":
+            parent[key] = draw(JUNK)
+        elif action == "duplicate" and isinstance(parent, list):
+            parent.append(parent[key])
+        elif action == "break_ref" and isinstance(parent[key], str):
+            parent[key] = parent[key] + "_missing"
+    return doc
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(damaged())
+def test_damaged_documents_give_located_errors(tmp_path, doc):
+    path = tmp_path / "damaged.yaml"
+    try:
+        text = dumps(doc) if isinstance(doc, dict) else yaml.safe_dump(doc)
+    except Exception:
+        text = yaml.safe_dump(doc)
+    path.write_text(text)
+    check_outcome(path)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(EXAMPLE_FILES), st.data())
+def test_damaged_bytes_give_located_errors(tmp_path, example, data):
+    raw = example.read_bytes()
+    cut = data.draw(st.integers(0, len(raw)))
+    if data.draw(st.booleans()):
+        raw = raw[:cut]  # truncated at any byte
+    else:
+        raw = raw[:cut] + data.draw(st.binary(min_size=1, max_size=8)) + raw[cut:]
+    path = tmp_path / ("damaged" + example.suffix)
+    path.write_bytes(raw)
+    assume(True)
+    check_outcome(path)
