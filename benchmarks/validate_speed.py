@@ -104,8 +104,15 @@ def main() -> None:
             rows.append((n, wall))
             print(f"| {'graphspec validate':<34} | {n:>7,} | {wall:7.2f} | {rss:8.0f} |")
     if len(rows) >= 2:
-        (n0, t0), (n1, t1) = rows[-2], rows[-1]
-        print(f"\nslope between the two largest sizes: {(t1 - t0) / (n1 - n0) * 1e6:.1f} µs per node")
+        # Least-squares line through (nodes, seconds): the slope is the cost per node, the
+        # intercept the start-up; a straight line fitting all sizes means linear cost.
+        xs, ys = [r[0] for r in rows], [r[1] for r in rows]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+        intercept = my - slope * mx
+        worst = max(abs(y - (intercept + slope * x)) / y for x, y in zip(xs, ys))
+        print(f"\nfitted line: {intercept:.2f} s + {slope * 1e6:.1f} µs per node "
+              f"(largest deviation from the line: {worst:.0%} of a measurement)")
 
 
 if __name__ == "__main__":
