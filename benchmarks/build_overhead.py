@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def chain_spec(n: int) -> str:
     lines = ["graphspec: 1", "name: chain", "inputs: {x: {shape: [32]}}", "layers:"]
-    lines += [f"  - {{layer: Dense, args: {{units: 32}}}}" for _ in range(n)]
+    lines += ["  - {layer: Dense, args: {units: 32}}" for _ in range(n)]
     return "\n".join(lines) + "\n"
 
 

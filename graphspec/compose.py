@@ -25,7 +25,7 @@ from . import expr
 from .errors import ERROR, Diagnostic, SpecError, did_you_mean, pointer
 from .limits import DEFAULT, Limits, too_many_nodes
 from .source import Loc, Source, read
-from .spec import (_INPUT_ADAPTER, _NODE_ADAPTER, Block, BlockNode, InputSpec, LayerNode, OpNode,
+from .spec import (_INPUT_ADAPTER, _NODE_ADAPTER, Block, BlockNode, LayerNode, OpNode,
                    Parsed, ShareNode, split_ref, validate_document)
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")

@@ -18,7 +18,6 @@ import re
 from typing import Any
 
 import keras
-import yaml
 
 from . import catalog
 from .errors import ExportError, did_you_mean

@@ -181,8 +181,8 @@ class _Checker:
         for key, value in args.items():
             at = loc + ("args", key)
             if key == "name":
-                self.error(at, "GS203", f"'name' is not an argument here: the layer is named "
-                           f"after its node", "set the node's 'name' key instead", key=True)
+                self.error(at, "GS203", "'name' is not an argument here: the layer is named "
+                           "after its node", "set the node's 'name' key instead", key=True)
             elif key not in allowed and not sig.get("any_kwargs"):
                 self.error(at, "GS203", f"unknown argument '{key}' for layer '{layer}' in "
                            f"{self._label(loc)}", did_you_mean(key, allowed) or
@@ -384,7 +384,7 @@ class _Checker:
             if key not in taken and key not in args:
                 self.error(node.loc + ("args",) if args else node.loc, "GS204",
                            f"missing required argument '{key}' for op '{node.type}' in node "
-                           f"'{node.name}'", f"add it under args, or as an input")
+                           f"'{node.name}'", "add it under args, or as an input")
 
     def _check_index(self, ref: Ref, node: GraphNode) -> None:
         if ref.index is None:
