@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _machine import describe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,8 +91,7 @@ def main() -> None:
         ("ResNet-50", ROOT / "examples" / "resnet50.yaml",
          lambda: keras.applications.ResNet50(weights=None)),
     ]
-    print(f"CPU: {_cpu()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
-          f"keras {metadata.version('keras')}; tensorflow {_tf_version()}")
+    print(describe())
     print(f"median of {args.runs} alternating runs, in one process\n")
     print(f"| {'model':<16} | {'graphspec s':>11} | {'hand-written s':>14} | {'ratio':>5} |")
     print(f"|{'-' * 18}|{'-' * 13}|{'-' * 16}|{'-' * 7}|")
@@ -112,22 +111,6 @@ def main() -> None:
             assert a.count_params() == b.count_params(), label
         o, t = statistics.median(ours), statistics.median(theirs)
         print(f"| {label:<16} | {o:>11.3f} | {t:>14.3f} | {o / t:>5.2f} |")
-
-
-def _cpu() -> str:
-    try:
-        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "?"
-
-
-def _tf_version() -> str:
-    for dist in ("tensorflow-cpu", "tensorflow"):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return "?"
 
 
 if __name__ == "__main__":

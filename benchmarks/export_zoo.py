@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
-from importlib import metadata
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _machine import describe  # noqa: E402
 
 import json  # noqa: E402
 
@@ -36,9 +36,7 @@ def main() -> None:
     from graphspec.export import differences
 
     names = args.only or sorted(n for n in dir(keras.applications) if n[:1].isupper())
-    print(f"Python {platform.python_version()}, keras {metadata.version('keras')}, "
-          f"tensorflow {metadata.version('tensorflow-cpu') if _has('tensorflow-cpu') else metadata.version('tensorflow')}, "
-          f"{os.cpu_count()} cores")
+    print(describe())
     print(f"| {'model':<20} | {'layers':>6} | {'parameters':>12} | {'exact':>5} | {'spec lines':>10} "
           f"| {'to_json lines':>13} | {'to_json bytes':>13} | {'s':>5} |")
     print("|" + "|".join("-" * w for w in (22, 8, 14, 7, 12, 15, 15, 7)) + "|")
@@ -75,14 +73,6 @@ def main() -> None:
                 print(f"    {name}: {'; '.join(problems)[:300]}", file=sys.stderr)
             keras.backend.clear_session()
     print(f"\nexact round trips: {exact_count} of {len(names)}")
-
-
-def _has(dist: str) -> bool:
-    try:
-        metadata.version(dist)
-        return True
-    except metadata.PackageNotFoundError:
-        return False
 
 
 if __name__ == "__main__":

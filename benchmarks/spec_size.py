@@ -14,11 +14,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import graphspec  # noqa: E402
+from _machine import describe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    print(describe())
     graphspec.load_plugin(str(ROOT / "examples" / "plugins" / "seed_ops.py"))
     graphspec.load_plugin(str(ROOT / "examples" / "plugins" / "seed_layers.py"))
     print(f"| {'example':<26} | {'spec lines':>10} | {'spec bytes':>10} | {'to_json lines':>13} "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import re
 import shutil
@@ -19,8 +18,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
+
+from _machine import describe
 
 
 def generate(n: int, seed: int = 0) -> str:
@@ -66,29 +66,13 @@ def median_of(cmd: list[str], runs: int) -> tuple[float, float]:
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 
 
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    versions = []
-    for dist in ("keras", "tensorflow-cpu", "tensorflow", "PyYAML", "pydantic", "networkx"):
-        try:
-            versions.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            pass
-    return (f"CPU: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; "
-            + ", ".join(versions))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000, 10000])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     exe = shutil.which("graphspec") or sys.exit("install graphspec first: pip install -e .")
-    print(machine())
+    print(describe())
     print(f"median of {args.runs} runs, whole process\n")
     print(f"| {'what':<34} | {'nodes':>7} | {'wall s':>7} | {'peak MiB':>8} |")
     print(f"|{'-' * 36}|{'-' * 9}|{'-' * 9}|{'-' * 10}|")
