@@ -57,25 +57,37 @@ class Spec:
     def build_order(self) -> list[str]:
         return list(self._checked.order)
 
-    def build(self, *, seed: int | None = None):
-        """Create the Keras model (imports Keras). Raises SpecError for errors Keras reports
-        while building, located at the node that caused them. With `seed`, Keras's random
-        seed is set first (`keras.utils.set_random_seed`), so the initial weights are the
-        same on every build."""
+    def build(self, *, seed: int | None = None, compile: bool = True):
+        """Create the Keras model (imports Keras), compiled when the spec has a `compile`
+        section (unless `compile=False`). Raises SpecError for errors Keras reports while
+        building, located at the node that caused them. With `seed`, Keras's random seed is
+        set first (`keras.utils.set_random_seed`), so the initial weights are the same on
+        every build."""
         from . import compiler
 
-        return compiler.build(self.source, self._checked, self.name, seed=seed)
+        return compiler.build(self.source, self._checked, self.name, seed=seed, compile=compile)
 
-    def save(self, model, path) -> None:
+    @property
+    def compile_settings(self):
+        """The `compile` section (parameters substituted), or None."""
+        return self._checked.compile
+
+    @property
+    def train_settings(self):
+        """The `train` section (parameters substituted), or None."""
+        return self._checked.train
+
+    def save(self, model, path, *, extra: dict | None = None) -> None:
         """Save a model built from this spec to a `.keras` file, atomically, with the spec's
-        name, source and final parameter values inside the archive (`saved_metadata`)."""
+        name, source and final parameter values inside the archive (`saved_metadata`), and
+        anything in `extra` (training checkpoints record their epoch)."""
         from . import __version__
 
         if Path(path).suffix != ".keras":
             raise ValueError(f"a model is saved to a .keras file. Received: '{path}'")
         output.save_model(model, path, {"graphspec_version": __version__, "format": 1,
                                         "spec": self.name, "source": self.path,
-                                        "params": self.params})
+                                        "params": self.params, **(extra or {})})
 
     def plot(self, path, *, shapes: bool = False) -> None:
         """Draw the graph to `path`: .dot/.gv (Graphviz text), .mmd (Mermaid), or .svg/.png

@@ -60,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     bld.add_argument("--seed", type=int, metavar="N",
                      help="set Keras's random seed first: the same seed gives the same weights")
 
+    trn = sub.add_parser("train", parents=[plugin], help="train the model of a spec",
+                         description="Train the model of a spec as its train and compile "
+                         "sections say, on named arrays.")
+    trn.add_argument("spec", metavar="SPEC")
+    trn.add_argument("--data", required=True, metavar="train.npz",
+                     help="a .npz file, or a folder of NAME.npy files (memory-mapped), whose "
+                     "array names are the model's input and output names")
+    trn.add_argument("--validation", metavar="val.npz", help="validation arrays, as --data")
+    trn.add_argument("-o", "--output", metavar="OUT.keras", help="save the trained model here")
+    trn.add_argument("--resume", action="store_true",
+                     help="continue from train.checkpoint (epoch counter and optimizer state)")
+    trn.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"],
+                     default="default", help="tf.distribute strategy to build and train in")
+    trn.add_argument("--quiet", action="store_true", help="no progress bar")
+
     exp = sub.add_parser("export", parents=[plugin], help="write the spec of a Keras model",
                          description="Write the spec of a saved .keras model, or of a "
                          "keras.applications architecture (built with weights=None).")
@@ -93,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         for ref in getattr(args, "plugin", []):
             registry.load_plugin(ref)
         registry.load_entry_points()
-        command = {"validate": _validate, "build": _build, "export": _export, "plot": _plot,
-                   "schema": _schema}
+        command = {"validate": _validate, "build": _build, "train": _train, "export": _export,
+                   "plot": _plot, "schema": _schema}
         return command[args.command](args)
     except (_Usage, RegistryError) as exc:
         print(f"graphspec: error: {exc}", file=sys.stderr)
@@ -195,6 +210,42 @@ def _overrides(pairs: list[str]) -> dict:
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _train(args) -> int:
+    if args.output and Path(args.output).suffix != ".keras":
+        raise _Usage(f"the output must be a .keras file. Received: '{args.output}'")
+    try:
+        spec = api.load(args.spec, params=_overrides(args.overrides), limits=_limits(args))
+    except SpecError as exc:
+        _print_diagnostics(exc.diagnostics)
+        return _exit_code(exc.diagnostics)
+    from . import train
+    from .data import DataError
+
+    # SIGTERM stops training like Ctrl-C: a checkpoint is written, nothing is left half-written.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        data = train.load_arrays(args.data)
+        validation = train.load_arrays(args.validation) if args.validation else None
+        result = train.train(spec, data, validation, output_path=args.output,
+                             resume=args.resume, strategy=args.strategy,
+                             progress=not args.quiet)
+    except DataError as exc:
+        print(f"graphspec: error: {exc}", file=sys.stderr)
+        return EXIT_SPEC
+    except SpecError as exc:
+        _print_diagnostics(exc.diagnostics)
+        return EXIT_SPEC
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if result.interrupted:
+        return 130
+    last = {k: v[-1] for k, v in result.history.items()}
+    print(f"trained {spec.name}: {result.epochs} epoch(s); "
+          + ", ".join(f"{k}={v:.4f}" for k, v in last.items())
+          + (f" -> {args.output}" if args.output else ""))
+    return EXIT_OK
 
 
 def _export(args) -> int:

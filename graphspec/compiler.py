@@ -15,7 +15,7 @@ from .errors import Diagnostic, SpecError
 from .compose import FROM_CALLER
 from .graph import CheckedGraph, GraphNode, Ref
 from .registry import LAYERS
-from .source import Source
+from .source import Loc, Source
 
 _MAX_MESSAGE = 800
 
@@ -250,9 +250,56 @@ def tensor_shapes(source: Source, checked: CheckedGraph) -> dict[str, Any]:
     return {name: shape(value) for name, value in tensors.items()}
 
 
-def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = None):
+def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = None,
+          compile: bool = True):
     if seed is not None:
         import keras
 
         keras.utils.set_random_seed(seed)  # Python, NumPy and backend generators
-    return Compiler(source, checked, name).build()
+    model = Compiler(source, checked, name).build()
+    if compile and checked.compile is not None:
+        remainder = checked.train.remainder if checked.train is not None else "keep"
+        compile_model(source, model, checked.compile, remainder)
+    return model
+
+
+def compile_model(source: Source, model, settings, remainder: str = "keep") -> None:
+    """`model.compile` from a spec's `compile` section. With remainder `pad`, losses average
+    over the sample weights and metrics are weighted, so padding changes neither."""
+    import keras
+
+    weighted = remainder == "pad"
+    loc = Loc(("compile",), source)
+
+    def attempt(key, make):
+        try:
+            return make()
+        except Exception as exc:
+            raise SpecError([source.diagnostic(loc + (key,), "GS302", f"Keras rejected "
+                                               f"compile.{key}: {_keras_message(exc)}")]) from None
+
+    def one_loss(value):
+        fn = keras.losses.get(value)
+        if not weighted:
+            return fn
+        if isinstance(fn, keras.losses.Loss):
+            return fn.__class__.from_config({**fn.get_config(), "reduction": "mean_with_sample_weight"})
+        # Keras wraps a loss function the same way when compile() is given a name; the wrapper
+        # is not exported, but it serializes under its keras module like any Keras loss.
+        from keras.src.losses.losses import LossFunctionWrapper
+
+        return LossFunctionWrapper(fn, reduction="mean_with_sample_weight",
+                                   name=getattr(fn, "__name__", None))
+
+    def losses():
+        value = settings.loss
+        if isinstance(value, dict) and "class_name" not in value:
+            return {out: one_loss(v) for out, v in value.items()}
+        return one_loss(value) if value is not None else None
+
+    optimizer = attempt("optimizer", lambda: keras.optimizers.get(settings.optimizer))
+    loss = attempt("loss", losses)
+    metrics = {("weighted_metrics" if weighted else "metrics"): settings.metrics} \
+        if settings.metrics is not None else {}
+    attempt("metrics", lambda: model.compile(optimizer=optimizer, loss=loss,
+                                             loss_weights=settings.loss_weights, **metrics))

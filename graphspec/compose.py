@@ -25,8 +25,8 @@ from . import expr
 from .errors import ERROR, Diagnostic, SpecError, did_you_mean, pointer
 from .limits import DEFAULT, Limits, too_many_nodes
 from .source import Loc, Source, read
-from .spec import (_INPUT_ADAPTER, _NODE_ADAPTER, Block, BlockNode, LayerNode, OpNode,
-                   Parsed, ShareNode, split_ref, validate_document)
+from .spec import (_INPUT_ADAPTER, _NODE_ADAPTER, COMPILE_ADAPTER, TRAIN_ADAPTER, Block,
+                   BlockNode, LayerNode, OpNode, Parsed, ShareNode, split_ref, validate_document)
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 REPEAT_INDEX = "repeat_index"
@@ -69,6 +69,8 @@ class Parts:
     params: dict[str, Any] = field(default_factory=dict)
     incomplete: bool = False  # something was invalid: the graph has holes
     invalid_names: set[str] = field(default_factory=set)
+    compile: Any = None  # CompileSpec, parameters substituted
+    train: Any = None  # TrainSpec, parameters substituted
 
 
 def _snake(name: str) -> str:
@@ -743,6 +745,29 @@ def compose(source: Source, parsed: Parsed, overrides: dict | None,
             outputs = subst.value(outputs, values, Loc(("outputs",), source))
             outputs = expander._resolve_structure(outputs, top, Loc(("outputs",), source))
     invalid_inputs = {n for n, s in inputs.items() if s is None}
+    settings = {key: _settings(source, getattr(parsed, key), adapter, values, subst, key, diags)
+                for key, adapter in (("compile", COMPILE_ADAPTER), ("train", TRAIN_ADAPTER))}
     return Parts(parsed.name, parsed.model, inputs, expander.flat, outputs, parsed.outputs_valid,
                  values, expander.incomplete or subst.failed or bool(invalid_inputs),
-                 expander.invalid), diags
+                 expander.invalid, settings["compile"], settings["train"]), diags
+
+
+def _settings(source: Source, raw: Any, adapter, values: dict, subst: _Substituter, key: str,
+              diags: list[Diagnostic]):
+    """The `compile` or `train` section with parameters substituted, checked again."""
+    if raw is None:
+        return None
+    loc = Loc((key,), source)
+    data = subst.value(raw, values, loc)
+    try:
+        section = adapter.validate_python(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            at = loc + tuple(p for p in err["loc"] if isinstance(p, (str, int)))
+            diags.append(source.diagnostic(at, "GS110", f"after substituting parameters, "
+                                           f"'{pointer(at)}' is invalid: {err['msg']}. "
+                                           f"Received: {err.get('input')!r}"))
+        return None
+    if expr.has_placeholder(section.model_dump()):
+        return None  # an expression failed, and was reported
+    return section

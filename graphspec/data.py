@@ -86,7 +86,9 @@ class BatchSequence(keras.utils.PyDataset):
         """A BatchSequence whose input and output names come from `model`, with every array's
         shape checked against the model's inputs first."""
         inputs = [t._keras_history.operation.name for t in model.inputs]
-        outputs = list(getattr(model, "output_names", None) or [])
+        struct = getattr(model, "_outputs_struct", None)
+        outputs = (list(struct) if isinstance(struct, dict)  # a mapping under `outputs:`
+                   else [t._keras_history.operation.name for t in model.outputs])
         if "x" in arrays and len(inputs) == 1 and inputs[0] not in arrays:
             arrays = {inputs[0]: arrays["x"], **{k: v for k, v in arrays.items() if k != "x"}}
         if "y" in arrays and len(outputs) == 1 and outputs[0] not in arrays:

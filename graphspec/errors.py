@@ -52,6 +52,7 @@ CODES: dict[str, str] = {
     "GS214": "invalid `share` target",
     "GS215": "this layer cannot be described by a spec",
     "GS301": "Keras rejected the node while building (shapes, dtypes, arguments)",
+    "GS302": "Keras rejected the compile settings (unknown optimizer, loss or metric)",
 }
 
 ERROR = "error"

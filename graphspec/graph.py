@@ -67,6 +67,8 @@ class CheckedGraph:
     kind: str  # "sequential" | "functional"
     shared: dict[str, list[str]] = field(default_factory=dict)  # owner -> share nodes
     params: dict[str, Any] = field(default_factory=dict)  # final parameter values
+    compile: Any = None  # CompileSpec
+    train: Any = None  # TrainSpec
 
 
 class _Checker:
@@ -558,4 +560,4 @@ def check(source: Source, parts: Parts) -> tuple[CheckedGraph | None, list[Diagn
         if node.owner:
             shared.setdefault(node.owner, []).append(node.name)
     return (CheckedGraph(graph, checker.nodes, list(parts.inputs), order, outputs, kind, shared,
-                         parts.params), checker.diags)
+                         parts.params, parts.compile, parts.train), checker.diags)

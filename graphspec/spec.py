@@ -153,6 +153,48 @@ class Block(_Model):
     referenced as `b:0`, `b:1`, ..."""
 
 
+class CompileSpec(_Model):
+    """How the model is compiled: `graphspec build` and `graphspec train` compile it, and the
+    saved model keeps it."""
+
+    optimizer: str | dict[str, Any] = "adam"
+    """An optimizer name (`adam`, `sgd`, ...) or `{class_name: Adam, config: {learning_rate: 1e-3}}`."""
+    loss: str | dict[str, Any] | None = None
+    """A loss name (`mse`, `categorical_crossentropy`, ...), or a mapping output name -> loss."""
+    metrics: list[str] | dict[str, str | list[str]] | None = None
+    """Metric names, or a mapping output name -> metric names."""
+    loss_weights: dict[str, float | Expr] | list[float | Expr] | None = None
+    """Weights of the losses of several outputs, by output name or in output order."""
+
+
+class TrainSpec(_Model):
+    """How `graphspec train` trains the model."""
+
+    batch_size: Annotated[int, Field(ge=1)] | Expr = 32
+    """Samples per batch."""
+    epochs: Annotated[int, Field(ge=1)] | Expr = 1
+    """Passes over the training data."""
+    steps_per_epoch: Annotated[int, Field(ge=1)] | Expr | None = None
+    """At most this many batches per epoch (default: all of them)."""
+    validation_steps: Annotated[int, Field(ge=1)] | Expr | None = None
+    """At most this many validation batches per epoch (default: all of them)."""
+    remainder: Literal["drop", "pad", "keep"] | Expr = "keep"
+    """The last incomplete batch: `drop` it, `pad` it with zero-weight samples (the loss and
+    metrics are unchanged), or `keep` it short."""
+    shuffle: bool | Expr = True
+    """Shuffle the training samples every epoch."""
+    seed: int | Expr | None = None
+    """Seed for the initial weights and the shuffling: the same seed, the same run."""
+    loop: Literal["fit", "batch"] | Expr = "fit"
+    """`fit`: Keras's `model.fit`. `batch`: graphspec's per-batch loop (`train_on_batch`,
+    `test_on_batch`), which lets Python code change each batch first."""
+    tensorboard: str | None = None
+    """Directory for TensorBoard logs (relative to the working directory)."""
+    checkpoint: str | None = None
+    """A `.keras` file written atomically at the end of every epoch; `--resume` continues
+    from it (epoch counter and optimizer state)."""
+
+
 class Document(_Model):
     """A graphspec model description (format version 1)."""
 
@@ -184,11 +226,17 @@ class Document(_Model):
     outputs: Ref | list[Ref] | dict[Name, Ref] | None = None
     """Model outputs: a reference, a list of references, or a mapping output name -> reference.
     Default: the last node in `layers`."""
+    compile: CompileSpec | None = None
+    """Optimizer, loss and metrics; the built model is compiled with them."""
+    train: TrainSpec | None = None
+    """Settings of `graphspec train`."""
 
 
 _NODE_ADAPTER = TypeAdapter(Node)
 _INPUT_ADAPTER = TypeAdapter(InputSpec)
 _BLOCK_ADAPTER = TypeAdapter(Block)
+COMPILE_ADAPTER = TypeAdapter(CompileSpec)
+TRAIN_ADAPTER = TypeAdapter(TrainSpec)
 
 
 def json_schema() -> dict:
@@ -216,6 +264,8 @@ class Parsed:
     layer_names: list[str | None]  # the `name` written on each entry, valid or not
     outputs: Any
     outputs_valid: bool
+    compile: Any = None  # raw mapping, substituted by compose
+    train: Any = None
 
 
 def validate_document(source: Source) -> tuple[Parsed | None, list[Diagnostic]]:
@@ -239,7 +289,7 @@ def validate_document(source: Source) -> tuple[Parsed | None, list[Diagnostic]]:
         return _salvage(data), _convert(source, exc)
     names = [getattr(node, "name", None) for node in doc.layers or []]
     return Parsed(doc.name, doc.model, doc.imports, doc.params, dict(doc.blocks), doc.inputs,
-                  doc.layers, names, doc.outputs, True), []
+                  doc.layers, names, doc.outputs, True, data.get("compile"), data.get("train")), []
 
 
 def _valid(adapter: TypeAdapter, value: Any) -> Any:

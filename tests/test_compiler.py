@@ -301,3 +301,16 @@ def test_names_keras_or_references_cannot_hold_are_refused(name):
            "layers": [{"name": name, "layer": "Dense", "args": {"units": 2}}]}
     (diag,) = [d for d in graphspec.validate(doc) if d.code != "GS209"]
     assert diag.code in ("GS114", "GS110") and diag.pointer == "layers[0].name"
+
+
+def test_a_compile_section_compiles_and_the_archive_keeps_it(tmp_path):
+    spec = graphspec.load(EXAMPLES / "train_mlp.yaml", params={"lr": 0.05})
+    model = spec.build()
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
+    spec.save(model, tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert float(reloaded.optimizer.learning_rate) == pytest.approx(0.05)
+    x = RNG.normal(size=(4, 8)).astype("float32")
+    assert reloaded.evaluate(x, np.zeros((4, 1)), verbose=0)[0] >= 0  # compiled: it evaluates
+    assert getattr(spec.build(compile=False), "optimizer", None) is None
