@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from _machine import describe
-from validate_speed import measure
+from validate_speed import median_of
 
 HEADER = "graphspec: 1\nname: m\ninputs: {x: {shape: [4]}}\n"
 N = 100_000
@@ -57,9 +56,7 @@ def main() -> None:
             codes = subprocess.run([exe, "validate", "--format", "json", str(path)],
                                    capture_output=True, text=True).stdout
             code = next((c for c in ("GS160", "GS130", "GS131", "GS132") if c in codes), "none")
-            samples = [measure([exe, "validate", str(path)]) for _ in range(args.runs)]
-            wall = statistics.median(s[0] for s in samples)
-            rss = statistics.median(s[1] for s in samples)
+            wall, rss = median_of([exe, "validate", str(path)], args.runs)
             print(f"| {label:<30} | {len(text.encode()):>10,} | {code:>6} | {wall:>6.2f} | {rss:>8.0f} |")
 
 
