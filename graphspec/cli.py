@@ -26,7 +26,8 @@ _USAGE_CODES = {"GS001", "GS002"}  # the file itself is missing or not a spec fi
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="graphspec", description="Declarative model graphs for Keras: validate, build, schema.")
+        prog="graphspec", description="Declarative model graphs for Keras: validate, build, "
+        "train, export and plot models described in YAML or JSON.")
     parser.add_argument("--version", action="version", version=f"graphspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -215,6 +216,9 @@ def _raise_interrupt(signum, frame):
 def _train(args) -> int:
     if args.output and Path(args.output).suffix != ".keras":
         raise _Usage(f"the output must be a .keras file. Received: '{args.output}'")
+    for given in (args.data, args.validation):
+        if given and not Path(given).exists():
+            raise _Usage(f"no such file or folder: '{given}'")
     try:
         spec = api.load(args.spec, params=_overrides(args.overrides), limits=_limits(args))
     except SpecError as exc:

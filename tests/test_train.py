@@ -132,6 +132,7 @@ def test_data_errors_name_the_array(data_dir, tmp_path, capsys):
     assert "array 'target' has 9 samples, but 'features' has 10" in capsys.readouterr().err
     with pytest.raises(DataError, match="a .npz file or a folder of .npy files"):
         train.load_arrays(tmp_path / "data.csv")
+    assert main(["train", str(SPEC), "--data", str(tmp_path / "missing.npz")]) == 2
 
 
 def test_npy_folders_are_memory_mapped(data_dir, tmp_path):
