@@ -238,9 +238,10 @@ def _shapes(node: GraphNode, tensors: dict[str, Any]) -> str:
 
 def tensor_shapes(source: Source, checked: CheckedGraph) -> dict[str, Any]:
     """The symbolic output shape of every input and node (a list for several outputs)."""
-    tensors, _, failures = Compiler(source, checked, "shapes")._apply_all()
+    compiler = Compiler(source, checked, "shapes")
+    tensors, _, failures = compiler._apply_all()
     if failures:
-        raise SpecError(Compiler(source, checked, "shapes")._diagnostics(failures))
+        raise SpecError(compiler._diagnostics(failures))
 
     def shape(value):
         if isinstance(value, (list, tuple)):

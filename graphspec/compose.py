@@ -73,7 +73,8 @@ class Parts:
     train: Any = None  # TrainSpec, parameters substituted
 
 
-def _snake(name: str) -> str:
+def snake_case(name: str) -> str:
+    """`GlobalAveragePooling2D` -> `global_average_pooling2d`; `image.resize` -> `image_resize`."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower().replace(".", "_")
 
 
@@ -87,7 +88,7 @@ def default_names(decls: list[Any]) -> list[str | None]:
         if decl is None or decl.name:
             out.append(decl.name if decl is not None else None)
             continue
-        base = _snake(decl.layer if isinstance(decl, LayerNode) else decl.op
+        base = snake_case(decl.layer if isinstance(decl, LayerNode) else decl.op
                       if isinstance(decl, OpNode) else decl.block
                       if isinstance(decl, BlockNode) else f"{decl.share}_shared")
         while True:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 from typing import Any
 
 import keras
 
 from . import catalog
+from .compose import snake_case
 from .errors import ExportError, did_you_mean
 from .ops import Op
 from .registry import LAYERS
@@ -29,10 +29,6 @@ from .spec import FORMAT_VERSION
 _SKIP_CONFIG = {"name"}
 _NONE = object()
 _FUNCTIONAL = keras.Model
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def _plain(value: Any) -> Any:
@@ -181,7 +177,7 @@ class _Exporter:
     def raw_op(self, op) -> dict:
         """A Keras operation used directly on tensors (`x + y`, `x * 0.5` in a functional
         model): an op node named after its keras.ops function; constants become `args`."""
-        name = _snake(type(op).__name__)
+        name = snake_case(type(op).__name__)
         if catalog.op(name) is None:
             raise ExportError(f"operation '{op.name}' ({type(op).__module__}."
                               f"{type(op).__name__}) has no keras.ops function to name it")
@@ -260,8 +256,9 @@ class _Exporter:
 
     def inputs_of(self, node, op, names: dict[int, str]) -> Any:
         if not isinstance(op, keras.layers.Layer):
-            tensors = _raw_call(op, _snake(type(op).__name__))[0]
-            leading = list(tensors) == catalog.op(_snake(type(op).__name__))["positional"][:len(tensors)]
+            name = snake_case(type(op).__name__)
+            tensors = _raw_call(op, name)[0]
+            leading = list(tensors) == catalog.op(name)["positional"][:len(tensors)]
             refs = {k: self.ref(t, names) for k, t in tensors.items()}
             if leading:
                 return next(iter(refs.values())) if len(refs) == 1 else list(refs.values())
@@ -367,7 +364,7 @@ def describe(model) -> dict:
         elif isinstance(op, Op):
             out[op.name] = ("op", op.op, plain(op.op_args))
         elif not isinstance(op, keras.layers.Layer):
-            name = _snake(type(op).__name__)
+            name = snake_case(type(op).__name__)
             out[op.name] = ("op", name, plain({**op.get_config(), **_raw_call(op, name)[1]}))
         else:
             out[op.name] = ("layer", type(op).__name__, plain(op.get_config()))
