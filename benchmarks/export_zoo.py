@@ -33,7 +33,7 @@ def main() -> None:
     import keras
 
     import graphspec
-    from graphspec.export import differences
+    from graphspec.keras.export import differences
 
     names = args.only or sorted(n for n in dir(keras.applications) if n[:1].isupper())
     print(describe())

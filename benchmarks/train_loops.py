@@ -4,7 +4,7 @@
 
 In one process, alternating the two loops, each run trains `examples/train_mlp.yaml` for
 --epochs epochs on 20,000 synthetic samples (batch 64), without progress output and without
-TensorBoard; time.perf_counter around `graphspec.train.train` alone; the median run of each.
+TensorBoard; time.perf_counter around `graphspec.keras.train.train` alone; the median run of each.
 Target: the batch loop takes at most 1.3 times as long as fit.
 """
 
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     import graphspec
-    from graphspec import train
+    from graphspec.keras import train
     from make_train_data import make
 
     data = make(20_000, 1)

@@ -5,13 +5,14 @@ gathers their diagnostics."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+import os
+from typing import Any, Sequence
 
 import networkx as nx
 
-from . import compose as _compose
+from . import composition as _composition
 from . import graph as _graph
-from . import output, registry, spec as _spec, source as _source
+from . import document as _document, output, registry, source as _source
 from .errors import Diagnostic, SpecError, sort_diagnostics
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import Limits, too_many_nodes
@@ -20,7 +21,7 @@ from .limits import Limits, too_many_nodes
 class Spec:
     """A validated spec. `build()` makes a fresh Keras model each time it is called."""
 
-    def __init__(self, source: _source.Source, parsed: _spec.Parsed,
+    def __init__(self, source: _source.Source, parsed: _document.Document,
                  checked: _graph.CheckedGraph, diagnostics: list[Diagnostic]):
         self.source = source
         self._parsed = parsed
@@ -63,7 +64,7 @@ class Spec:
         building, located at the node that caused them. With `seed`, Keras's random seed is
         set first (`keras.utils.set_random_seed`), so the initial weights are the same on
         every build."""
-        from . import compiler
+        from .keras import compiler
 
         return compiler.build(self.source, self._checked, self.name, seed=seed, compile=compile)
 
@@ -101,7 +102,7 @@ class Spec:
                              f".png, .dot, .gv or .mmd file. Received suffix: '{suffix}'")
         tensor_shapes = None
         if shapes:
-            from . import compiler
+            from .keras import compiler
 
             tensor_shapes = compiler.tensor_shapes(self.source, self._checked)
         if suffix == ".mmd":
@@ -124,22 +125,23 @@ class Spec:
                 f"from {self.path}>")
 
 
-def _check(source: Any, params: dict | None,
-           limits: Limits | None) -> tuple[Spec | None, list[Diagnostic]]:
+def _check(source: Any, params: dict | None, limits: Limits | None,
+           allow_imports_from: Sequence[str | os.PathLike] = ()) -> tuple[Spec | None, list[Diagnostic]]:
     registry.load_entry_points()
     limits = limits or DEFAULT_LIMITS
     src, diagnostics = _source.read(source, limits)
     layers = src.data.get("layers") if isinstance(src.data, dict) else None
     if isinstance(layers, list) and len(layers) > limits.max_nodes:
         raise SpecError([too_many_nodes(src.path, limits)])  # before validating each one
-    parsed, doc_diags = _spec.validate_document(src)
+    parsed, doc_diags = _document.validate_document(src)
     diagnostics += doc_diags
     checked = None
     if parsed is not None:
-        parts, compose_diags = _compose.compose(src, parsed, params, limits)
+        composition, compose_diags = _composition.compose(src, parsed, params, limits,
+                                                            allow_imports_from)
         diagnostics += compose_diags
-        if parts is not None:
-            checked, graph_diags = _graph.check(src, parts)
+        if composition is not None:
+            checked, graph_diags = _graph.check(src, composition)
             diagnostics += graph_diags
     diagnostics = _unique(sort_diagnostics(diagnostics))
     if any(d.is_error for d in diagnostics) or checked is None:
@@ -159,24 +161,27 @@ def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def load(source: Any, *, params: dict | None = None, limits: Limits | None = None) -> Spec:
+def load(source: Any, *, params: dict | None = None, limits: Limits | None = None,
+         allow_imports_from: Sequence[str | os.PathLike] = ()) -> Spec:
     """Read and validate a spec (a path to .yaml/.yml/.json, or a dict) without importing Keras.
 
     `params` overrides parameters; `limits` raises or lowers the resource limits
-    (`graphspec.Limits`). Raises SpecError listing every problem, each with its file, line
-    and column."""
-    spec, diagnostics = _check(source, params, limits)
+    (`graphspec.Limits`). Imports are confined to the spec's folder tree; `allow_imports_from`
+    names more folders they may come from. Raises SpecError listing every problem, each with
+    its file, line and column."""
+    spec, diagnostics = _check(source, params, limits, allow_imports_from)
     if spec is None:
         raise SpecError(diagnostics)
     return spec
 
 
 def validate(source: Any, *, params: dict | None = None, build: bool = False,
-             limits: Limits | None = None) -> list[Diagnostic]:
+             limits: Limits | None = None,
+             allow_imports_from: Sequence[str | os.PathLike] = ()) -> list[Diagnostic]:
     """Every problem in a spec, errors and warnings, sorted by position; never raises for a
     problem in the spec. `build=True` also builds the model to catch shape and dtype errors."""
     try:
-        spec, diagnostics = _check(source, params, limits)
+        spec, diagnostics = _check(source, params, limits, allow_imports_from)
     except SpecError as exc:
         return exc.diagnostics
     if spec is not None and build:
@@ -196,7 +201,7 @@ def build(source: Any, *, params: dict | None = None, limits: Limits | None = No
 def from_keras(model) -> Spec:
     """The spec of a Keras model (Sequential or functional), validated. Raises
     `graphspec.ExportError` naming any layer a spec cannot express. Imports Keras."""
-    from . import export
+    from .keras import export
 
     return load(export.to_data(model))
 
@@ -209,4 +214,4 @@ def saved_metadata(path) -> dict | None:
 
 def json_schema() -> dict:
     """The JSON Schema of the format (what `graphspec schema` prints)."""
-    return _spec.json_schema()
+    return _document.json_schema()

@@ -224,8 +224,8 @@ def _train(args) -> int:
     except SpecError as exc:
         _print_diagnostics(exc.diagnostics)
         return _exit_code(exc.diagnostics)
-    from . import train
-    from .data import DataError
+    from .keras import train
+    from .keras.data import DataError
 
     # SIGTERM stops training like Ctrl-C: a checkpoint is written, nothing is left half-written.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -259,13 +259,11 @@ def _export(args) -> int:
     source = args.source
     if source.endswith(".keras") and not Path(source).is_file():
         raise _Usage(f"no such file: '{source}'")
-    from . import export
+    from .keras import export
 
     try:
         if source.endswith(".keras"):
-            import keras
-
-            model = keras.models.load_model(source)
+            model = export.load_model(source)
         else:
             model = export.application(source)
         spec = api.from_keras(model)

@@ -11,52 +11,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
-#: Every diagnostic code graphspec emits, with a one-line meaning. The README's table is this.
-CODES: dict[str, str] = {
-    "GS001": "the spec file cannot be read",
-    "GS002": "the spec source is not a .yaml, .yml or .json path or a mapping",
-    "GS101": "YAML or JSON syntax error",
-    "GS102": "a YAML tag that could construct objects (e.g. !!python/object) is not allowed",
-    "GS103": "the same key appears twice in one mapping",
-    "GS110": "a value has the wrong type",
-    "GS111": "a required key is missing",
-    "GS112": "a key that the format does not define",
-    "GS113": "unsupported `graphspec` format version",
-    "GS114": "a value is not one of the allowed choices",
-    "GS115": "a node needs exactly one of `layer`, `op`, `share`",
-    "GS116": "`args` is not allowed on a `share` node",
-    "GS120": "a parameter override names no declared parameter",
-    "GS130": "a `${...}` expression is not well formed",
-    "GS131": "a `${...}` expression names an unknown parameter",
-    "GS132": "a `${...}` expression cannot be evaluated (types, division by zero, size)",
-    "GS140": "unknown block",
-    "GS141": "blocks use each other in a circle",
-    "GS142": "invalid `repeat` (not a whole number >= 1, or copies cannot be chained)",
-    "GS150": "an import is not a spec file or does not exist",
-    "GS151": "import cycle",
-    "GS152": "a block or parameter is defined in two files",
-    "GS160": "a resource limit was exceeded (file size, nesting, expanded size, node count)",
-    "GS201": "unknown layer",
-    "GS202": "unknown op",
-    "GS203": "unknown argument",
-    "GS204": "missing required argument",
-    "GS205": "duplicate node name",
-    "GS206": "unknown reference",
-    "GS207": "cycle in the graph",
-    "GS208": "an input reaches no output",
-    "GS209": "a node reaches no output (warning)",
-    "GS210": "wrong number of inputs for the node",
-    "GS211": "output index `node:k` out of range",
-    "GS212": "`in` omitted where the input is ambiguous",
-    "GS213": "`model: sequential` forced on a graph that is not a single chain",
-    "GS214": "invalid `share` target",
-    "GS215": "this layer cannot be described by a spec",
-    "GS301": "Keras rejected the node while building (shapes, dtypes, arguments)",
-    "GS302": "Keras rejected the compile settings (unknown optimizer, loss or metric)",
-}
+from .codes import CODES, ERROR, WARNING  # noqa: F401 (re-exported)
 
-ERROR = "error"
-WARNING = "warning"
 
 
 @dataclass(frozen=True)
@@ -102,7 +58,12 @@ class Diagnostic:
         return text
 
 
-class SpecError(ValueError):
+class Error(Exception):
+    """The base of every error graphspec raises for something a user gave it: a spec, a model,
+    data, a path. Catch this one to handle them all."""
+
+
+class SpecError(Error, ValueError):
     """Raised for anything caused by the spec a user wrote. `.diagnostics` holds every problem."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]):
@@ -113,11 +74,23 @@ class SpecError(ValueError):
         super().__init__(head + ":\n" + "\n".join(d.format() for d in shown))
 
 
-class ExportError(ValueError):
+class ExportError(Error, ValueError):
     """A Keras model that a spec cannot describe; the message names the layer and why."""
 
 
-class RegistryError(ValueError):
+class DataError(Error, ValueError):
+    """Training data (or a checkpoint) that cannot be used; the message names the file."""
+
+
+class PlotError(Error, RuntimeError):
+    """A picture cannot be made (an unknown format, Graphviz missing or failing)."""
+
+
+class OutputError(Error, OSError):
+    """An output path cannot be written (missing folder, a directory, no permission, disk full)."""
+
+
+class RegistryError(Error, ValueError):
     """Raised by the Python API when a name is registered twice or a plugin cannot be loaded."""
 
 

@@ -1,6 +1,9 @@
-"""The model graph: names, references, node types, arguments, arity, cycles, reachability,
-the model kind and the build order. No Keras here: signatures come from the registries and
-the shipped catalog."""
+"""The graph stage: a `Composition` (names already resolved) -> `CheckedGraph`.
+
+Checks structure only: node types and their arguments (against typed signatures), arity and
+output indexes, `share` targets, cycles, reachability and the model kind; then the build order.
+Every check is linear in nodes plus edges. No Keras here.
+"""
 
 from __future__ import annotations
 
@@ -9,52 +12,38 @@ from typing import Any
 
 import networkx as nx
 
-from .errors import WARNING, Diagnostic, did_you_mean, pointer
-from . import catalog
+from . import catalog, settings, walk
 from .catalog import UNSUPPORTED_LAYERS
+from .codes import WARNING, report
+from .composition import CallerInput, ComposedNode, Composition, Ref, Submodel
+from .document import LayerNode, OpNode
+from .errors import Diagnostic, did_you_mean, pointer
 from .registry import LAYERS, OPS
-from .compose import Parts, SubmodelNode
+from .signatures import LayerSignature
 from .source import Loc, Source
-from .spec import LayerNode, OpNode, split_ref
 
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A resolved reference: output `index` of `node` (None: the node's only/whole output)."""
-
-    node: str
-    index: int | None
-    loc: tuple
+__all__ = ["CallerInput", "CheckedGraph", "GraphNode", "Ref", "check"]
 
 
 @dataclass
 class GraphNode:
-    """One vertex of the graph: an input or a node of `layers`."""
+    """One vertex of the graph: an input or a composed node."""
 
     name: str
-    kind: str  # "input" | "layer" | "op" | "share"
-    loc: tuple  # where it is declared: ('inputs', name) or ('layers', i)
-    decl: Any  # InputSpec | LayerNode | OpNode | ShareNode
-    index: int | None = None  # position in `layers`
-    type: str | None = None  # layer class, op name, or the shared node's name
+    kind: str  # "input" | "layer" | "op" | "share" | "submodel"
+    loc: tuple  # where it is declared: ('inputs', name) or ('layers', i), as a Loc
+    decl: Any  # InputSpec | CallerInput | LayerNode | OpNode | ShareNode | Submodel
+    index: int | None = None  # position among the composed nodes
+    type: str | None = None  # layer class, op name, block name, or the shared node's name
     form: str = "single"  # how inputs are passed: "single" | "list" | "mapping"
     inputs: Any = None  # Ref | list[Ref] | dict[str, Ref | list[Ref]]
     owner: str | None = None  # for share nodes: the node that owns the layer object
     n_outputs: int | None = 1  # None when it depends on things only a build knows
     sub: "CheckedGraph | None" = None  # for nested sub-models: their own checked graph
+    written: int = 1  # how many inputs the spec gives (references that failed included)
 
     def refs(self) -> list[Ref]:
-        if self.inputs is None:
-            return []
-        if isinstance(self.inputs, Ref):
-            return [self.inputs]
-        if isinstance(self.inputs, list):
-            return list(self.inputs)
-        out = []
-        for value in self.inputs.values():
-            out += value if isinstance(value, list) else [value]
-        return out
+        return _refs(self.inputs)
 
 
 @dataclass
@@ -62,7 +51,7 @@ class CheckedGraph:
     graph: nx.DiGraph
     nodes: dict[str, GraphNode]
     inputs: list[str]
-    order: list[str]  # layer/op/share nodes in build order
+    order: list[str]  # layer/op/share/submodel nodes in build order
     outputs: Any  # Ref | list[Ref] | dict[str, Ref]
     kind: str  # "sequential" | "functional"
     shared: dict[str, list[str]] = field(default_factory=dict)  # owner -> share nodes
@@ -71,60 +60,62 @@ class CheckedGraph:
     train: Any = None  # TrainSpec
 
 
+def _refs(value: Any) -> list[Ref]:
+    """The references in an `in` or `outputs` structure, in order, holes left out."""
+    return [leaf for _, leaf in walk.leaves(value) if leaf is not None]
+
+
+def _drop_holes(value: Any) -> Any:
+    """A structure without the references that did not resolve (they were reported)."""
+    if isinstance(value, list):
+        return [v for v in value if v is not None]
+    if isinstance(value, dict):
+        return {k: _drop_holes(v) for k, v in value.items() if v is not None}
+    return value
+
+
 class _Checker:
-    def __init__(self, source: Source, parts: Parts):
+    def __init__(self, source: Source, composition: Composition):
         self.source = source
-        self.parts = parts
+        self.composition = composition
         self.diags: list[Diagnostic] = []
         self.nodes: dict[str, GraphNode] = {}
-        self.invalid: set[str] = set()  # names of nodes whose declaration was invalid
-        self.by_index: dict[int, str] = {}
-        self.unresolved = parts.incomplete  # a reference or a default input did not resolve
+        self.invalid: set[str] = set()  # nodes that failed a check: nothing is built from them
+        self.holes = not composition.complete  # something upstream failed and was reported
         self.label_by_loc: dict[tuple, str] = {}
 
-    def error(self, loc, code, message, hint=None, key=False):
-        self.diags.append(self.source.diagnostic(loc, code, message, hint, key=key))
+    def error(self, loc, code: str, template: str, **fields) -> None:
+        self.diags.append(report(self.source, loc, code, template, **fields))
 
-    def warn(self, loc, code, message, hint=None):
-        self.diags.append(self.source.diagnostic(loc, code, message, hint, severity=WARNING))
-
-    # -- 1. names ----------------------------------------------------------------------------
-    def collect_names(self) -> None:
-        for name, spec in self.parts.inputs.items():
+    # -- 1. vertices -------------------------------------------------------------------------
+    def collect(self) -> None:
+        for name, spec in self.composition.inputs.items():
             self.nodes[name] = GraphNode(name, "input", Loc(("inputs", name), self.source), spec)
             if spec is None:
                 self.invalid.add(name)
-        self.invalid |= self.parts.invalid_names
-        declared = {name: node.loc for name, node in self.nodes.items()}
-        for index, flat in enumerate(self.parts.nodes):
-            decl, loc, name = flat.decl, flat.loc, flat.name
-            if name is None:
-                continue
-            if name in declared:
-                first = declared[name]
-                kind = "input" if first[0] == "inputs" else "node"
-                source = getattr(first, "source", None) or self.source
-                fline, _ = source.locate(first + (("name",) if kind == "node" else ()))
-                where = f" (first declared at line {fline})" if fline else ""
-                if source is not (getattr(loc, "source", None) or self.source) and fline:
-                    where = f" (first declared at {source.path}:{fline})"
-                self.error(loc + ("name",), "GS205",
-                           f"duplicate name '{name}': {kind} '{name}' is already declared"
-                           f"{where}", "names of inputs and nodes must be unique; rename one")
-                self.invalid.add(name)
-                continue
-            declared[name] = loc
-            self.by_index[index] = name
-            self.label_by_loc[tuple(loc)] = name
-            if decl is None:
-                self.invalid.add(name)
-                continue
-            kind = ("layer" if isinstance(decl, LayerNode) else "op" if isinstance(decl, OpNode)
-                    else "submodel" if isinstance(decl, SubmodelNode) else "share")
-            node = GraphNode(name, kind, loc, decl, index=index)
-            node.type = (decl.layer if kind == "layer" else decl.op if kind == "op"
-                         else decl.block if kind == "submodel" else decl.share)
-            self.nodes[name] = node
+        for composed in self.composition.nodes:
+            node = self._vertex(composed)
+            self.nodes[node.name] = node
+            self.label_by_loc[tuple(node.loc)] = node.name
+
+    def _vertex(self, composed: ComposedNode) -> GraphNode:
+        decl = composed.decl
+        inputs = composed.inputs
+        form = "list" if isinstance(inputs, list) else "mapping" if isinstance(inputs, dict) \
+            else "single"
+        if isinstance(decl, LayerNode):
+            kind, type_ = "layer", decl.layer
+        elif isinstance(decl, OpNode):
+            kind, type_ = "op", decl.op
+        elif isinstance(decl, Submodel):
+            kind, type_ = "submodel", decl.block
+        else:
+            kind, type_ = "share", composed.share
+        node = GraphNode(composed.name, kind, composed.loc, decl, composed.index, type_, form,
+                         _drop_holes(inputs), written=len(inputs) if form == "list" else 1)
+        if kind == "share" and composed.share is None:
+            self.invalid.add(node.name)  # its target did not resolve: reported already
+        return node
 
     # -- 2. types and arguments ------------------------------------------------------------
     def check_types(self) -> None:
@@ -134,35 +125,34 @@ class _Checker:
                 if sig is None:
                     self.invalid.add(node.name)
                 else:
-                    node.n_outputs = _outputs_of(sig, node.decl.args)
+                    node.n_outputs = sig.n_outputs(node.decl.args)
             elif node.kind == "submodel":
-                node.sub, sub_diags = check(self.source, node.decl.parts)
+                node.sub, sub_diags = check(self.source, node.decl.body)
                 self.diags += sub_diags
                 if node.sub is None:
                     self.invalid.add(node.name)
                 else:
-                    node.n_outputs = len(_flatten(node.sub.outputs))
+                    node.n_outputs = len(_refs(node.sub.outputs))
             elif node.kind == "op":
-                sig = OPS.signature(node.decl.op)
-                if sig is None:
-                    self.error(node.loc + ("op",), "GS202", f"unknown op '{node.decl.op}' in node "
-                               f"'{node.name}'", did_you_mean(node.decl.op, self._op_names()) or
-                               "custom ops must be registered with graphspec.register_op "
+                if OPS.signature(node.decl.op) is None:
+                    self.error(node.loc + ("op",), "GS202", "unknown", op=node.decl.op,
+                               node=node.name, hint=did_you_mean(node.decl.op, self._op_names())
+                               or "custom ops must be registered with graphspec.register_op "
                                "(CLI: --plugin)")
                     self.invalid.add(node.name)
                 else:
                     node.n_outputs = None
-        for node in self.nodes.values():  # after all owners are typed
-            if node.kind == "share":
+        for node in self.nodes.values():  # after every owner is typed
+            if node.kind == "share" and node.type is not None:
                 self.check_share(node)
 
     def _op_names(self) -> list[str]:
         return OPS.names() + list(catalog.load()["ops"])
 
-    def check_layer(self, layer: str, args: dict, loc: tuple) -> dict | None:
+    def check_layer(self, layer: str, args: dict, loc: tuple) -> LayerSignature | None:
         if layer in UNSUPPORTED_LAYERS and layer not in LAYERS:
-            self.error(loc + ("layer",), "GS215", f"layer '{layer}' cannot be used in a spec: "
-                       f"{UNSUPPORTED_LAYERS[layer]}")
+            self.error(loc + ("layer",), "GS215", "unsupported", layer=layer,
+                       reason=UNSUPPORTED_LAYERS[layer])
             return None
         sig = LAYERS.signature(layer)
         if sig is None:
@@ -171,82 +161,72 @@ class _Checker:
             if hint is None and "." in layer:
                 hint = "use the class name alone, e.g. 'Dense'; custom layers are registered " \
                        "with graphspec.register_layer and loaded with --plugin"
-            self.error(loc + ("layer",), "GS201", f"unknown layer '{layer}' in "
-                       f"{self._label(loc)}", hint or "custom layers must be registered with "
+            self.error(loc + ("layer",), "GS201", "unknown", layer=layer, where=self._label(loc),
+                       hint=hint or "custom layers must be registered with "
                        "graphspec.register_layer (CLI: --plugin)")
             return None
         self.check_args(layer, sig, args, loc)
         return sig
 
-    def check_args(self, layer: str, sig: dict, args: dict, loc: tuple) -> None:
-        allowed = sig["args"]
+    def check_args(self, layer: str, sig: LayerSignature, args: dict, loc: tuple) -> None:
         for key, value in args.items():
             at = loc + ("args", key)
             if key == "name":
-                self.error(at, "GS203", "'name' is not an argument here: the layer is named "
-                           "after its node", "set the node's 'name' key instead", key=True)
-            elif key not in allowed and not sig.get("any_kwargs"):
-                self.error(at, "GS203", f"unknown argument '{key}' for layer '{layer}' in "
-                           f"{self._label(loc)}", did_you_mean(key, allowed) or
-                           f"{layer} takes: {', '.join(allowed)}", key=True)
+                self.error(at, "GS203", "name", at_key=True,
+                           hint="set the node's 'name' key instead")
+            elif key not in sig.args and not sig.any_kwargs:
+                self.error(at, "GS203", "layer", key=key, layer=layer, where=self._label(loc),
+                           at_key=True, hint=did_you_mean(key, sig.args)
+                           or f"{layer} takes: {', '.join(sig.args)}")
             self._check_nested(value, at)
-        for key in sig["required"]:
+        for key in sig.required:
             if key not in args:
-                self.error(loc + ("args",) if "args" in (self.source.value_at(loc) or {}) else loc,
-                           "GS204", f"missing required argument '{key}' for layer '{layer}' in "
-                           f"{self._label(loc)}", f"add it under args, e.g. args: {{{key}: ...}}")
+                at = loc + ("args",) if "args" in (self.source.value_at(loc) or {}) else loc
+                self.error(at, "GS204", "layer", key=key, layer=layer, where=self._label(loc),
+                           hint=f"add it under args, e.g. args: {{{key}: ...}}")
 
     def _check_nested(self, value: Any, at: tuple) -> None:
         """A mapping with a `layer` key inside args is itself a layer (wrappers)."""
-        if isinstance(value, dict) and isinstance(value.get("layer"), str):
-            extra = set(value) - {"layer", "args"}
-            for key in sorted(extra):
-                self.error(at + (key,), "GS112", f"unknown key '{key}' in the nested layer at "
-                           f"'{pointer(at)}'. Expected: layer, args", did_you_mean(key, ["layer", "args"]),
-                           key=True)
-            nested_args = value.get("args", {})
+        for path, nested in walk.find(value, _is_nested_layer):
+            here = at + path
+            for key in sorted(set(nested) - {"layer", "args"}):
+                self.error(here + (key,), "GS112", "nested_layer", key=key, at=pointer(here),
+                           at_key=True, hint=did_you_mean(key, ["layer", "args"]))
+            nested_args = nested.get("args", {})
             if not isinstance(nested_args, dict):
-                self.error(at + ("args",), "GS110", f"'args' of the nested layer must be a "
-                           f"mapping. Received: {nested_args!r}")
-                return
-            self.check_layer(value["layer"], nested_args, at)
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                self._check_nested(item, at + (i,))
+                self.error(here + ("args",), "GS110", "nested_args", received=nested_args)
+                continue
+            self.check_layer(nested["layer"], nested_args, here)
 
     def check_share(self, node: GraphNode) -> None:
-        target = node.decl.share
+        """Follow `share` to the node that owns the layer object."""
+        target = node.type
         seen = [node.name]
         while True:
             owner = self.nodes.get(target)
-            if owner is None:
-                if target not in self.invalid:
-                    self.error(node.loc + ("share",), "GS206", f"node '{node.name}' shares "
-                               f"unknown node '{target}'", did_you_mean(target, self._layer_nodes()))
+            if owner is None:  # the target's own declaration was invalid, and reported
                 self.invalid.add(node.name)
                 return
             if owner.kind == "input":
-                self.error(node.loc + ("share",), "GS214", f"node '{node.name}' shares '{target}', "
-                           "which is an input, not a layer", "share a node that has 'layer' or 'op'")
+                self.error(node.loc + ("share",), "GS214", "input", node=node.name, target=target,
+                           hint="share a node that has 'layer' or 'op'")
                 self.invalid.add(node.name)
                 return
             if owner.kind != "share":
                 break
             if owner.name in seen:
-                self.error(node.loc + ("share",), "GS214", f"'share' goes round in a circle: "
-                           f"{' -> '.join(seen + [owner.name])}", "share a node that has 'layer' or 'op'")
+                self.error(node.loc + ("share",), "GS214", "circle",
+                           chain=" -> ".join(seen + [owner.name]),
+                           hint="share a node that has 'layer' or 'op'")
                 self.invalid.add(node.name)
                 return
             seen.append(owner.name)
-            target = owner.decl.share
+            target = owner.type
         if owner.name in self.invalid:
             self.invalid.add(node.name)
             return
         node.owner = owner.name
         node.n_outputs = owner.n_outputs
-
-    def _layer_nodes(self) -> list[str]:
-        return [n.name for n in self.nodes.values() if n.kind != "input"]
 
     def _label(self, loc: tuple) -> str:
         """`node 'fc1'`, with the key path when the location points inside the node."""
@@ -257,60 +237,7 @@ class _Checker:
                 return f"node '{name}'{inside}"
         return f"'{pointer(loc)}'"
 
-    # -- 3. references -----------------------------------------------------------------------
-    def resolve_inputs(self) -> None:
-        ordered = [self.by_index.get(i) for i in range(len(self.parts.nodes))]
-        for node in self.nodes.values():
-            if node.kind == "input":
-                continue
-            raw = node.decl.in_
-            at = node.loc + ("in",)
-            if raw is None:
-                node.inputs = self._default_input(node, ordered)
-                node.form = "single"
-            elif isinstance(raw, str):
-                node.inputs, node.form = self._ref(raw, at, node), "single"
-            elif isinstance(raw, list):
-                node.inputs = [self._ref(r, at + (i,), node) for i, r in enumerate(raw)]
-                node.form = "list"
-            else:
-                node.form = "mapping"
-                node.inputs = {
-                    key: ([self._ref(r, at + (key, i), node) for i, r in enumerate(value)]
-                          if isinstance(value, list) else self._ref(value, at + (key,), node))
-                    for key, value in raw.items()}
-            node.inputs = _drop_none(node.inputs)
-
-    def _default_input(self, node: GraphNode, ordered: list) -> Ref | None:
-        if node.index == 0:
-            names = list(self.parts.inputs)
-            if len(names) == 1:
-                return Ref(names[0], None, node.loc)
-            self.unresolved = True
-            if not names:
-                return None  # `inputs` is empty or invalid, which the format check reported
-            self.error(node.loc, "GS212", f"node '{node.name}' is the first node and has no 'in', "
-                       f"but the model has {len(names)} inputs ({', '.join(names)})",
-                       "say which input it takes, e.g. in: " + names[0])
-            return None
-        previous = ordered[node.index - 1]
-        if previous is None or previous in self.invalid and previous not in self.nodes:
-            self.unresolved = True
-            return None  # the previous node is broken and already reported
-        return Ref(previous, None, node.loc)
-
-    def _ref(self, text: str, loc: tuple, node: GraphNode) -> Ref | None:
-        name, k = split_ref(text)
-        if name not in self.nodes:
-            self.unresolved = True
-            if name not in self.invalid:
-                known = list(self.nodes)
-                self.error(loc, "GS206", f"unknown reference '{text}' in node '{node.name}'",
-                           did_you_mean(name, known) or f"inputs and nodes: {', '.join(known[:12])}")
-            return None
-        return Ref(name, k, loc)
-
-    # -- 4. arity and output indexes --------------------------------------------------------
+    # -- 3. arity and output indexes --------------------------------------------------------
     def check_arity(self) -> None:
         for node in self.nodes.values():
             if node.kind == "input" or node.name in self.invalid:
@@ -322,101 +249,93 @@ class _Checker:
                 continue
             owner = self.nodes[node.owner] if node.kind == "share" else node
             if owner.kind == "submodel":
-                expected = len(owner.decl.parts.inputs)
-                if node.form == "mapping" or _written_count(node) != expected:
-                    self.error(node.loc + ("in",), "GS210", f"sub-model '{owner.name}' (block "
-                               f"{owner.type}) takes {expected} input(s) in order. Received: "
-                               + ("a mapping" if node.form == "mapping" else str(_written_count(node))))
-                continue
-            sig = LAYERS.signature(owner.type)
-            if node.form == "mapping":
-                for key in node.inputs:
-                    if key not in sig["call"]:
-                        self.error(node.loc + ("in", key), "GS203", f"'{key}' is not an argument "
-                                   f"of {owner.type}.call in node '{node.name}'",
-                                   did_you_mean(key, sig["call"]) or
-                                   f"{owner.type}.call takes: {', '.join(sig['call'])}", key=True)
-                first = sig["call"][0] if sig["call"] else None
-                if first and first not in node.decl.in_:
-                    self.error(node.loc + ("in",), "GS204", f"the mapping 'in' of node "
-                               f"'{node.name}' has no '{first}', the main input of "
-                               f"{owner.type}.call", f"add {first}: <reference>")
-                continue
-            count = _written_count(node)
-            low, high = sig["inputs"]
-            if count and (count < low or (high is not None and count > high)):
-                want = (f"exactly {low}" if low == high else f"at least {low}" if high is None
-                        else f"{low} to {high}")
-                self.error(node.loc + ("in",) if node.decl.in_ is not None else node.loc, "GS210",
-                           f"{owner.type} in node '{node.name}' takes {want} input(s). "
-                           f"Received: {count}", _arity_hint(owner.type, low, sig["call"]))
+                self._check_submodel_arity(node, owner)
+            else:
+                self._check_layer_arity(node, owner, LAYERS.signature(owner.type))
+
+    def _check_submodel_arity(self, node: GraphNode, owner: GraphNode) -> None:
+        expected = len(owner.decl.body.inputs)
+        if node.form == "mapping" or node.written != expected:
+            self.error(node.loc + ("in",), "GS210", "submodel", node=owner.name,
+                       block=owner.type, expected=expected,
+                       received="a mapping" if node.form == "mapping" else node.written)
+
+    def _check_layer_arity(self, node: GraphNode, owner: GraphNode, sig: LayerSignature) -> None:
+        if node.form == "mapping":
+            for key in node.inputs:
+                if key not in sig.call:
+                    self.error(node.loc + ("in", key), "GS203", "call", key=key,
+                               layer=owner.type, node=node.name, at_key=True,
+                               hint=did_you_mean(key, sig.call)
+                               or f"{owner.type}.call takes: {', '.join(sig.call)}")
+            first = sig.call[0] if sig.call else None
+            if first and first not in node.decl.in_:
+                self.error(node.loc + ("in",), "GS204", "call", node=node.name, key=first,
+                           layer=owner.type, hint=f"add {first}: <reference>")
+            return
+        count = node.written
+        low, high = sig.inputs
+        if count and (count < low or (high is not None and count > high)):
+            want = (f"exactly {low}" if low == high else f"at least {low}" if high is None
+                    else f"{low} to {high}")
+            self.error(node.loc + ("in",) if node.decl.in_ is not None else node.loc, "GS210", "layer",
+                       layer=owner.type, node=node.name, want=want, count=count,
+                       hint=_arity_hint(owner.type, low, sig.call))
 
     def _check_op_arity(self, node: GraphNode) -> None:
         sig = OPS.signature(node.type)
         args = node.decl.args
-        if sig.get("registered"):
-            taken = []
+        if sig.registered:
+            taken: tuple[str, ...] = ()
         elif node.form == "mapping":
-            taken = list(node.inputs)
+            taken = tuple(node.inputs)
             for key in taken:
-                if key not in sig["keyword"]:
-                    self.error(node.loc + ("in", key), "GS203", f"'{key}' is not an argument of "
-                               f"op '{node.type}' in node '{node.name}'",
-                               did_you_mean(key, sig["keyword"]), key=True)
+                if key not in sig.keyword:
+                    self.error(node.loc + ("in", key), "GS203", "op_input", key=key, op=node.type,
+                               node=node.name, at_key=True, hint=did_you_mean(key, sig.keyword))
         else:
-            count = _written_count(node)
-            positional = sig["positional"]
-            if count > len(positional) and not sig["varargs"]:
-                self.error(node.loc + ("in",), "GS210", f"op '{node.type}' in node '{node.name}' "
-                           f"takes at most {len(positional)} input(s) ({', '.join(positional)}). "
-                           f"Received: {count}",
-                           "to pass a list as one argument, use a mapping, e.g. in: {"
-                           f"{positional[0] if positional else 'x'}: [a, b]}}")
-            taken = positional[:count]
+            count = node.written
+            if count > len(sig.positional) and not sig.varargs:
+                self.error(node.loc + ("in",), "GS210", "op", op=node.type, node=node.name,
+                           most=len(sig.positional), names=", ".join(sig.positional),
+                           count=count, hint="to pass a list as one argument, use a mapping, "
+                           f"e.g. in: {{{sig.positional[0] if sig.positional else 'x'}: [a, b]}}")
+            taken = sig.positional[:count]
         for key in args:
             if key in taken:
-                self.error(node.loc + ("args", key), "GS203", f"argument '{key}' of op "
-                           f"'{node.type}' is already given by the node's inputs", key=True)
-            elif key not in sig["keyword"] and not sig["any_kwargs"]:
-                self.error(node.loc + ("args", key), "GS203", f"unknown argument '{key}' for op "
-                           f"'{node.type}' in node '{node.name}'",
-                           did_you_mean(key, sig["keyword"]) or
-                           f"{node.type} takes: {', '.join(sig['keyword'])}", key=True)
-        for key in sig["required"]:
+                self.error(node.loc + ("args", key), "GS203", "op_given", key=key, op=node.type,
+                           at_key=True)
+            elif key not in sig.keyword and not sig.any_kwargs:
+                self.error(node.loc + ("args", key), "GS203", "op", key=key, op=node.type,
+                           node=node.name, at_key=True, hint=did_you_mean(key, sig.keyword)
+                           or f"{node.type} takes: {', '.join(sig.keyword)}")
+        for key in sig.required:
             if key not in taken and key not in args:
-                self.error(node.loc + ("args",) if args else node.loc, "GS204",
-                           f"missing required argument '{key}' for op '{node.type}' in node "
-                           f"'{node.name}'", "add it under args, or as an input")
+                self.error(node.loc + ("args",) if args else node.loc, "GS204", "op", key=key,
+                           op=node.type, node=node.name, hint="add it under args, or as an input")
 
     def _check_index(self, ref: Ref, node: GraphNode) -> None:
         if ref.index is None:
             return
-        source = self.nodes[ref.node]
-        count = 1 if source.kind == "input" else source.n_outputs
+        target = self.nodes.get(ref.node)
+        if target is None:
+            return
+        count = 1 if target.kind == "input" else target.n_outputs
         if count is not None and ref.index >= count:
             hint = ("set return_state: true on the recurrent layer to get its states"
-                    if source.type in ("LSTM", "GRU", "SimpleRNN") and count == 1 else None)
-            self.error(ref.loc, "GS211", f"'{ref.node}:{ref.index}' in node '{node.name}' is out "
-                       f"of range: '{ref.node}' has {count} output(s) (indexes 0 to {count - 1})", hint)
+                    if target.type in ("LSTM", "GRU", "SimpleRNN") and count == 1 else None)
+            self.error(ref.loc, "GS211", "index", ref=f"{ref.node}:{ref.index}", node=node.name,
+                       target=ref.node, count=count, last=count - 1, hint=hint)
 
-    # -- 5. outputs, cycles, reachability, kind ------------------------------------------------
-    def resolve_outputs(self):
-        raw = self.parts.outputs
-        if not self.parts.outputs_valid or raw is None:
-            return None
-        node = GraphNode("outputs", "outputs", Loc(("outputs",), self.source), None)
-        if isinstance(raw, str):
-            return self._ref(raw, node.loc, node)
-        if isinstance(raw, list):
-            return _drop_none([self._ref(r, node.loc + (i,), node) for i, r in enumerate(raw)])
-        return _drop_none({k: self._ref(r, node.loc + (k,), node) for k, r in raw.items()})
-
+    # -- 4. the graph: cycles, reachability, kind ------------------------------------------
     def build_graph(self) -> nx.DiGraph:
         graph = nx.DiGraph()
         for node in self.nodes.values():
             graph.add_node(node.name, kind=node.kind, type=node.type, index=node.index, node=node)
         for node in self.nodes.values():
             for ref in node.refs():
+                if ref.node not in self.nodes:
+                    continue  # a node whose own declaration was invalid
                 if graph.has_edge(ref.node, node.name):
                     graph.edges[ref.node, node.name]["outputs"].append(ref.index)
                 else:
@@ -434,13 +353,13 @@ class _Checker:
             sub = graph.subgraph(component)
             start = min(component, key=lambda n: self.nodes[n].index or 0)
             cycle = [u for u, _ in nx.find_cycle(sub, source=start)]
-            spelled = " -> ".join(cycle + [cycle[0]])
-            self.error(self.nodes[start].loc + ("in",), "GS207", f"cycle in the graph: {spelled}",
-                       "a node cannot depend on its own output; break one of these references")
+            self.error(self.nodes[start].loc + ("in",), "GS207", "cycle",
+                       cycle=" -> ".join(cycle + [cycle[0]]),
+                       hint="a node cannot depend on its own output; break one of these references")
         return not found
 
     def check_reachability(self, graph: nx.DiGraph, outputs) -> None:
-        refs = _flatten(outputs)
+        refs = _refs(outputs)
         if not refs:
             return
         # Everything an output depends on: one walk backwards from all outputs at once.
@@ -453,81 +372,55 @@ class _Checker:
                     stack.append(parent)
         # A share node needs its owner's layer object built, even if the owner's output is unused.
         owners = {n.owner for n in self.nodes.values() if n.owner and n.name in needed}
-        for name in self.parts.inputs:
+        for name in self.composition.inputs:
             if name not in needed and name not in self.invalid:
-                self.error(("inputs", name), "GS208", f"input '{name}' reaches no output",
-                           "connect it to a node that leads to an output, or remove it", key=True)
+                self.error(("inputs", name), "GS208", "unused", name=name, at_key=True,
+                           hint="connect it to a node that leads to an output, or remove it")
         for node in self.nodes.values():
             if (node.kind != "input" and node.name not in needed and node.name not in owners
                     and node.name not in self.invalid):
-                self.warn(node.loc, "GS209", f"node '{node.name}' reaches no output and is not "
-                          "built", "list it under 'outputs', use it as an input, or remove it")
+                self.diags.append(report(self.source, node.loc, "GS209", "unused", name=node.name,
+                                         hint="list it under 'outputs', use it as an input, or "
+                                         "remove it"))
 
     def model_kind(self, graph: nx.DiGraph, outputs) -> str:
         chain = self._is_chain(graph, outputs)
-        if self.parts.model == "sequential" and not chain:
-            self.error(("model",), "GS213", "model: sequential needs one input, one output, no "
-                       "shared layers, and nodes that each take the previous one; this graph "
-                       "is not a single chain", "use model: functional, or model: auto")
-        if self.parts.model == "functional":
+        model = self.composition.model
+        if model == "sequential" and not chain:
+            self.error(Loc(("model",), self.source), "GS213", "not_chain",
+                       hint="use model: functional, or model: auto")
+        if model == "functional":
             return "functional"
         return "sequential" if chain else "functional"
 
     def _is_chain(self, graph: nx.DiGraph, outputs) -> bool:
-        if len(self.parts.inputs) != 1 or not isinstance(outputs, (Ref, list)):
+        """One input, one output, and every node takes the previous one whole: a walk along
+        the chain, each step constant time."""
+        if len(self.composition.inputs) != 1 or not isinstance(outputs, (Ref, list)):
             return False
-        outs = _flatten(outputs)
+        outs = _refs(outputs)
         if len(outs) != 1 or outs[0].index is not None:
             return False
-        current = next(iter(self.parts.inputs))
+        owners = {n.owner for n in self.nodes.values() if n.owner}
+        current = next(iter(self.composition.inputs))
         visited = 1
         while current != outs[0].node:
-            successors = list(graph.successors(current))
-            if len(successors) != 1:
+            if graph.out_degree(current) != 1:
                 return False
-            nxt = self.nodes[successors[0]]
+            nxt = self.nodes[next(iter(graph.successors(current)))]
             if (nxt.kind == "share" or nxt.form != "single" or nxt.inputs.index is not None
-                    or nxt.n_outputs not in (1, None)
-                    or any(n.owner == nxt.name for n in self.nodes.values())):
+                    or nxt.n_outputs not in (1, None) or nxt.name in owners):
                 return False
             current = nxt.name
             visited += 1
-        return visited == len(graph) and not list(graph.successors(current))
+        return visited == len(graph) and graph.out_degree(current) == 0
 
 
-def _drop_none(value):
-    """References that did not resolve were reported; leave them out of the graph."""
-    if isinstance(value, list):
-        return [v for v in value if v is not None]
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    return value
+def _is_nested_layer(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("layer"), str)
 
 
-def _written_count(node: GraphNode) -> int:
-    """How many inputs the spec gives the node, counting references that did not resolve."""
-    raw = node.decl.in_
-    return len(raw) if isinstance(raw, list) else 1
-
-
-def _flatten(outputs) -> list[Ref]:
-    if outputs is None:
-        return []
-    if isinstance(outputs, Ref):
-        return [outputs]
-    if isinstance(outputs, list):
-        return outputs
-    return list(outputs.values())
-
-
-def _outputs_of(sig: dict, args: dict) -> int | None:
-    outputs = sig.get("outputs", 1)
-    if isinstance(outputs, dict):
-        return outputs["return_state"] if args.get("return_state") else 1
-    return outputs
-
-
-def _arity_hint(layer: str, low: int, call: list[str]) -> str:
+def _arity_hint(layer: str, low: int, call: tuple[str, ...]) -> str:
     if low >= 2:
         return "list the inputs, e.g. in: [a, b]"
     hint = f"{layer} takes one tensor: merge several first, e.g. with a Concatenate or Add node"
@@ -536,21 +429,24 @@ def _arity_hint(layer: str, low: int, call: list[str]) -> str:
     return hint
 
 
-def check(source: Source, parts: Parts) -> tuple[CheckedGraph | None, list[Diagnostic]]:
+def check(source: Source, composition: Composition) -> tuple[CheckedGraph | None, list[Diagnostic]]:
     """Every structural check in one pass. Returns the graph when the spec is fully valid."""
-    checker = _Checker(source, parts)
-    checker.collect_names()
+    checker = _Checker(source, composition)
+    checker.collect()
     checker.check_types()
-    checker.resolve_inputs()
     checker.check_arity()
-    outputs = checker.resolve_outputs()
+    outputs = _drop_holes(composition.outputs)
     graph = checker.build_graph()
     acyclic = checker.check_cycles(graph)
-    if acyclic and not checker.unresolved and not checker.invalid:
+    holes = checker.holes or bool(checker.invalid)
+    if acyclic and not holes:
         # On a graph with holes, unreachable parts are an echo of errors already reported.
         checker.check_reachability(graph, outputs)
     kind = checker.model_kind(graph, outputs) if acyclic else "functional"
-    if any(d.is_error for d in checker.diags) or not acyclic or checker.invalid:
+    if outputs is not None:
+        checker.diags += settings.check(source, composition.compile, composition.train,
+                                        settings.output_names(outputs, checker.nodes))
+    if any(d.is_error for d in checker.diags) or not acyclic or holes or outputs is None:
         return None, checker.diags
     order = [n for n in nx.lexicographical_topological_sort(
         graph, key=lambda n: (checker.nodes[n].index if checker.nodes[n].index is not None else -1, n))
@@ -559,5 +455,6 @@ def check(source: Source, parts: Parts) -> tuple[CheckedGraph | None, list[Diagn
     for node in checker.nodes.values():
         if node.owner:
             shared.setdefault(node.owner, []).append(node.name)
-    return (CheckedGraph(graph, checker.nodes, list(parts.inputs), order, outputs, kind, shared,
-                         parts.params, parts.compile, parts.train), checker.diags)
+    return (CheckedGraph(graph, checker.nodes, list(composition.inputs), order, outputs, kind,
+                         shared, composition.params, composition.compile, composition.train),
+            checker.diags)

@@ -21,8 +21,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from . import catalog
+from . import signatures
 from .errors import RegistryError
+from .signatures import LayerSignature, OpSignature
 
 ENTRY_POINT_GROUP = "graphspec.plugins"
 
@@ -42,13 +43,13 @@ class Registry:
 
     `register` works as a decorator with or without arguments, and as a plain call."""
 
-    def __init__(self, kind: str, builtin: Callable[[str], dict | None], builtin_origin: str,
-                 describe: Callable[[Any], dict]):
+    def __init__(self, kind: str, builtin: Callable[[str], Any], builtin_origin: str,
+                 describe: Callable[[Any], Any]):
         self.kind = kind
         self._builtin = builtin
         self._builtin_origin = builtin_origin
         self._describe = describe
-        self._entries: dict[str, tuple[Any, dict, str]] = {}
+        self._entries: dict[str, tuple[Any, Any, str]] = {}  # name -> (object, signature, origin)
 
     def register(self, obj: Any = None, *, name: str | None = None, override: bool = False):
         if isinstance(obj, str):  # @register_op("name")
@@ -77,7 +78,7 @@ class Registry:
         entry = self._entries.get(name)
         return entry[0] if entry else None
 
-    def signature(self, name: str) -> dict | None:
+    def signature(self, name: str):
         """What validation needs to know: registered entries first, then Keras's built-ins."""
         entry = self._entries.get(name)
         return entry[1] if entry else self._builtin(name)
@@ -89,39 +90,21 @@ class Registry:
         return name in self._entries
 
 
-def _describe_layer(cls: Any) -> dict:
-    import keras
+def _describe_layer(cls: Any) -> LayerSignature:
+    from .keras.describe import describe_layer  # a Layer class can only be read with Keras
 
-    if not (inspect.isclass(cls) and issubclass(cls, keras.layers.Layer)):
-        raise RegistryError(f"register_layer expects a keras.layers.Layer subclass. "
-                            f"Received: {cls!r}")
-    entry = catalog.layer_entry(cls)
-    if entry["input_form"] == "single":  # a custom layer may take one tensor or a list
-        entry["inputs"], entry["input_form"], entry["outputs"] = [1, None], "auto", None
-    if keras.saving.get_registered_name(cls) == cls.__name__:
-        # Unregistered with Keras: register it so saved models find it again on load.
-        keras.saving.register_keras_serializable(package="graphspec")(cls)
-    return entry
+    return LayerSignature.from_entry(describe_layer(cls))
 
 
-def _describe_op(fn: Any) -> dict:
+def _describe_op(fn: Any) -> OpSignature:
     if not callable(fn):
         raise RegistryError(f"register_op expects a function fn(inputs, **args). Received: {fn!r}")
-    params = list(inspect.signature(fn).parameters.values())[1:]  # the first takes the inputs
-    return {
-        "positional": [],
-        "keyword": [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)],
-        "required": [p.name for p in params if p.default is p.empty
-                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)],
-        "varargs": None,
-        "any_kwargs": any(p.kind is p.VAR_KEYWORD for p in params),
-        "registered": True,
-    }
+    return signatures.describe_op(fn)
 
 
 # The registries of graphspec, one line each.
-LAYERS = Registry("layer", catalog.layer, "keras.layers", _describe_layer)  # custom Layer classes
-OPS = Registry("op", catalog.op, "keras.ops", _describe_op)  # functions fn(inputs, **args)
+LAYERS = Registry("layer", signatures.builtin_layer, "keras.layers", _describe_layer)  # custom Layer classes
+OPS = Registry("op", signatures.builtin_op, "keras.ops", _describe_op)  # functions fn(inputs, **args)
 
 
 def register_layer(cls: Any = None, *, name: str | None = None, override: bool = False):
@@ -221,7 +204,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
 
 def _register_keras_objects() -> None:
-    importlib.import_module(f"{__package__}.ops")
+    importlib.import_module(f"{__package__}.keras.ops")
 
 
 def register_keras_objects_on_import() -> None:

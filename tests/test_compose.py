@@ -197,7 +197,9 @@ def test_imports_bring_blocks_and_parameter_defaults(tmp_path):
         layers:
           - {name: body, block: fc2}
         """)
-    spec = graphspec.load(main)
+    outside = graphspec.validate(main)  # a sibling folder must be allowed explicitly
+    assert {d.code for d in outside} == {"GS150", "GS140"} and "outside" in outside[0].message
+    spec = graphspec.load(main, allow_imports_from=[tmp_path / "lib"])
     assert spec.params == {"units": 7, "act": "tanh"}
     model = spec.build()
     assert [l.name for l in model.layers] == ["body_one_dense", "body_two_dense"]

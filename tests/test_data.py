@@ -8,7 +8,7 @@ import graphspec
 from conftest import EXAMPLES
 
 keras = pytest.importorskip("keras")
-from graphspec.data import BatchSequence, DataError  # noqa: E402
+from graphspec.keras.data import BatchSequence, DataError  # noqa: E402
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(10, 4)).astype("float32")

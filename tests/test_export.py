@@ -10,7 +10,7 @@ from graphspec.cli import main
 
 keras = pytest.importorskip("keras")
 from keras import layers, ops  # noqa: E402
-from graphspec.export import application, differences  # noqa: E402
+from graphspec.keras.export import application, differences  # noqa: E402
 
 RNG = np.random.default_rng(2)
 

@@ -8,7 +8,7 @@ import yaml
 
 import graphspec
 from conftest import EXAMPLES, ROOT
-from graphspec.spec import json_schema
+from graphspec.document import json_schema
 
 SCHEMA_FILE = ROOT / "schemas" / "graphspec.schema.json"
 

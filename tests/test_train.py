@@ -15,8 +15,8 @@ from conftest import EXAMPLES, ROOT
 from graphspec.cli import main
 
 keras = pytest.importorskip("keras")
-from graphspec import train  # noqa: E402
-from graphspec.data import DataError  # noqa: E402
+from graphspec.keras import train  # noqa: E402
+from graphspec.keras.data import DataError  # noqa: E402
 
 SPEC = EXAMPLES / "train_mlp.yaml"
 
@@ -154,7 +154,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import yaml, graphspec
-from graphspec import train
+from graphspec.keras import train
 doc = yaml.safe_load(open({str(SPEC)!r}))
 doc["train"] = {{"batch_size": 64, "epochs": 3, "seed": 0, "loop": "fit"}}
 result = train.train(graphspec.load(doc), train.load_arrays({str(data_dir / 'train.npz')!r}),

@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import catalog
-from .errors import Diagnostic, SpecError
-from .compose import FROM_CALLER
-from .graph import CheckedGraph, GraphNode, Ref
-from .registry import LAYERS
-from .source import Loc, Source
+import keras
+
+from ..errors import Diagnostic, SpecError
+from ..graph import CallerInput, CheckedGraph, GraphNode, Ref
+from ..registry import LAYERS
+from ..signatures import builtin_layer
+from ..source import Loc, Source
+from . import _private
+from .ops import Op
 
 _MAX_MESSAGE = 800
 
@@ -34,16 +37,12 @@ def _keras_message(exc: Exception) -> str:
 
 
 def _layer_class(name: str):
-    import importlib
-
-    import keras
-
     registered = LAYERS.get(name)
     if registered is not None:
         return registered
-    module = (catalog.layer(name) or {}).get("module")
+    module = getattr(builtin_layer(name), "module", None)
     if module:  # a layer of keras.applications; the module comes from the catalog, not a spec
-        return getattr(importlib.import_module(module), name)
+        return _private.application_layer(module, name)
     return getattr(keras.layers, name)
 
 
@@ -60,17 +59,13 @@ def _materialize(value: Any) -> Any:
 
 def make_layer(node: GraphNode):
     """A fresh layer object for a `layer` or `op` node."""
-    from .ops import Op
-
     if node.kind == "op":
         return Op(op=node.type, args=node.decl.args, form=node.form, name=node.name)
     return _layer_class(node.type)(name=node.name, **_materialize(node.decl.args))
 
 
 def _input_tensor(name: str, spec, caller: dict[str, Any]):
-    import keras
-
-    if spec == FROM_CALLER:  # a nested sub-model takes the shape of what it is applied to
+    if isinstance(spec, CallerInput):  # a nested sub-model takes the shape of what it is applied to
         given = caller[name]
         return keras.Input(shape=tuple(given.shape[1:]), dtype=given.dtype, name=name)
     return keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, sparse=spec.sparse,
@@ -107,8 +102,6 @@ class Compiler:
 
     # -- functional ------------------------------------------------------------------------
     def _functional(self):
-        import keras
-
         tensors, _, failures = self._apply_all()
         if failures:
             raise SpecError(self._diagnostics(failures))
@@ -160,14 +153,14 @@ class Compiler:
             return layer(get(node.inputs))
         if node.form == "list":
             args = [get(r) for r in node.inputs]
-            if owner.kind == "layer" and LAYERS.signature(owner.type)["input_form"] == "positional":
+            if owner.kind == "layer" and LAYERS.signature(owner.type).input_form == "positional":
                 return layer(*args)
             return layer(args)
         mapping = {k: [get(r) for r in v] if isinstance(v, list) else get(v)
                    for k, v in node.inputs.items()}
         if owner.kind == "op":
             return layer(mapping)
-        first = LAYERS.signature(owner.type)["call"][0]
+        first = LAYERS.signature(owner.type).call[0]
         if first in mapping:
             return layer(mapping.pop(first), **mapping)
         return layer(**mapping)
@@ -185,8 +178,6 @@ class Compiler:
 
     # -- sequential ------------------------------------------------------------------------
     def _sequential(self):
-        import keras
-
         (input_name,) = self.g.inputs
         first = _input_tensor(input_name, self.g.nodes[input_name].decl, self.caller)
         if any(self.g.nodes[n].kind == "submodel" for n in self.g.order):
@@ -254,8 +245,6 @@ def tensor_shapes(source: Source, checked: CheckedGraph) -> dict[str, Any]:
 def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = None,
           compile: bool = True):
     if seed is not None:
-        import keras
-
         keras.utils.set_random_seed(seed)  # Python, NumPy and backend generators
     model = Compiler(source, checked, name).build()
     if compile and checked.compile is not None:
@@ -267,8 +256,6 @@ def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = N
 def compile_model(source: Source, model, settings, remainder: str = "keep") -> None:
     """`model.compile` from a spec's `compile` section. With remainder `pad`, losses average
     over the sample weights and metrics are weighted, so padding changes neither."""
-    import keras
-
     weighted = remainder == "pad"
     loc = Loc(("compile",), source)
 
@@ -285,12 +272,7 @@ def compile_model(source: Source, model, settings, remainder: str = "keep") -> N
             return fn
         if isinstance(fn, keras.losses.Loss):
             return fn.__class__.from_config({**fn.get_config(), "reduction": "mean_with_sample_weight"})
-        # Keras wraps a loss function the same way when compile() is given a name; the wrapper
-        # is not exported, but it serializes under its keras module like any Keras loss.
-        from keras.src.losses.losses import LossFunctionWrapper
-
-        return LossFunctionWrapper(fn, reduction="mean_with_sample_weight",
-                                   name=getattr(fn, "__name__", None))
+        return _private.weighted_loss_function(fn)  # wrapped as compile() wraps a loss name
 
     def losses():
         value = settings.loss

@@ -1,4 +1,6 @@
-"""The graphspec format v1 as pydantic models: the document, its inputs and its node kinds.
+"""The document stage: the graphspec format v1 as pydantic models, and `validate_document`,
+which turns a `Source` into a `Document` (every valid piece, with a diagnostic for each
+invalid one).
 
 No I/O and no Keras here. The field docstrings become the JSON Schema descriptions that
 editors show while a spec is written.
@@ -8,10 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
+from .codes import NODE_KINDS, report
 from .errors import Diagnostic, did_you_mean, pointer
 from .source import MISSING, Source, child
 
@@ -26,6 +29,10 @@ Name = Annotated[str, Field(min_length=1, pattern=r"^[^/:]+$")]
 
 Ref = Annotated[str, Field(min_length=1, pattern=r"^[^/]+$")]
 """An input name, a node name, or `node:k` for output k of a node with several outputs."""
+
+T = TypeVar("T")
+NonEmpty = Annotated[T, Field(min_length=1)]
+"""A list or mapping with at least one entry (a model or block without outputs cannot be built)."""
 
 Inputs = Union[Ref, list[Ref], dict[str, Union[Ref, list[Ref]]]]
 
@@ -111,7 +118,6 @@ class BlockNode(_Node):
     """Values for the block's `params`, overriding its defaults."""
 
 
-NODE_KINDS = ("layer", "op", "share", "block")
 _TAGS = {"layer": "layer-node", "op": "op-node", "share": "share-node", "block": "block-node"}
 
 
@@ -148,7 +154,7 @@ class Block(_Model):
     """Names of the block's inputs; an instance's `in` gives them in this order."""
     layers: Annotated[list[Node], Field(min_length=1)]
     """The block's nodes, as under the top-level `layers`."""
-    outputs: Ref | list[Ref] | None = None
+    outputs: Ref | NonEmpty[list[Ref]] | None = None
     """The block's outputs; default: its last node. With several, an instance `b` is
     referenced as `b:0`, `b:1`, ..."""
 
@@ -195,7 +201,7 @@ class TrainSpec(_Model):
     from it (epoch counter and optimizer state)."""
 
 
-class Document(_Model):
+class DocumentModel(_Model):
     """A graphspec model description (format version 1)."""
 
     model_config = ConfigDict(title="graphspec", json_schema_extra={
@@ -223,7 +229,7 @@ class Document(_Model):
     layers: Annotated[list[Node], Field(min_length=1)] | None = None
     """The nodes. Order only sets defaults (an omitted `in` takes the previous node); build
     order comes from the graph. Required, except in a library file."""
-    outputs: Ref | list[Ref] | dict[Name, Ref] | None = None
+    outputs: Ref | NonEmpty[list[Ref]] | NonEmpty[dict[Name, Ref]] | None = None
     """Model outputs: a reference, a list of references, or a mapping output name -> reference.
     Default: the last node in `layers`."""
     compile: CompileSpec | None = None
@@ -241,7 +247,7 @@ TRAIN_ADAPTER = TypeAdapter(TrainSpec)
 
 def json_schema() -> dict:
     """The JSON Schema of format v1, as checked in under `schemas/`."""
-    schema = Document.model_json_schema(by_alias=True)
+    schema = DocumentModel.model_json_schema(by_alias=True)
     schema.pop("$schema", None)
     schema.pop("$id", None)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
@@ -250,7 +256,7 @@ def json_schema() -> dict:
 # -- document validation --------------------------------------------------------------------
 
 @dataclass
-class Parsed:
+class Document:
     """The valid pieces of a document, even when other pieces are invalid, so that one pass
     reports every problem. `None` stands for an invalid piece."""
 
@@ -268,27 +274,26 @@ class Parsed:
     train: Any = None
 
 
-def validate_document(source: Source) -> tuple[Parsed | None, list[Diagnostic]]:
+def validate_document(source: Source) -> tuple[Document | None, list[Diagnostic]]:
     """Check the document against the format. Returns what is usable of it and located
     diagnostics for every format problem."""
     data = source.data
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"{type(data).__name__}"
-        return None, [source.diagnostic((), "GS110", "a spec must be a mapping with the keys "
-                                        f"graphspec, name, inputs, layers. Received: {got}")]
+        return None, [report(source, (), "GS110", "not_mapping", received=got)]
     version = data.get("graphspec", FORMAT_VERSION)
-    if version != FORMAT_VERSION:
+    # `type(...) is int`: YAML's `true` and `1.0` compare equal to 1 but are not version 1.
+    if type(version) is not int or version != FORMAT_VERSION:
         # Other keys may mean something else in another version: report only this.
-        return None, [source.diagnostic(
-            ("graphspec",), "GS113",
-            f"unsupported format version. Expected: graphspec: {FORMAT_VERSION}. "
-            f"Received: {version!r}", "this graphspec reads format 1; check the file's origin")]
+        return None, [report(source, ("graphspec",), "GS113", "version", expected=FORMAT_VERSION,
+                             received=repr(version),
+                             hint="this graphspec reads format 1; check the file's origin")]
     try:
-        doc = Document.model_validate(data)
+        doc = DocumentModel.model_validate(data)
     except ValidationError as exc:
         return _salvage(data), _convert(source, exc)
     names = [getattr(node, "name", None) for node in doc.layers or []]
-    return Parsed(doc.name, doc.model, doc.imports, doc.params, dict(doc.blocks), doc.inputs,
+    return Document(doc.name, doc.model, doc.imports, doc.params, dict(doc.blocks), doc.inputs,
                   doc.layers, names, doc.outputs, True, data.get("compile"), data.get("train")), []
 
 
@@ -299,7 +304,7 @@ def _valid(adapter: TypeAdapter, value: Any) -> Any:
         return None
 
 
-def _salvage(data: dict) -> Parsed:
+def _salvage(data: dict) -> Document:
     inputs_raw, layers_raw = data.get("inputs"), data.get("layers")
     inputs = ({k: _valid(_INPUT_ADAPTER, v) for k, v in inputs_raw.items()}
               if isinstance(inputs_raw, dict) else None)
@@ -310,13 +315,13 @@ def _salvage(data: dict) -> Parsed:
     blocks = ({k: _valid(_BLOCK_ADAPTER, v) for k, v in blocks_raw.items()}
               if isinstance(blocks_raw, dict) else {})
     outputs = data.get("outputs")
-    ok = _valid(TypeAdapter(Document.model_fields["outputs"].annotation), outputs) is not None \
+    ok = _valid(TypeAdapter(DocumentModel.model_fields["outputs"].annotation), outputs) is not None \
         or outputs is None
     imports = data.get("imports")
     params = data.get("params")
     name = data.get("name") if isinstance(data.get("name"), str) else "model"
     model = data.get("model") if data.get("model") in ("auto", "sequential", "functional") else "auto"
-    return Parsed(name, model,
+    return Document(name, model,
                   [i for i in imports if isinstance(i, str)] if isinstance(imports, list) else [],
                   params if isinstance(params, dict) else {}, blocks, inputs, layers, names,
                   outputs, ok)
@@ -366,24 +371,21 @@ def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
             if key in seen:
                 continue
             seen.add(key)
-            out.append(source.diagnostic(
-                at, "GS111", f"missing required key '{loc[-1]}' in {_what(at)}",
-                _missing_hint(at, loc[-1])))
+            out.append(report(source, at, "GS111", "missing", key=loc[-1], where=_what(at),
+                              hint=_missing_hint(at, loc[-1])))
             continue
         if kind == "extra_forbidden":
             field = loc[-1]
             allowed = _allowed_keys(source, at[:-1])
             if field == "args" and "share" in (source.value_at(at[:-1]) or {}):
-                out.append(source.diagnostic(
-                    at, "GS116", "a 'share' node reuses the other node's layer, so it takes no "
-                    "'args'", "remove 'args', or use 'layer' to create a new layer", key=True))
+                out.append(report(source, at, "GS116", "share_args", at_key=True,
+                                  hint="remove 'args', or use 'layer' to create a new layer"))
             elif field in NODE_KINDS and _node_kind(source.value_at(at[:-1])) is None:
                 continue  # reported as GS115 on the node itself
             else:
-                out.append(source.diagnostic(
-                    at, "GS112", f"unknown key '{field}' in {_what(at[:-1])}. "
-                    f"Expected one of: {', '.join(allowed)}",
-                    did_you_mean(field, allowed), key=True))
+                out.append(report(source, at, "GS112", "unknown", at_key=True, **{
+                    "key": field, "where": _what(at[:-1]), "allowed": ", ".join(allowed),
+                    "hint": did_you_mean(field, allowed)}))
             continue
         if (at, "type") in seen or at in shadowed:
             continue  # a union reports once per member; one message per place is enough
@@ -392,35 +394,32 @@ def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
         if kind == "node_kind":
             present = [k for k in NODE_KINDS if isinstance(value, dict) and k in value]
             if isinstance(value, dict):
-                msg = (f"node {_node_label(value, at)} has {' and '.join(repr(k) for k in present)}"
-                       if present else f"node {_node_label(value, at)} has none of 'layer', "
-                       "'op', 'share', 'block'")
-                out.append(source.diagnostic(
-                    at, "GS115", f"{msg}; a node needs exactly one of them",
-                    "use 'layer' to create a layer, 'op' for an op, 'share' to reuse a layer, "
-                    "'block' to instantiate a block"))
+                out.append(report(
+                    source, at, "GS115", "several" if present else "none",
+                    node=_node_label(value, at), present=" and ".join(repr(k) for k in present),
+                    hint="use 'layer' to create a layer, 'op' for an op, 'share' to reuse a "
+                    "layer, 'block' to instantiate a block"))
             else:
-                out.append(source.diagnostic(
-                    at, "GS110", f"each entry of 'layers' must be a mapping (a node). "
-                    f"Received: {value!r}"))
+                out.append(report(source, at, "GS110", "node_not_mapping", received=value))
             continue
         if kind == "literal_error":
             expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
-            out.append(source.diagnostic(
-                at, "GS114", f"'{pointer(at)}' must be one of {', '.join(expected)}. "
-                f"Received: {value!r}", did_you_mean(value, expected)))
+            out.append(report(source, at, "GS114", "choice", at=pointer(at),
+                              choices=", ".join(expected), received=value,
+                              hint=did_you_mean(value, expected)))
             continue
         if kind == "string_pattern_mismatch":
-            out.append(source.diagnostic(
-                at, "GS114", f"invalid name {value!r} at '{pointer(at)}': names cannot contain "
-                "'/' and only references may use ':' (as `node:k`)",
-                "use letters, digits, '_' and '-'"))
+            # A bad mapping key (`outputs: {"a/b": d}`) is the key, not the value under it.
+            is_key = "[key]" in loc
+            out.append(report(source, at, "GS114", "name", at_key=is_key, at=pointer(at),
+                              received=at[-1] if is_key else value,
+                              hint="use letters, digits, '_' and '-'"))
             continue
         field = at[-1] if at else None
         expected = _EXPECTED.get(field) if isinstance(field, str) else None
         detail = f"expected {expected}" if expected else err["msg"][0].lower() + err["msg"][1:]
-        out.append(source.diagnostic(
-            at, "GS110", f"wrong value for '{pointer(at)}': {detail}. Received: {value!r}"))
+        out.append(report(source, at, "GS110", "wrong_value", at=pointer(at), detail=detail,
+                          received=value))
     return out
 
 
@@ -441,7 +440,7 @@ def _node_label(value: dict, loc: tuple) -> str:
 
 def _allowed_keys(source: Source, loc: tuple) -> list[str]:
     if not loc:
-        model = Document
+        model = DocumentModel
     elif len(loc) == 2 and loc[0] == "inputs":
         model = InputSpec
     elif len(loc) == 2 and loc[0] == "blocks":

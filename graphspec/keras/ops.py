@@ -5,15 +5,16 @@ default safe mode. An `Op` layer stores only the op's *name* and its arguments; 
 name is looked up again among `keras.ops` and the registered ops. So a saved model reloads
 safely, provided the plugin that registered a custom op is imported first.
 
-Importing this module imports Keras.
+The layer is registered with Keras as `graphspec>Op`, the name saved models record (models
+saved before this module moved into `graphspec.keras` reload through it too).
 """
 
 from __future__ import annotations
 
 import keras
 
-from . import catalog
-from .registry import OPS
+from .. import catalog
+from ..registry import OPS
 
 
 def resolve(name: str):

@@ -1,13 +1,14 @@
 """Keras model -> spec: the inverse of the compiler.
 
 The spec is written for people: layer arguments only where they differ from the layer's
-defaults, inputs named after the model's inputs, nodes in topological order, `share` for a
+defaults, inputs named after the model's inputs, nodes in an order that runs, `share` for a
 layer applied more than once, `node:k` for one output of a multi-output layer, Sequential
 models as plain chains, nested sub-models as `nested` blocks. What a spec cannot express (a
 `Lambda` holding bytecode, an unregistered custom class, a non-tensor call argument) raises
 ExportError naming the layer: nothing is ever written silently wrong.
 
-Importing this module imports Keras.
+A functional model's wiring is read from its public config (`topology`), not from Keras's
+private graph attributes.
 """
 
 from __future__ import annotations
@@ -18,17 +19,16 @@ from typing import Any
 
 import keras
 
-from . import catalog
-from .compose import snake_case
-from .errors import ExportError, did_you_mean
+from ..composition import snake_case
+from ..document import FORMAT_VERSION
+from ..errors import ExportError, did_you_mean
+from ..registry import LAYERS
+from ..signatures import builtin_layer, builtin_op
 from .ops import Op
-from .registry import LAYERS
-from .spec import FORMAT_VERSION
-
+from .topology import Call, TensorRef, Topology, input_names, operations
 
 _SKIP_CONFIG = {"name"}
 _NONE = object()
-_FUNCTIONAL = keras.Model
 
 
 def _plain(value: Any) -> Any:
@@ -44,37 +44,45 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Exporter:
+def load_model(path):
+    """A saved `.keras` model, loaded by Keras (graphspec's op layer included)."""
+    return keras.models.load_model(path)
+
+
+def layer_type(layer) -> str:
+    """The node type a spec names a layer by: its registered name, or its Keras class."""
+    cls = type(layer)
+    for name in LAYERS.names():
+        if LAYERS.get(name) is cls:
+            return name
+    builtin = builtin_layer(cls.__name__)
+    if getattr(keras.layers, cls.__name__, None) is cls and builtin:
+        return cls.__name__
+    if builtin and builtin.module == cls.__module__:
+        return cls.__name__
+    if cls is keras.layers.Lambda:
+        raise ExportError(f"layer '{layer.name}' is a Keras Lambda, which holds Python "
+                          "bytecode a spec cannot express. Register the function with "
+                          "graphspec.register_op and rebuild the model with an op node.")
+    raise ExportError(f"layer '{layer.name}' is an instance of {cls.__module__}."
+                      f"{cls.__qualname__}, which graphspec does not know. Register it "
+                      "with graphspec.register_layer (and import that plugin) to export it.")
+
+
+class ArgMinimizer:
+    """Which constructor arguments a spec writes: those that differ from the class defaults
+    (required ones always). One object serves a model and all its nested sub-models, so
+    each class's defaults and each distinct config are worked out once.
+
+    Some defaults derive from other arguments (MaxPooling2D's strides default to its
+    pool_size), so the choice is checked: the layer is rebuilt from the chosen arguments,
+    and any key whose config differs is added until the configs agree."""
+
     def __init__(self):
-        self.blocks: dict[str, dict] = {}
         self._defaults: dict[tuple, dict] = {}  # (class, required args) -> default config
         self._chosen: dict[tuple, set[str]] = {}  # (class, config) -> keys to write
 
-    # -- what kind of thing an operation is ----------------------------------------------------
-    def layer_type(self, layer) -> str:
-        cls = type(layer)
-        for name in LAYERS.names():
-            if LAYERS.get(name) is cls:
-                return name
-        if getattr(keras.layers, cls.__name__, None) is cls and catalog.layer(cls.__name__):
-            return cls.__name__
-        entry = catalog.layer(cls.__name__)
-        if entry and entry.get("module") == cls.__module__:
-            return cls.__name__
-        if cls is keras.layers.Lambda:
-            raise ExportError(f"layer '{layer.name}' is a Keras Lambda, which holds Python "
-                              "bytecode a spec cannot express. Register the function with "
-                              "graphspec.register_op and rebuild the model with an op node.")
-        raise ExportError(f"layer '{layer.name}' is an instance of {cls.__module__}."
-                          f"{cls.__qualname__}, which graphspec does not know. Register it "
-                          "with graphspec.register_layer (and import that plugin) to export it.")
-
     def args(self, layer, layer_type: str) -> dict:
-        """Constructor arguments that differ from the class defaults (required ones always).
-
-        Some defaults derive from other arguments (MaxPooling2D's strides default to its
-        pool_size), so the choice is checked: the layer is rebuilt from the chosen arguments,
-        and any key whose config differs is added until the configs agree."""
         config = {k: v for k, v in layer.get_config().items() if k not in _SKIP_CONFIG}
         cls = type(layer)
         memo_key = (cls, repr(config))
@@ -83,8 +91,8 @@ class _Exporter:
         return {k: self.arg_value(config[k], layer) for k in config if k in self._chosen[memo_key]}
 
     def _choose(self, cls, config: dict, layer_type: str) -> set[str]:
-        sig = LAYERS.signature(layer_type) or {}
-        required = [k for k in sig.get("required", []) if k in config]
+        sig = LAYERS.signature(layer_type)
+        required = [k for k in (sig.required if sig else ()) if k in config]
         key = (cls, repr([(k, config[k]) for k in required]))
         if key not in self._defaults:
             try:
@@ -112,8 +120,8 @@ class _Exporter:
             if module.startswith("keras") and cls is not None and isinstance(cls, type) \
                     and issubclass(cls, keras.layers.Layer):
                 nested = keras.saving.deserialize_keras_object(value)
-                layer_type = self.layer_type(nested)
-                return {"layer": layer_type, "args": self.args(nested, layer_type)}
+                nested_type = layer_type(nested)
+                return {"layer": nested_type, "args": self.args(nested, nested_type)}
             out = {"class_name": value["class_name"], "config": _plain(value["config"])}
             if module and not module.startswith("keras"):
                 raise ExportError(f"layer '{layer.name}' has an argument of class "
@@ -125,24 +133,33 @@ class _Exporter:
             return [self.arg_value(v, layer) for v in value]
         return _plain(value)
 
+
+class _Exporter:
+    def __init__(self, minimizer: ArgMinimizer):
+        self.minimizer = minimizer
+        self.blocks: dict[str, dict] = {}
+
     # -- models ------------------------------------------------------------------------------
     def model(self, model) -> dict:
         if not model.built or not getattr(model, "inputs", None):
             raise ExportError(f"model '{model.name}' has no inputs yet: build it (call it on "
                               "data or give it a keras.Input) before exporting")
-        body = self.sequential(model) if isinstance(model, keras.Sequential) else self.functional(model)
         doc = {"graphspec": FORMAT_VERSION, "name": model.name}
-        if not isinstance(model, keras.Sequential) and _is_chain(model):
-            doc["model"] = "functional"  # else a chain would come back as a Sequential
+        if isinstance(model, keras.Sequential):
+            body = self.sequential(model)
+        else:
+            topology = Topology(model)
+            body = self.functional(model, topology)
+            if _is_chain(model, topology):
+                doc["model"] = "functional"  # else a chain would come back as a Sequential
         if self.blocks:
             doc["blocks"] = self.blocks
         doc.update(body)
         return doc
 
-    def _inputs(self, model) -> dict:
+    def _inputs(self, model, names: list[str]) -> dict:
         inputs = {}
-        for tensor in model.inputs:
-            layer = tensor._keras_history.operation
+        for name, tensor in zip(names, model.inputs):
             spec: dict = {"shape": [None if d is None else int(d) for d in tensor.shape[1:]]}
             if tensor.dtype != "float32":
                 spec["dtype"] = str(tensor.dtype)
@@ -150,49 +167,35 @@ class _Exporter:
                 spec["sparse"] = True
             if tensor.shape[0] is not None:
                 spec["batch_size"] = int(tensor.shape[0])
-            inputs[layer.name] = spec
+            inputs[name] = spec
         return inputs
 
     def sequential(self, model) -> dict:
-        nodes = []
-        for layer in model.layers:
-            nodes.append(self.node_for(layer, layer.name))
-        return {"inputs": self._inputs(model), "layers": nodes}
+        nodes = [self.node_for(layer, layer.name) for layer in model.layers]
+        return {"inputs": self._inputs(model, input_names(model)), "layers": nodes}
 
-    def node_for(self, layer, name: str) -> dict:
-        if isinstance(layer, _FUNCTIONAL):
+    def node_for(self, layer, name: str, call: Call | None = None) -> dict:
+        if isinstance(layer, keras.Model):
             return {"name": name, "block": self.nested(layer)}
         if not isinstance(layer, keras.layers.Layer):
-            return {"name": name, **self.raw_op(layer)}
+            return {"name": name, **_raw_op(layer, call)}
         if isinstance(layer, Op):  # an op node of a model graphspec built
             return {"name": name, "op": layer.op, **({"args": _plain(layer.op_args)}
                                                      if layer.op_args else {})}
-        layer_type = self.layer_type(layer)
-        node = {"name": name, "layer": layer_type}
-        args = self.args(layer, layer_type)
+        kind = layer_type(layer)
+        node = {"name": name, "layer": kind}
+        args = self.minimizer.args(layer, kind)
         if args:
             node["args"] = args
         return node
-
-    def raw_op(self, op) -> dict:
-        """A Keras operation used directly on tensors (`x + y`, `x * 0.5` in a functional
-        model): an op node named after its keras.ops function; constants become `args`."""
-        name = snake_case(type(op).__name__)
-        if catalog.op(name) is None:
-            raise ExportError(f"operation '{op.name}' ({type(op).__module__}."
-                              f"{type(op).__name__}) has no keras.ops function to name it")
-        config = {k: v for k, v in op.get_config().items() if k != "name"}
-        constants = _raw_call(op, name)[1]
-        args = _plain({**config, **constants})
-        return {"op": name, **({"args": args} if args else {})}
 
     def nested(self, model) -> str:
         name = model.name
         if name in self.blocks:
             raise ExportError(f"two different sub-models are both named '{name}'; rename one")
-        inner = _Exporter()
-        inner._defaults, inner._chosen = self._defaults, self._chosen
-        body = inner.sequential(model) if isinstance(model, keras.Sequential) else inner.functional(model)
+        inner = _Exporter(self.minimizer)
+        body = inner.sequential(model) if isinstance(model, keras.Sequential) \
+            else inner.functional(model, Topology(model))
         if inner.blocks:
             raise ExportError(f"sub-model '{name}' contains sub-models itself; one level of "
                               "nesting is supported")
@@ -204,122 +207,128 @@ class _Exporter:
         self.blocks[name] = block
         return name
 
-    def functional(self, model) -> dict:
-        nodes_by_depth = model._nodes_by_depth
-        ordered = [node for depth in sorted(nodes_by_depth, reverse=True)
-                   for node in nodes_by_depth[depth]]
-        names: dict[int, str] = {}  # id(keras node) -> spec node name
-        used = set(self._inputs(model))
-        calls: dict[int, int] = {}  # id(operation) -> times seen
+    def functional(self, model, topology: Topology) -> dict:
+        inputs = self._inputs(model, topology.input_names)
+        names: dict[tuple[str, int], str] = {(n, 0): n for n in topology.input_names}
+        used = set(inputs)
+        only_input = next(iter(inputs)) if len(model.inputs) == 1 else None
+        calls: dict[str, int] = {}  # operation name -> times seen
         entries = []
-        for node in ordered:
-            op = node.operation
-            if isinstance(op, keras.layers.InputLayer):
-                names[id(node)] = op.name
-                continue
-            seen = calls.get(id(op), 0)
-            calls[id(op)] = seen + 1
+        for call in topology.calls:
+            op = call.op
+            seen = calls.get(op.name, 0)
+            calls[op.name] = seen + 1
             if seen == 0:
                 name = op.name
-                entry = self.node_for(op, name)
+                entry = self.node_for(op, name, call)
             else:
                 name = _unique(f"{op.name}_{seen}", used)
                 entry = {"name": name, "share": op.name}
             if name in used and seen == 0:
                 raise ExportError(f"two layers of the model are both named '{name}'")
             used.add(name)
-            names[id(node)] = name
-            wired = self.inputs_of(node, op, names)
+            names[(op.name, call.call)] = name
+            wired = _inputs_of(call, lambda ref: _ref(ref, names, topology))
             previous = entries[-1]["name"] if entries else None
-            only_input = next(iter(self._inputs(model))) if len(model.inputs) == 1 else None
             if not (isinstance(wired, str) and wired == (previous or only_input)):
                 # An omitted `in` means "the previous node": write it only where it says more.
                 entry = _with_in(entry, wired)
             entries.append(entry)
-        outputs = [self.ref(t, names) for t in model.outputs]
-        struct = getattr(model, "_outputs_struct", None)
+        struct = topology.outputs
         if isinstance(struct, dict):
-            outputs_value: Any = {k: self.ref(t, names) for k, t in struct.items()}
-        elif len(outputs) == 1 and not isinstance(struct, (list, tuple)):
-            outputs_value = outputs[0]
+            outputs: Any = {k: _ref(r, names, topology) for k, r in struct.items()}
+        elif isinstance(struct, TensorRef):
+            outputs = _ref(struct, names, topology)
         else:
-            outputs_value = outputs
-        return {"inputs": self._inputs(model), "layers": entries, "outputs": outputs_value}
-
-    def ref(self, tensor, names: dict[int, str]) -> str:
-        op, node_index, tensor_index = tensor._keras_history
-        node = op._inbound_nodes[node_index]
-        name = names.get(id(node))
-        if name is None:
-            raise ExportError(f"a tensor comes from '{op.name}', which is outside the model")
-        return f"{name}:{tensor_index}" if len(node.output_tensors) > 1 else name
-
-    def inputs_of(self, node, op, names: dict[int, str]) -> Any:
-        if not isinstance(op, keras.layers.Layer):
-            name = snake_case(type(op).__name__)
-            tensors = _raw_call(op, name)[0]
-            leading = list(tensors) == catalog.op(name)["positional"][:len(tensors)]
-            refs = {k: self.ref(t, names) for k, t in tensors.items()}
-            if leading:
-                return next(iter(refs.values())) if len(refs) == 1 else list(refs.values())
-            return refs
-        args, kwargs = node.arguments.args, node.arguments.kwargs
-        is_tensor = keras.backend.is_keras_tensor
-
-        def convert(value, where):
-            if is_tensor(value):
-                return self.ref(value, names)
-            if isinstance(value, (list, tuple)) and value and all(is_tensor(v) for v in value):
-                return [self.ref(v, names) for v in value]
-            raise ExportError(f"layer '{op.name}' is called with {where}={value!r}, which is "
-                              "not a tensor; a spec passes only tensors to a call")
-
-        # None is every call argument's default; a recorded training=False is what Keras
-        # does anyway outside training (fit() passes training=True to every layer).
-        extra = {k: v for k, v in kwargs.items()
-                 if v is not None and not (k == "training" and v is False)}
-        if not extra and len(args) == 1:
-            if isinstance(args[0], dict):  # an op node's mapping `in`
-                return {k: convert(v, k) for k, v in args[0].items()}
-            return convert(args[0], "its first argument")
-        if not extra and all(is_tensor(a) for a in args):
-            return [self.ref(a, names) for a in args]
-        # Tensors passed by name (initial_state, mask, ...): a mapping by call argument.
-        params = [p for p in inspect.signature(op.call).parameters][:len(args)] \
-            if isinstance(op, keras.layers.Layer) else [f"x{i}" for i in range(len(args))]
-        mapping = {p: convert(a, p) for p, a in zip(params, args)}
-        for key, value in extra.items():
-            if key == "training" and isinstance(value, bool):
-                raise ExportError(f"layer '{op.name}' is called with training={value}, which a "
-                                  "spec cannot express (it would always train)")
-            mapping[key] = convert(value, key)
-        return mapping
+            outputs = [_ref(r, names, topology) for r in keras.tree.flatten(struct)]
+        return {"inputs": inputs, "layers": entries, "outputs": outputs}
 
 
-def _raw_call(op, name: str) -> tuple[dict, dict]:
+def _ref(ref: TensorRef, names: dict[tuple[str, int], str], topology: Topology) -> str:
+    name = names.get((ref.op, ref.call))
+    if name is None:
+        raise ExportError(f"a tensor comes from '{ref.op}', which is outside the model")
+    return f"{name}:{ref.index}" if topology.n_outputs(ref.op) > 1 else name
+
+
+def _inputs_of(call: Call, ref) -> Any:
+    """A call's `in`: one reference, a list, or a mapping by call argument."""
+    op = call.op
+    if not isinstance(op, keras.layers.Layer):
+        name = snake_case(type(op).__name__)
+        tensors = _raw_call(call, name)[0]
+        leading = list(tensors) == list(builtin_op(name).positional[:len(tensors)])
+        refs = {k: ref(t) for k, t in tensors.items()}
+        if leading:
+            return next(iter(refs.values())) if len(refs) == 1 else list(refs.values())
+        return refs
+    args, kwargs = call.args, call.kwargs
+
+    def is_tensor(value) -> bool:
+        return isinstance(value, TensorRef)
+
+    def convert(value, where):
+        if is_tensor(value):
+            return ref(value)
+        if isinstance(value, (list, tuple)) and value and all(is_tensor(v) for v in value):
+            return [ref(v) for v in value]
+        raise ExportError(f"layer '{op.name}' is called with {where}={value!r}, which is "
+                          "not a tensor; a spec passes only tensors to a call")
+
+    # None is every call argument's default; a recorded training=False is what Keras
+    # does anyway outside training (fit() passes training=True to every layer).
+    extra = {k: v for k, v in kwargs.items()
+             if v is not None and not (k == "training" and v is False)}
+    if not extra and len(args) == 1:
+        if isinstance(args[0], dict):  # an op node's mapping `in`
+            return {k: convert(v, k) for k, v in args[0].items()}
+        return convert(args[0], "its first argument")
+    if not extra and all(is_tensor(a) for a in args):
+        return [ref(a) for a in args]
+    # Tensors passed by name (initial_state, mask, ...): a mapping by call argument.
+    params = [p for p in inspect.signature(op.call).parameters][:len(args)]
+    mapping = {p: convert(a, p) for p, a in zip(params, args)}
+    for key, value in extra.items():
+        if key == "training" and isinstance(value, bool):
+            raise ExportError(f"layer '{op.name}' is called with training={value}, which a "
+                              "spec cannot express (it would always train)")
+        mapping[key] = convert(value, key)
+    return mapping
+
+
+def _raw_op(op, call: Call) -> dict:
+    """A Keras operation used directly on tensors (`x + y`, `x * 0.5` in a functional
+    model): an op node named after its keras.ops function; constants become `args`."""
+    name = snake_case(type(op).__name__)
+    if builtin_op(name) is None:
+        raise ExportError(f"operation '{op.name}' ({type(op).__module__}."
+                          f"{type(op).__name__}) has no keras.ops function to name it")
+    config = {k: v for k, v in op.get_config().items() if k != "name"}
+    args = _plain({**config, **_raw_call(call, name)[1]})
+    return {"op": name, **({"args": args} if args else {})}
+
+
+def _raw_call(call: Call, name: str) -> tuple[dict, dict]:
     """The tensors and the constants a raw operation was called with, by the parameter names
     of its keras.ops function: ({param: tensor}, {param: constant})."""
-    node = op._inbound_nodes[0]
-    positional = catalog.op(name)["positional"]
+    positional = builtin_op(name).positional
     tensors, constants = {}, {}
-    named = list(zip(positional, node.arguments.args)) + list(node.arguments.kwargs.items())
-    for param, value in named:
-        if keras.backend.is_keras_tensor(value):
+    for param, value in list(zip(positional, call.args)) + list(call.kwargs.items()):
+        if isinstance(value, TensorRef):
             tensors[param] = value
         elif value is not None:
             constants[param] = value
     return tensors, constants
 
 
-def _is_chain(model) -> bool:
+def _is_chain(model, topology: Topology) -> bool:
     """Whether graphspec's `model: auto` would make a Sequential of this graph's shape."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         return False
-    nodes = [n for ns in model._nodes_by_depth.values() for n in ns
-             if not isinstance(n.operation, keras.layers.InputLayer)]
-    ops = [n.operation for n in nodes]
+    ops = [c.op for c in topology.calls]
     return (len(set(map(id, ops))) == len(ops)
-            and all(len(n.input_tensors) == 1 and len(n.output_tensors) == 1 for n in nodes)
+            and all(len(c.tensors) == 1 and topology.n_outputs(c.op.name) == 1
+                    for c in topology.calls)
             and all(isinstance(o, keras.layers.Layer) for o in ops))
 
 
@@ -340,10 +349,6 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _operations(model):
-    return model.layers if isinstance(model, keras.Sequential) else model.operations
-
-
 def describe(model) -> dict:
     """name -> (what, class or op, config without names) for each operation of a model,
     nested models included. A Keras operation used on tensors directly (`x + y`) and
@@ -355,8 +360,12 @@ def describe(model) -> dict:
             return {k: plain(v) for k, v in value.items() if k != "name"}
         return value
 
+    first_calls: dict[str, Call] = {}
+    if not isinstance(model, keras.Sequential):
+        for call in Topology(model).calls:
+            first_calls.setdefault(call.op.name, call)
     out = {}
-    for op in _operations(model):
+    for op in operations(model):
         if isinstance(op, keras.layers.InputLayer):
             continue
         if isinstance(op, keras.Model):
@@ -365,7 +374,8 @@ def describe(model) -> dict:
             out[op.name] = ("op", op.op, plain(op.op_args))
         elif not isinstance(op, keras.layers.Layer):
             name = snake_case(type(op).__name__)
-            out[op.name] = ("op", name, plain({**op.get_config(), **_raw_call(op, name)[1]}))
+            constants = _raw_call(first_calls[op.name], name)[1]
+            out[op.name] = ("op", name, plain({**op.get_config(), **constants}))
         else:
             out[op.name] = ("layer", type(op).__name__, plain(op.get_config()))
     return out
@@ -375,12 +385,10 @@ def wiring(model) -> dict:
     """name -> for each call of the operation, which output of which operation it received."""
     if isinstance(model, keras.Sequential):
         return {layer.name: i for i, layer in enumerate(model.layers)}
-    calls: dict[str, list] = {}
-    for nodes in model._nodes_by_depth.values():
-        for node in nodes:
-            got = [(t._keras_history.operation.name, t._keras_history.tensor_index)
-                   for t in node.input_tensors]
-            calls.setdefault(node.operation.name, []).append(got)
+    topology = Topology(model)
+    calls: dict[str, list] = {name: [[]] for name in topology.input_names}
+    for call in topology.calls:
+        calls.setdefault(call.op.name, []).append([(t.op, t.index) for t in call.tensors])
     return {k: sorted(v) for k, v in calls.items()}
 
 
@@ -401,7 +409,7 @@ def differences(original, rebuilt) -> list[str]:
 
 def to_data(model) -> dict:
     """The spec of a Keras model, as plain data."""
-    return _Exporter().model(model)
+    return _Exporter(ArgMinimizer()).model(model)
 
 
 def application(name: str):

@@ -1,5 +1,5 @@
 """Training a model from a spec: the `compile` and `train` sections, two loops, TensorBoard,
-checkpoints, resuming, and distribution strategies. Importing this module imports Keras.
+checkpoints, resuming, and distribution strategies.
 
 `loop: fit` hands the batches to `model.fit`. `loop: batch` is the per-batch loop of the
 Keras high-level API: `train_on_batch` on every batch (after an optional Python hook that may
@@ -20,10 +20,10 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from . import output
-from .data import BatchSequence, DataError
-from .errors import Diagnostic, ERROR, SpecError
-from .spec import TrainSpec
+from .. import output
+from ..document import TrainSpec
+from ..errors import ERROR, DataError, Diagnostic, SpecError
+from .data import BatchSequence
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 

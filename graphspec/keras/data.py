@@ -15,8 +15,6 @@ batch: compile with `reduction="mean_with_sample_weight"` (e.g.
 `keras.losses.MeanSquaredError(reduction="mean_with_sample_weight")`) and pass metrics as
 `weighted_metrics`. With Keras's default `sum_over_batch_size`, padded rows count in the
 denominator. (A test shows both.)
-
-Importing this module imports Keras.
 """
 
 from __future__ import annotations
@@ -27,11 +25,10 @@ from typing import Any, Mapping
 import keras
 import numpy as np
 
+from ..errors import DataError
+from .topology import input_names, output_names
+
 REMAINDERS = ("drop", "pad", "keep")
-
-
-class DataError(ValueError):
-    """Arrays that do not fit together or do not fit the model; the message names the array."""
 
 
 class BatchSequence(keras.utils.PyDataset):
@@ -85,10 +82,7 @@ class BatchSequence(keras.utils.PyDataset):
     def for_model(cls, model, arrays: Mapping[str, Any], batch_size: int, **kwargs):
         """A BatchSequence whose input and output names come from `model`, with every array's
         shape checked against the model's inputs first."""
-        inputs = [t._keras_history.operation.name for t in model.inputs]
-        struct = getattr(model, "_outputs_struct", None)
-        outputs = (list(struct) if isinstance(struct, dict)  # a mapping under `outputs:`
-                   else [t._keras_history.operation.name for t in model.outputs])
+        inputs, outputs = input_names(model), output_names(model)
         if "x" in arrays and len(inputs) == 1 and inputs[0] not in arrays:
             arrays = {inputs[0]: arrays["x"], **{k: v for k, v in arrays.items() if k != "x"}}
         if "y" in arrays and len(outputs) == 1 and outputs[0] not in arrays:

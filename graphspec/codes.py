@@ -1,0 +1,238 @@
+"""The one catalogue of diagnostic codes.
+
+Every code graphspec emits is declared here once: its title (the heading of its section in
+`docs/diagnostics.md`), its severity, and the templates of its messages. Checks never spell a
+message themselves: they name a code and a template and pass the fields, so the wording of
+every diagnostic can be read, reviewed and tested in one place (`tests/test_diagnostics.py`
+checks this table against the docs and the invalid fixtures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Code:
+    """One diagnostic code: `GS206`, its title, its severity and its message templates.
+
+    A template is a `str.format` pattern whose fields the check fills in; a code has several
+    when one mistake reads differently in different places (an unknown reference in a node,
+    in a block, in `outputs`)."""
+
+    id: str
+    title: str
+    severity: str = ERROR
+    templates: Mapping[str, str] = field(default_factory=dict)
+
+    def render(self, template: str, /, **fields: Any) -> str:
+        return self.templates[template].format(**fields)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def _codes(*codes: Code) -> dict[str, Code]:
+    table = {c.id: c for c in codes}
+    assert len(table) == len(codes), "a code is declared twice"
+    return table
+
+
+NODE_KINDS = ("layer", "op", "share", "block")
+_KINDS = ", ".join(f"`{k}`" for k in NODE_KINDS)
+
+CATALOGUE: dict[str, Code] = _codes(
+    # -- the file itself ------------------------------------------------------------------
+    Code("GS001", "the spec file cannot be read"),
+    Code("GS002", "the spec source is not a .yaml, .yml or .json path or a mapping"),
+    # -- the document -------------------------------------------------------------------
+    Code("GS101", "YAML or JSON syntax error"),
+    Code("GS102", "a YAML tag that could construct objects (e.g. !!python/object) is not allowed"),
+    Code("GS103", "the same key appears twice in one mapping"),
+    Code("GS110", "a value has the wrong type", templates={
+        "not_mapping": "a spec must be a mapping with the keys graphspec, name, inputs, "
+                       "layers. Received: {received}",
+        "wrong_value": "wrong value for '{at}': {detail}. Received: {received!r}",
+        "node_not_mapping": "each entry of 'layers' must be a mapping (a node). "
+                            "Received: {received!r}",
+        "after_substitution": "after substituting parameters, '{at}' is invalid: {detail}. "
+                              "Received: {received!r}",
+        "nested_args": "'args' of the nested layer must be a mapping. Received: {received!r}",
+        "range": "'{at}' must be between {low} and {high}. Received: {received!r}",
+        "suffix": "'{at}' must name a {expected} file. Received: {received!r}",
+    }),
+    Code("GS111", "a required key is missing", templates={
+        "missing": "missing required key '{key}' in {where}",
+        "model_keys": "missing required key(s) {keys} in the spec",
+        "no_outputs": "'outputs' is empty: a model needs at least one output",
+    }),
+    Code("GS112", "a key that the format does not define", templates={
+        "unknown": "unknown key '{key}' in {where}. Expected one of: {allowed}",
+        "nested_layer": "unknown key '{key}' in the nested layer at '{at}'. Expected: layer, args",
+    }),
+    Code("GS113", "unsupported `graphspec` format version", templates={
+        "version": "unsupported format version. Expected: graphspec: {expected}. "
+                   "Received: {received}",
+    }),
+    Code("GS114", "a value is not one of the allowed choices", templates={
+        "choice": "'{at}' must be one of {choices}. Received: {received!r}",
+        "name": "invalid name {received!r} at '{at}': names cannot contain '/' and only "
+                "references may use ':' (as `node:k`)",
+    }),
+    Code("GS115", f"a node needs exactly one of {_KINDS}", templates={
+        "several": "node {node} has {present}; a node needs exactly one of them",
+        "none": "node {node} has none of " + ", ".join(f"'{k}'" for k in NODE_KINDS)
+                + "; a node needs exactly one of them",
+    }),
+    Code("GS116", "`args` is not allowed on a `share` node", templates={
+        "share_args": "a 'share' node reuses the other node's layer, so it takes no 'args'",
+    }),
+    Code("GS120", "a parameter override names no declared parameter", templates={
+        "unknown": "unknown parameter '{name}' in an override",
+    }),
+    Code("GS130", "a `${...}` expression is not well formed"),
+    Code("GS131", "a `${...}` expression names an unknown parameter"),
+    Code("GS132", "a `${...}` expression cannot be evaluated (types, division by zero, size)"),
+    Code("GS140", "unknown block", templates={
+        "unknown": "unknown block '{block}' in node '{node}'",
+    }),
+    Code("GS141", "blocks use each other in a circle", templates={
+        "circle": "blocks use each other in a circle: {chain}",
+    }),
+    Code("GS142", "invalid `repeat` (not a whole number >= 1, or copies cannot be chained)",
+         templates={
+        "count": "'repeat' needs a whole number of at least 1. Received: {received!r}",
+        "share": "'repeat' on share node '{node}' would apply the same weights again and "
+                 "again; repeat makes copies with fresh weights",
+        "inputs": "'repeat' chains copies of node '{node}', so it needs exactly one input. "
+                  "Received: {received}",
+        "block": "'repeat' chains copies of block '{block}', so it needs one input and one "
+                 "output. Received: {inputs} input(s), {outputs} output(s)",
+    }),
+    Code("GS150", "an import is not a spec file or does not exist", templates={
+        "suffix": "only spec files can be imported. Expected a .yaml, .yml or .json file. "
+                  "Received: '{ref}'",
+        "missing": "cannot import '{ref}': no such file ('{shown}')",
+        "outside": "cannot import '{ref}': it lies outside the folder of the spec ('{root}'). "
+                   "Received: '{shown}'",
+        "not_spec": "cannot import '{ref}': it is not a graphspec spec (it has no top-level "
+                    "'graphspec:' key), so nothing of it is read or shown",
+    }),
+    Code("GS151", "import cycle", templates={"cycle": "import cycle: {chain}"}),
+    Code("GS152", "a block or parameter is defined in two files", templates={
+        "twice": "{what} '{name}' is defined in both '{first}' and '{second}'",
+    }),
+    Code("GS160", "a resource limit was exceeded (file size, nesting, expanded size, node count)"),
+    # -- the graph ------------------------------------------------------------------------
+    Code("GS201", "unknown layer", templates={
+        "unknown": "unknown layer '{layer}' in {where}",
+    }),
+    Code("GS202", "unknown op", templates={
+        "unknown": "unknown op '{op}' in node '{node}'",
+    }),
+    Code("GS203", "unknown argument", templates={
+        "layer": "unknown argument '{key}' for layer '{layer}' in {where}",
+        "name": "'name' is not an argument here: the layer is named after its node",
+        "op": "unknown argument '{key}' for op '{op}' in node '{node}'",
+        "op_input": "'{key}' is not an argument of op '{op}' in node '{node}'",
+        "op_given": "argument '{key}' of op '{op}' is already given by the node's inputs",
+        "call": "'{key}' is not an argument of {layer}.call in node '{node}'",
+        "block_input": "block '{block}' has no input '{key}'",
+        "block_arg": "unknown argument '{key}' for block '{block}' in node '{node}'",
+    }),
+    Code("GS204", "missing required argument", templates={
+        "layer": "missing required argument '{key}' for layer '{layer}' in {where}",
+        "op": "missing required argument '{key}' for op '{op}' in node '{node}'",
+        "call": "the mapping 'in' of node '{node}' has no '{key}', the main input of "
+                "{layer}.call",
+    }),
+    Code("GS205", "duplicate node name", templates={
+        "duplicate": "duplicate name '{name}': {kind} '{name}' is already declared{where}",
+    }),
+    Code("GS206", "unknown reference", templates={
+        "node": "unknown reference '{ref}' in node '{node}'",
+        "outputs": "unknown reference '{ref}' in 'outputs'",
+        "block": "unknown reference '{ref}' in {where}",
+        "share": "node '{node}' shares unknown node '{ref}'",
+    }),
+    Code("GS207", "cycle in the graph", templates={
+        "cycle": "cycle in the graph: {cycle}",
+        "references": "reference '{ref}' goes round in a circle through block inputs and "
+                      "outputs",
+    }),
+    Code("GS208", "an input reaches no output", templates={
+        "unused": "input '{name}' reaches no output",
+    }),
+    Code("GS209", "a node reaches no output (warning)", WARNING, templates={
+        "unused": "node '{name}' reaches no output and is not built",
+    }),
+    Code("GS210", "wrong number of inputs for the node", templates={
+        "layer": "{layer} in node '{node}' takes {want} input(s). Received: {count}",
+        "op": "op '{op}' in node '{node}' takes at most {most} input(s) ({names}). "
+              "Received: {count}",
+        "submodel": "sub-model '{node}' (block {block}) takes {expected} input(s) in order. "
+                    "Received: {received}",
+        "block": "block '{block}' in node '{node}' takes {expected} input(s) ({names}). "
+                 "Received: {count}",
+        "block_mapping": "node '{node}' does not give block '{block}' its input(s) {missing}",
+    }),
+    Code("GS211", "output index `node:k` out of range", templates={
+        "index": "'{ref}' in node '{node}' is out of range: '{target}' has {count} output(s) "
+                 "(indexes 0 to {last})",
+        "instance_outputs": "block instance '{name}' ({block}) has {count} outputs: reference "
+                            "one of them as {choices}",
+        "instance_index": "'{ref}' is out of range: block instance '{name}' ({block}) has "
+                          "{count} output(s)",
+        "input_index": "'{ref}' selects output {index} of block input '{name}', which is "
+                       "already one output ('{resolved}')",
+    }),
+    Code("GS212", "`in` omitted where the input is ambiguous", templates={
+        "model": "node '{node}' is the first node and has no 'in', but the model has {count} "
+                 "inputs ({names})",
+        "block": "the first node of {where} has no 'in', but the block has {count} inputs "
+                 "({names})",
+    }),
+    Code("GS213", "`model: sequential` forced on a graph that is not a single chain", templates={
+        "not_chain": "model: sequential needs one input, one output, no shared layers, and "
+                     "nodes that each take the previous one; this graph is not a single chain",
+    }),
+    Code("GS214", "invalid `share` target", templates={
+        "input": "node '{node}' shares '{target}', which is an input, not a layer",
+        "circle": "'share' goes round in a circle: {chain}",
+    }),
+    Code("GS215", "this layer cannot be described by a spec", templates={
+        "unsupported": "layer '{layer}' cannot be used in a spec: {reason}",
+    }),
+    # -- building -------------------------------------------------------------------------
+    Code("GS301", "Keras rejected the node while building (shapes, dtypes, arguments)"),
+    Code("GS302", "invalid compile settings (unknown optimizer, loss, metric or output name)",
+         templates={
+        "unknown_name": "unknown {what} '{received}'",
+        "unknown_output": "'compile.{key}' names '{received}', which is not an output of the "
+                          "model. Expected one of: {outputs}",
+        "weights_count": "'compile.loss_weights' lists one weight per output: the model has "
+                         "{count} output(s). Received: {received}",
+        "keras": "Keras rejected compile.{key}: {message}",
+    }),
+)
+
+#: Code -> title, the public summary of the catalogue (`graphspec.CODES`).
+CODES: dict[str, str] = {c.id: c.title for c in CATALOGUE.values()}
+
+
+def code(id: str) -> Code:
+    return CATALOGUE[id]
+
+
+def report(source: Any, loc: Sequence[Any], code_id: str, template: str, /, *,
+           hint: str | None = None, at_key: bool = False, column_offset: int = 0,
+           **fields: Any):
+    """A located `Diagnostic` for `code_id` with its `template` filled from `fields`;
+    `at_key` places it on the key at `loc` rather than on its value."""
+    entry = CATALOGUE[code_id]
+    return source.diagnostic(loc, entry.id, entry.render(template, **fields), hint, key=at_key,
+                             severity=entry.severity, column_offset=column_offset)

@@ -1,0 +1,61 @@
+"""Every use graphspec makes of something Keras does not export, each with the reason no
+public route exists. `tests/test_keras_boundary.py` checks each one, so a Keras upgrade that
+changes them fails loudly there rather than somewhere downstream.
+
+Nothing else in graphspec reads a private attribute or imports from `keras.src`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import keras
+
+
+def merge_layer_base() -> type:
+    """The base class of Keras's merge layers (Add, Concatenate, Dot, ...), which take their
+    inputs as one list. Keras exports the layers, not their base class, and nothing public
+    tells a merge layer from a single-input one."""
+    from keras.src.layers.merging.base_merge import Merge
+
+    return Merge
+
+
+def application_layers() -> dict[str, type]:
+    """Layer classes that keras.applications models use but keras.layers does not export
+    (ConvNeXt's LayerScale, ...), by name. `keras.applications` exports only the model
+    builders; the classes live in the builders' modules under `keras.src.applications`."""
+    import keras.src.applications as apps
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(apps.__path__), key=lambda i: i.name):
+        if info.name.endswith("_test"):
+            continue
+        module = importlib.import_module(f"{apps.__name__}.{info.name}")
+        for name, obj in sorted(vars(module).items()):
+            if (inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
+                    and obj.__module__ == module.__name__ and not hasattr(keras.layers, name)):
+                found[name] = obj
+    return found
+
+
+def application_layer(module: str, name: str) -> type:
+    """One of `application_layers()`, by the module the catalog recorded for it."""
+    return getattr(importlib.import_module(module), name)
+
+
+def weighted_loss_function(fn) -> keras.losses.Loss:
+    """A loss function as the `keras.losses.Loss` that averages over the sample weights.
+
+    When `compile()` is given a loss function, Keras wraps it in its `LossFunctionWrapper`
+    (squeezing or expanding labels to the predictions' rank, then reducing). The class is
+    not exported, but its saved form is part of every .keras file compiled with a loss name,
+    so it is built from that form through the public `keras.losses.deserialize`; no
+    `keras.src` import."""
+    return keras.losses.deserialize({
+        "class_name": "LossFunctionWrapper",
+        "config": {"fn": keras.losses.serialize(fn), "reduction": "mean_with_sample_weight",
+                   "name": getattr(fn, "__name__", None)},
+    })
