@@ -1,10 +1,15 @@
 """Whole-process time and peak memory of `graphspec validate` on generated specs.
 
-    python benchmarks/validate_speed.py [--sizes 10 1000 10000] [--runs 5]
+    python benchmarks/validate_speed.py [--sizes 10 1000 10000] [--shapes dag chain repeat]
+                                        [--runs 5]
 
-Each spec is a random DAG (seeded) of Dense nodes with merges (Add) and shared layers,
-written as YAML with one node per line. Every row is the median of --runs runs of a fresh
-process measured with /usr/bin/time -v; `python -c "import keras"` is the reference row.
+Three graph shapes, because each stresses a different part: `dag` is a random DAG (seeded) of
+Dense nodes with merges (Add) and shared layers; `chain` is what most specs are, one node after
+another with `in` omitted (a quadratic walk along chains once hid here); `repeat` is one block
+of three nodes repeated to the size, the shape of deep networks. Specs are YAML with one node
+per line. Every row is the median of --runs runs of a fresh process measured with
+/usr/bin/time -v; `python -c "import keras"` is the reference row. Each shape gets its fitted
+line: start-up plus a cost per node.
 """
 
 from __future__ import annotations
@@ -49,6 +54,25 @@ def generate(n: int, seed: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
+def generate_chain(n: int) -> str:
+    lines = ["graphspec: 1", f"name: chain_{n}", "inputs:", "  x: {shape: [16]}", "layers:"]
+    lines += ["  - {layer: Dense, args: {units: 16}}"] * n
+    return "\n".join(lines) + "\n"
+
+
+def generate_repeat(n: int) -> str:
+    return "\n".join([
+        "graphspec: 1", f"name: repeat_{n}", "inputs:", "  x: {shape: [16]}",
+        "blocks:", "  unit:", "    inputs: [h]", "    layers:",
+        "      - {name: a, layer: Dense, args: {units: 16}}",
+        "      - {name: b, layer: Dense, args: {units: 16}}",
+        "      - {name: s, layer: Add, in: [a, b]}",
+        "layers:", f"  - {{name: body, block: unit, repeat: {max(n // 3, 1)}}}"]) + "\n"
+
+
+SHAPES = {"dag": generate, "chain": generate_chain, "repeat": generate_repeat}
+
+
 def measure(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one run, from /usr/bin/time -v."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -69,6 +93,7 @@ def median_of(cmd: list[str], runs: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000, 10000])
+    parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     exe = shutil.which("graphspec") or sys.exit("install graphspec first: pip install -e .")
@@ -79,15 +104,22 @@ def main() -> None:
     wall, rss = median_of([sys.executable, "-c", "import keras"], args.runs)
     label = 'python -c "import keras"'
     print(f"| {label:<34} | {'':>7} | {wall:7.2f} | {rss:8.0f} |")
-    rows = []
+    fits = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.sizes:
-            path = Path(tmp) / f"dag_{n}.yaml"
-            path.write_text(generate(n))
-            wall, rss = median_of([exe, "validate", str(path)], args.runs)
-            rows.append((n, wall))
-            print(f"| {'graphspec validate':<34} | {n:>7,} | {wall:7.2f} | {rss:8.0f} |")
-    if len(rows) >= 2:
+        for shape in args.shapes:
+            rows = []
+            for n in args.sizes:
+                path = Path(tmp) / f"{shape}_{n}.yaml"
+                path.write_text(SHAPES[shape](n))
+                wall, rss = median_of([exe, "validate", str(path)], args.runs)
+                rows.append((n, wall))
+                label = f"graphspec validate ({shape})"
+                print(f"| {label:<34} | {n:>7,} | {wall:7.2f} | {rss:8.0f} |")
+            fits.append((shape, rows))
+    print()
+    for shape, rows in fits:
+        if len(rows) < 2:
+            continue
         # Least-squares line through (nodes, seconds): the slope is the cost per node, the
         # intercept the start-up; a straight line fitting all sizes means linear cost.
         xs, ys = [r[0] for r in rows], [r[1] for r in rows]
@@ -95,9 +127,8 @@ def main() -> None:
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
         intercept = my - slope * mx
         worst = max(abs(y - (intercept + slope * x)) / y for x, y in zip(xs, ys))
-        print(f"\nfitted line: {intercept:.2f} s + {slope * 1e6:.1f} µs per node "
+        print(f"fitted line ({shape}): {intercept:.2f} s + {slope * 1e6:.1f} µs per node "
               f"(largest deviation from the line: {worst:.0%} of a measurement)")
-
 
 if __name__ == "__main__":
     main()

@@ -218,6 +218,50 @@ CATALOGUE: dict[str, Code] = _codes(
                          "{count} output(s). Received: {received}",
         "keras": "Keras rejected compile.{key}: {message}",
     }),
+    # -- static analysis (shapes, dtypes, cost) ---------------------------------------------
+    Code("GS401", "inputs whose shapes do not fit together (merge, broadcast, contraction)",
+         templates={
+        "merge": "{what} received {received}: {why}",
+        "shared": "node '{node}' applies the layer of '{owner}' to {received}, but that layer "
+                  "was built for {built}",
+    }),
+    Code("GS402", "a tensor of the wrong rank for the layer or op", templates={
+        "rank": "{what} expects {expected}. Received {received}",
+    }),
+    Code("GS403", "a window (kernel, pool, crop) larger than its input", templates={
+        "window": "{what} leaves no output on axis {axis}: {detail}. Received {received}",
+    }),
+    Code("GS404", "a reshape that does not keep the number of elements", templates={
+        "reshape": "{what} cannot reshape {received} ({size} values per sample) to "
+                   "{target}: {why}",
+    }),
+    Code("GS405", "a float tensor where integer indices are expected (warning: Keras casts "
+                  "it)", WARNING, templates={
+        "dtype": "{what} expects {expected}. Received {received}",
+    }),
+    Code("GS406", "an axis out of range", templates={
+        "axis": "{what}: axis {axis} is out of range for {received} (rank {rank}, so axes "
+                "{low} to {high})",
+    }),
+    Code("GS407", "a size the layer needs is unknown (None)", templates={
+        "unknown": "{what} needs the size of axis {axis} to create its weights, but it is "
+                   "unknown (None). Received {received}",
+    }),
+    Code("GS408", "an argument that does not fit the input's shape", templates={
+        "arg": "{what}: {detail}. Received {received}",
+    }),
+    Code("GS409", "a node whose output shape is unknown (warning, --strict-shapes)", WARNING,
+         templates={
+        "layer": "no shape rule for layer '{type}' in node '{node}': its output shape, "
+                 "parameters and cost are unknown",
+        "op": "no shape rule for op '{type}' in node '{node}': its output shape and cost are "
+              "unknown",
+        "cannot_tell": "the output shape of node '{node}' ({type}) is unknown until the model "
+                       "is built ({reason})",
+    }),
+    Code("GS410", "the model exceeds a budget", templates={
+        "budget": "the model has {value} {what}, more than the budget of {limit}",
+    }),
 )
 
 #: Code -> title, the public summary of the catalogue (`graphspec.CODES`).

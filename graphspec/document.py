@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag,
+                      TypeAdapter, ValidationError)
 
 from .codes import NODE_KINDS, report
 from .errors import Diagnostic, did_you_mean, pointer
@@ -173,6 +174,51 @@ class CompileSpec(_Model):
     """Weights of the losses of several outputs, by output name or in output order."""
 
 
+_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d+))?\s*([KMGT]i?)?B?\s*$")
+_SCALE = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def parse_quantity(value: Any) -> int:
+    """`30M` -> 30_000_000, `4.5G` -> 4_500_000_000, `1Gi` -> 2**30, 1000 -> 1000.
+    Raises ValueError for anything else (a negative number, an unknown suffix)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number such as 30M or 4.5G. Received: {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"a budget cannot be negative. Received: {value!r}")
+        return int(value)
+    match = _QUANTITY.match(str(value))
+    if not match:
+        raise ValueError("expected a number with an optional suffix K, M, G, T (x1000) or "
+                         f"Ki, Mi, Gi, Ti (x1024), e.g. 30M or 4.5G. Received: {value!r}")
+    number, exponent, suffix = match.groups()
+    return round(float(number) * 10 ** int(exponent or 0) * _SCALE.get(suffix or "", 1))
+
+
+def _quantity(value: Any) -> Any:
+    if isinstance(value, str) and "${" in value:
+        return value  # checked once parameters are substituted
+    parse_quantity(value)
+    return value
+
+
+Quantity = Annotated[Union[int, float, str], AfterValidator(_quantity)]
+"""A count with an optional SI suffix: `30M`, `4.5G`, `200Mi`, or `${...}`."""
+
+
+class BudgetSpec(_Model):
+    """Limits `graphspec validate` checks the model against, from the static summary: a CI can
+    guard a model's size with them."""
+
+    params: Quantity | None = None
+    """Most parameters (trainable and not), e.g. `30M`."""
+    macs: Quantity | None = None
+    """Most multiply-accumulates per sample, e.g. `4.5G`."""
+    activation_bytes: Quantity | None = None
+    """Most bytes of activations (every node's outputs) per sample, e.g. `200Mi`."""
+
+
 class TrainSpec(_Model):
     """How `graphspec train` trains the model."""
 
@@ -232,6 +278,8 @@ class DocumentModel(_Model):
     outputs: Ref | NonEmpty[list[Ref]] | NonEmpty[dict[Name, Ref]] | None = None
     """Model outputs: a reference, a list of references, or a mapping output name -> reference.
     Default: the last node in `layers`."""
+    budget: BudgetSpec | None = None
+    """Limits on parameters, MACs and activation memory, checked by `validate`."""
     compile: CompileSpec | None = None
     """Optimizer, loss and metrics; the built model is compiled with them."""
     train: TrainSpec | None = None
@@ -243,6 +291,7 @@ _INPUT_ADAPTER = TypeAdapter(InputSpec)
 _BLOCK_ADAPTER = TypeAdapter(Block)
 COMPILE_ADAPTER = TypeAdapter(CompileSpec)
 TRAIN_ADAPTER = TypeAdapter(TrainSpec)
+BUDGET_ADAPTER = TypeAdapter(BudgetSpec)
 
 
 def json_schema() -> dict:
@@ -272,6 +321,7 @@ class Document:
     outputs_valid: bool
     compile: Any = None  # raw mapping, substituted by compose
     train: Any = None
+    budget: Any = None
 
 
 def validate_document(source: Source) -> tuple[Document | None, list[Diagnostic]]:
@@ -294,7 +344,8 @@ def validate_document(source: Source) -> tuple[Document | None, list[Diagnostic]
         return _salvage(data), _convert(source, exc)
     names = [getattr(node, "name", None) for node in doc.layers or []]
     return Document(doc.name, doc.model, doc.imports, doc.params, dict(doc.blocks), doc.inputs,
-                  doc.layers, names, doc.outputs, True, data.get("compile"), data.get("train")), []
+                  doc.layers, names, doc.outputs, True, data.get("compile"), data.get("train"),
+                    data.get("budget")), []
 
 
 def _valid(adapter: TypeAdapter, value: Any) -> Any:

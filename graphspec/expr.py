@@ -10,6 +10,14 @@ Grammar (Python's precedence; `**` is right-associative and binds tighter than u
 
 Nothing is ever passed to Python's `eval`. Sizes are bounded so that no expression can take
 noticeable time or memory: the text, the nesting depth, and the size of integer results.
+Every number that enters or leaves an expression is finite (GS132): a literal such as
+`1e400`, a parameter whose value is YAML's `.inf` or `.nan`, and an overflowing result alike.
+(A non-finite value written directly as a value, outside `${...}`, is left to the format.)
+
+Substitution bounds what it builds, before building it (GS160): one value is at most
+`Limits.max_value_size` characters or values, and all the substitutions of one spec together
+at most `Limits.max_values` values (see `Budget`), so that a chain of parameters that each
+repeat the previous one ten times cannot grow without bound.
 """
 
 from __future__ import annotations
@@ -18,19 +26,21 @@ import math
 import re
 from typing import Any, Mapping
 
+from .limits import DEFAULT, Limits, expanded_size
+
 MAX_LENGTH = 1000
 MAX_DEPTH = 50
 MAX_INT_BITS = 4096
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)"
                     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\*\*|//|[-+*/%(),]))")
-_PLACEHOLDER = re.compile(r"\$(\$)?\{([^{}]*)\}")
 FUNCTIONS = {"min": min, "max": max}
 
 
 class ExprError(ValueError):
     """A problem in an expression. `offset` is the 0-based character offset in the expression;
-    `code` is GS130 (syntax), GS131 (unknown name) or GS132 (evaluation)."""
+    `code` is GS130 (syntax), GS131 (unknown name), GS132 (evaluation) or GS160 (a value
+    larger than the limits allow)."""
 
     def __init__(self, code: str, message: str, offset: int = 0, hint: str | None = None):
         super().__init__(message)
@@ -125,7 +135,11 @@ class _Parser:
     def atom(self):
         kind, text, offset = self.take()
         if kind == "num":
-            return float(text) if any(c in text for c in ".eE") else int(text)
+            value = float(text) if any(c in text for c in ".eE") else int(text)
+            if not math.isfinite(value):
+                raise ExprError("GS132", f"the number {text} is too large: it is not a finite "
+                                "real number", offset)
+            return value
         if kind == "name":
             if self.peek()[1] == "(":
                 if text not in FUNCTIONS:
@@ -150,7 +164,11 @@ class _Parser:
                                 did_you_mean(text, list(self.scope)) or
                                 (f"parameters: {', '.join(self.scope)}" if self.scope
                                  else "declare it under 'params'"))
-            return self.scope[text]
+            value = self.scope[text]
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ExprError("GS132", f"parameter '{text}' is {_short(value)}; expressions "
+                                "work with finite numbers only", offset)
+            return value
         if text == "(":
             self._nest()
             value = self.expr()
@@ -229,30 +247,226 @@ def has_placeholder(value: Any) -> bool:
     return False
 
 
-def substitute(text: str, scope: Mapping[str, Any]) -> Any:
+class Budget:
+    """What all the substitutions of one spec may still produce together, so that many
+    modest values cannot add up to a huge one: `limits.max_values` values, where a list or
+    mapping a whole `${...}` stands for counts once per value it holds (through every level)
+    and text, built or referenced, one per 64 characters (about what a value costs to hold).
+    Create one per spec (composition) and pass it to every `substitute` whose result is kept."""
+
+    CHARS_PER_VALUE = 64
+
+    def __init__(self, limits: Limits = DEFAULT):
+        self.limits = limits
+        self.left = limits.max_values
+        self._sizes: dict[int, tuple[Any, int | None]] = {}  # id -> (value kept alive, size)
+
+    def size(self, value: Any) -> int | None:
+        """What a value a whole `${...}` stands for costs: 1 for a number, 1 per 64
+        characters of a string (text is copied into messages and checked), the number of
+        values of a list or mapping (`expanded_size`, remembered: parameters are referenced
+        many times). None when larger than `max_value_size`."""
+        if isinstance(value, str):
+            return None if len(value) > self.limits.max_value_size else 1 + len(value) // self.CHARS_PER_VALUE
+        if not isinstance(value, (dict, list)):
+            return 1
+        known = self._sizes.get(id(value))
+        if known is None:
+            known = self._sizes[id(value)] = (value, expanded_size(value, self.limits.max_value_size))
+        return known[1]
+
+    def charge(self, value: Any, offset: int = 0) -> None:
+        """Count a value that is copied rather than substituted (the arguments of every copy
+        of a repeated node, say) against what is left; GS160 when it does not fit."""
+        size = expanded_size(value, max(self.left, 0))
+        self.spend(self.left + 1 if size is None else size, offset)
+
+    def spend(self, amount: int, offset: int = 0) -> None:
+        self.left -= amount
+        if self.left < 0:
+            raise ExprError("GS160", f"the values that parameters and repeats produce in this "
+                            f"spec come to more than {self.limits.max_values:,} (text counts one "
+                            f"per {self.CHARS_PER_VALUE} characters); graphspec refuses it rather "
+                            "than spend unbounded time or memory", offset,
+                            _raise_hint("max_nodes", "--max-nodes"))
+
+
+def _raise_hint(argument: str, flag: str) -> str:
+    return (f"if the spec is meant to build values this large, raise the limit: {flag} "
+            f"(graphspec.Limits({argument}=...) in Python)")
+
+
+def _too_large(what: str, unit: str, limits: Limits, offset: int) -> ExprError:
+    return ExprError("GS160", f"this substitution would build {what} of more than "
+                     f"{limits.max_value_size:,} {unit}, the limit; graphspec refuses it rather "
+                     "than spend unbounded time or memory", offset,
+                     _raise_hint("max_value_size", "--max-value-size"))
+
+
+_OPEN = re.compile(r"\$?\$\{")
+
+
+def _segments(text: str) -> list[str | tuple[str, int]]:
+    """`text` split into literal text and expressions `(source, offset of the source)`; `$${`
+    is a literal `${`. An unterminated `${` (or one with a brace inside) is GS130 at the `${`."""
+    parts: list[str | tuple[str, int]] = []
+    literal: list[str] = []
+    pos = 0
+    for match in _OPEN.finditer(text):
+        if match.start() < pos:
+            continue  # inside an expression already taken
+        literal.append(text[pos:match.start()])
+        pos = match.end()
+        if match.group() == "$${":
+            literal.append("${")
+            continue
+        close = text.find("}", pos)
+        brace = text.find("{", pos, len(text) if close < 0 else close)
+        if close < 0 or brace >= 0:
+            raise ExprError("GS130", f"'${{' at character {match.start() + 1} is not closed: "
+                            f"expected '}}' {'before the' if brace >= 0 else 'after the'} "
+                            f"{'{' if brace >= 0 else 'expression'} in '{_short(text)[1:-1]}'",
+                            match.start(), "write '$${' for a literal '${'")
+        if any(literal):
+            parts.append("".join(literal))
+        literal = []
+        parts.append((text[pos:close], pos))
+        pos = close + 1
+    literal.append(text[pos:])
+    if any(literal):
+        parts.append("".join(literal))
+    return parts
+
+
+def names(value: Any) -> list[str]:
+    """The parameter names that the `${...}` in a value (a string, or any plain data) refer
+    to, in order of first use; a placeholder that is not well formed contributes the names it
+    has before its error."""
+    found: dict[str, None] = {}
+
+    def visit(item: Any) -> None:
+        if isinstance(item, dict):
+            for child in item.values():
+                visit(child)
+        elif isinstance(item, list):
+            for child in item:
+                visit(child)
+        elif isinstance(item, str) and "${" in item:
+            try:
+                parts = _segments(item)
+            except ExprError:
+                parts = [(m.group(1), 0) for m in re.finditer(r"(?<!\$)\$\{([^{}]*)", item)]
+            for part in parts:
+                if isinstance(part, tuple):
+                    try:
+                        tokens = _tokenize(part[0])
+                    except ExprError:
+                        continue
+                    for (kind, word, _), after in zip(tokens, tokens[1:]):
+                        if kind == "name" and after[1] != "(":
+                            found.setdefault(word, None)
+
+    visit(value)
+    return list(found)
+
+
+def chain(name: str, raw: Mapping[str, Any]) -> list[str]:
+    """The parameters a too-large value of `name` is built from, `name` first: at each step
+    the parameter its raw (unsubstituted) value refers to most often. For messages:
+    `p8 <- p7 <- ... <- p0`."""
+    path = [name]
+    while len(path) <= len(raw):
+        text = raw.get(path[-1])
+        refs = [n for n in names(text) if n in raw and n not in path]
+        if not refs:
+            break
+        counts = {n: _count_refs(text, n) for n in refs}
+        path.append(max(refs, key=lambda n: counts[n]))
+    return path
+
+
+def _count_refs(value: Any, name: str) -> int:
+    if isinstance(value, str):
+        return len(re.findall(rf"(?<![\w.]){re.escape(name)}(?!\w)", value))
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return sum(_count_refs(child, name) for child in children)
+
+
+def substitute(text: str, scope: Mapping[str, Any], limits: Limits = DEFAULT,
+               budget: Budget | None = None) -> Any:
     """Replace every `${...}` in a string. A string that is exactly one `${...}` becomes the
     value itself, keeping its type; otherwise values are interpolated as text. `$${` writes a
-    literal `${`. Raises ExprError with `offset` into `text`."""
-    match = _PLACEHOLDER.fullmatch(text.strip())
-    if match and not match.group(1):
-        start = text.index("${") + 2
-        try:
-            return evaluate(match.group(2), scope)
-        except ExprError as exc:
-            exc.offset += start
-            raise
+    literal `${`. Raises ExprError with `offset` into `text`.
 
-    def replace(m: re.Match) -> str:
-        if m.group(1):  # `$${...}`: an escaped, literal placeholder
-            return "${" + m.group(2) + "}"
-        try:
-            value = evaluate(m.group(2), scope)
-        except ExprError as exc:
-            exc.offset += m.start(2)
-            raise
-        return _text(value)
+    Nothing larger than `limits.max_value_size` is ever built (GS160): the size of a result
+    is computed from its parts first. With a `budget`, what is produced is also charged to it
+    (and the budget's limits are the ones that apply)."""
+    budget = budget or Budget(limits)
+    limits = budget.limits
+    parts = _segments(text)
+    expressions = [part for part in parts if isinstance(part, tuple)]
+    if len(expressions) == 1 and all(isinstance(p, tuple) or not p.strip() for p in parts):
+        source, offset = expressions[0]
+        value = _evaluate_at(source, scope, offset)
+        size = budget.size(value)
+        if size is None:
+            kind = {str: "a string", list: "a list", dict: "a mapping"}.get(type(value), "a value")
+            raise _too_large(kind, "characters" if isinstance(value, str) else "values", limits,
+                             offset - 2)
+        budget.spend(size, offset - 2)
+        return value
 
-    return _PLACEHOLDER.sub(replace, text)
+    pieces, length = [], 0
+    for part in parts:
+        if isinstance(part, str):
+            pieces.append(part)
+            length += len(part)
+            continue
+        source, offset = part
+        value = _evaluate_at(source, scope, offset)
+        size = _text_length(value, limits.max_value_size - length)
+        if size is None:
+            raise _too_large("a string", "characters", limits, offset - 2)
+        pieces.append(_text(value))  # small enough to build now
+        length += size
+    budget.spend(1 + length // Budget.CHARS_PER_VALUE, 0)
+    return "".join(pieces)
+
+
+def _evaluate_at(source: str, scope: Mapping[str, Any], offset: int) -> Any:
+    try:
+        return evaluate(source, scope)
+    except ExprError as exc:
+        exc.offset += offset
+        raise
+
+
+def _text_length(value: Any, limit: int) -> int | None:
+    """len(_text(value)), computed without building the text; None when over `limit`."""
+    if not isinstance(value, (dict, list)):
+        size = len(value) if isinstance(value, str) else len(_text(value))
+        return size if size <= limit else None
+    memo: dict[int, int] = {}
+
+    def length(item: Any) -> int:  # len(repr(item)), which is what str() of a list uses
+        if not isinstance(item, (dict, list)):
+            if isinstance(item, str) and len(item) > limit:
+                raise OverflowError
+            return len(repr(item))
+        if id(item) in memo:
+            return memo[id(item)]
+        total = 2 + 2 * max(len(item) - 1, 0)  # brackets and ", " separators
+        for child in (item.items() if isinstance(item, dict) else item):
+            total += length(child[0]) + 2 + length(child[1]) if isinstance(item, dict) else length(child)
+            if total > limit:
+                raise OverflowError
+        memo[id(item)] = total
+        return total
+
+    try:
+        return length(value)
+    except (OverflowError, RecursionError):
+        return None
 
 
 def _text(value: Any) -> str:

@@ -7,12 +7,12 @@ Every check is linear in nodes plus edges. No Keras here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
 
-from . import catalog, settings, walk
+from . import catalog, settings, signatures, walk
 from .catalog import UNSUPPORTED_LAYERS
 from .codes import WARNING, report
 from .composition import CallerInput, ComposedNode, Composition, Ref, Submodel
@@ -58,6 +58,7 @@ class CheckedGraph:
     params: dict[str, Any] = field(default_factory=dict)  # final parameter values
     compile: Any = None  # CompileSpec
     train: Any = None  # TrainSpec
+    budget: Any = None  # BudgetSpec
 
 
 def _refs(value: Any) -> list[Ref]:
@@ -169,21 +170,17 @@ class _Checker:
         return sig
 
     def check_args(self, layer: str, sig: LayerSignature, args: dict, loc: tuple) -> None:
+        args_written = "args" in (self.source.value_at(loc) or {})
+        for problem in signatures.check_layer_args(sig, layer, args, self._label(loc)):
+            if problem.path == ("args",) and not args_written:
+                problem = replace(problem, path=())
+            self._report(loc, problem)
         for key, value in args.items():
-            at = loc + ("args", key)
-            if key == "name":
-                self.error(at, "GS203", "name", at_key=True,
-                           hint="set the node's 'name' key instead")
-            elif key not in sig.args and not sig.any_kwargs:
-                self.error(at, "GS203", "layer", key=key, layer=layer, where=self._label(loc),
-                           at_key=True, hint=did_you_mean(key, sig.args)
-                           or f"{layer} takes: {', '.join(sig.args)}")
-            self._check_nested(value, at)
-        for key in sig.required:
-            if key not in args:
-                at = loc + ("args",) if "args" in (self.source.value_at(loc) or {}) else loc
-                self.error(at, "GS204", "layer", key=key, layer=layer, where=self._label(loc),
-                           hint=f"add it under args, e.g. args: {{{key}: ...}}")
+            self._check_nested(value, loc + ("args", key))
+
+    def _report(self, loc: tuple, problem: signatures.Problem) -> None:
+        self.error(loc + problem.path, problem.code, problem.template, hint=problem.hint,
+                   at_key=problem.at_key, **problem.fields_dict())
 
     def _check_nested(self, value: Any, at: tuple) -> None:
         """A mapping with a `layer` key inside args is itself a layer (wrappers)."""
@@ -261,58 +258,18 @@ class _Checker:
                        received="a mapping" if node.form == "mapping" else node.written)
 
     def _check_layer_arity(self, node: GraphNode, owner: GraphNode, sig: LayerSignature) -> None:
-        if node.form == "mapping":
-            for key in node.inputs:
-                if key not in sig.call:
-                    self.error(node.loc + ("in", key), "GS203", "call", key=key,
-                               layer=owner.type, node=node.name, at_key=True,
-                               hint=did_you_mean(key, sig.call)
-                               or f"{owner.type}.call takes: {', '.join(sig.call)}")
-            first = sig.call[0] if sig.call else None
-            if first and first not in node.decl.in_:
-                self.error(node.loc + ("in",), "GS204", "call", node=node.name, key=first,
-                           layer=owner.type, hint=f"add {first}: <reference>")
-            return
-        count = node.written
-        low, high = sig.inputs
-        if count and (count < low or (high is not None and count > high)):
-            want = (f"exactly {low}" if low == high else f"at least {low}" if high is None
-                    else f"{low} to {high}")
-            self.error(node.loc + ("in",) if node.decl.in_ is not None else node.loc, "GS210", "layer",
-                       layer=owner.type, node=node.name, want=want, count=count,
-                       hint=_arity_hint(owner.type, low, sig.call))
+        keys = node.decl.in_ if node.form == "mapping" else ()
+        for problem in signatures.check_layer_call(sig, owner.type, node.name, node.form,
+                                                   node.written, keys):
+            if problem.path == ("in",) and node.decl.in_ is None:
+                problem = replace(problem, path=())  # a default input: point at the node
+            self._report(node.loc, problem)
 
     def _check_op_arity(self, node: GraphNode) -> None:
-        sig = OPS.signature(node.type)
-        args = node.decl.args
-        if sig.registered:
-            taken: tuple[str, ...] = ()
-        elif node.form == "mapping":
-            taken = tuple(node.inputs)
-            for key in taken:
-                if key not in sig.keyword:
-                    self.error(node.loc + ("in", key), "GS203", "op_input", key=key, op=node.type,
-                               node=node.name, at_key=True, hint=did_you_mean(key, sig.keyword))
-        else:
-            count = node.written
-            if count > len(sig.positional) and not sig.varargs:
-                self.error(node.loc + ("in",), "GS210", "op", op=node.type, node=node.name,
-                           most=len(sig.positional), names=", ".join(sig.positional),
-                           count=count, hint="to pass a list as one argument, use a mapping, "
-                           f"e.g. in: {{{sig.positional[0] if sig.positional else 'x'}: [a, b]}}")
-            taken = sig.positional[:count]
-        for key in args:
-            if key in taken:
-                self.error(node.loc + ("args", key), "GS203", "op_given", key=key, op=node.type,
-                           at_key=True)
-            elif key not in sig.keyword and not sig.any_kwargs:
-                self.error(node.loc + ("args", key), "GS203", "op", key=key, op=node.type,
-                           node=node.name, at_key=True, hint=did_you_mean(key, sig.keyword)
-                           or f"{node.type} takes: {', '.join(sig.keyword)}")
-        for key in sig.required:
-            if key not in taken and key not in args:
-                self.error(node.loc + ("args",) if args else node.loc, "GS204", "op", key=key,
-                           op=node.type, node=node.name, hint="add it under args, or as an input")
+        keys = node.inputs if node.form == "mapping" else ()
+        for problem in signatures.check_op_call(OPS.signature(node.type), node.type, node.name,
+                                                node.form, node.written, keys, node.decl.args):
+            self._report(node.loc, problem)
 
     def _check_index(self, ref: Ref, node: GraphNode) -> None:
         if ref.index is None:
@@ -420,15 +377,6 @@ def _is_nested_layer(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("layer"), str)
 
 
-def _arity_hint(layer: str, low: int, call: tuple[str, ...]) -> str:
-    if low >= 2:
-        return "list the inputs, e.g. in: [a, b]"
-    hint = f"{layer} takes one tensor: merge several first, e.g. with a Concatenate or Add node"
-    if len(call) > 1 and call[1] not in ("training", "mask"):
-        hint += f"; pass call arguments by name with a mapping, e.g. in: {{{call[0]}: a, {call[1]}: b}}"
-    return hint
-
-
 def check(source: Source, composition: Composition) -> tuple[CheckedGraph | None, list[Diagnostic]]:
     """Every structural check in one pass. Returns the graph when the spec is fully valid."""
     checker = _Checker(source, composition)
@@ -456,5 +404,6 @@ def check(source: Source, composition: Composition) -> tuple[CheckedGraph | None
         if node.owner:
             shared.setdefault(node.owner, []).append(node.name)
     return (CheckedGraph(graph, checker.nodes, list(composition.inputs), order, outputs, kind,
-                         shared, composition.params, composition.compile, composition.train),
+                         shared, composition.params, composition.compile, composition.train,
+                         composition.budget),
             checker.diags)

@@ -96,3 +96,113 @@ def builtin_op(name: str) -> OpSignature | None:
 def describe_op(fn: Any) -> OpSignature:
     """The signature of a registered op `fn(inputs, **args)`."""
     return classify(list(inspect.signature(fn).parameters.values())[1:], registered=True)
+
+
+# -- checks of a use against a signature ----------------------------------------------------
+# They return problems relative to the node (`path` below the node's location); the graph
+# stage, which knows where the node was written, turns them into located diagnostics.
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    template: str
+    path: tuple = ()  # below the node: ("args", "units"), ("in", "mask"), ...
+    fields: tuple = ()  # (name, value) pairs for the template
+    hint: str | None = None
+    at_key: bool = False
+
+    def fields_dict(self) -> dict:
+        return dict(self.fields)
+
+
+def _problem(code: str, template: str, path: tuple = (), hint: str | None = None,
+             at_key: bool = False, **fields: Any) -> Problem:
+    return Problem(code, template, path, tuple(fields.items()), hint, at_key)
+
+
+def check_layer_args(sig: LayerSignature, layer: str, args: dict, where: str) -> list[Problem]:
+    """Constructor arguments against the layer's signature (`where` names the node)."""
+    from .errors import did_you_mean
+
+    out = []
+    for key in args:
+        if key == "name":
+            out.append(_problem("GS203", "name", ("args", key), at_key=True,
+                                hint="set the node's 'name' key instead"))
+        elif key not in sig.args and not sig.any_kwargs:
+            out.append(_problem("GS203", "layer", ("args", key), at_key=True, key=key,
+                                layer=layer, where=where, hint=did_you_mean(key, sig.args)
+                                or f"{layer} takes: {', '.join(sig.args)}"))
+    out += [_problem("GS204", "layer", ("args",), key=key, layer=layer, where=where,
+                     hint=f"add it under args, e.g. args: {{{key}: ...}}")
+            for key in sig.required if key not in args]
+    return out
+
+
+def check_layer_call(sig: LayerSignature, layer: str, node: str, form: str, count: int,
+                     keys: Iterable[str] = ()) -> list[Problem]:
+    """How a node applies the layer: `count` inputs in a list or single form, or the call
+    arguments `keys` of a mapping `in`."""
+    from .errors import did_you_mean
+
+    if form == "mapping":
+        keys = list(keys)
+        out = [_problem("GS203", "call", ("in", key), at_key=True, key=key, layer=layer,
+                        node=node, hint=did_you_mean(key, sig.call)
+                        or f"{layer}.call takes: {', '.join(sig.call)}")
+               for key in keys if key not in sig.call]
+        first = sig.call[0] if sig.call else None
+        if first and first not in keys:
+            out.append(_problem("GS204", "call", ("in",), node=node, key=first, layer=layer,
+                                hint=f"add {first}: <reference>"))
+        return out
+    low, high = sig.inputs
+    if count and (count < low or (high is not None and count > high)):
+        want = (f"exactly {low}" if low == high else f"at least {low}" if high is None
+                else f"{low} to {high}")
+        return [_problem("GS210", "layer", ("in",), layer=layer, node=node, want=want,
+                         count=count, hint=_arity_hint(layer, low, sig.call))]
+    return []
+
+
+def check_op_call(sig: OpSignature, op: str, node: str, form: str, count: int,
+                  keys: Iterable[str], args: dict) -> list[Problem]:
+    """An op node's inputs (positional `count`, or mapping `keys`) and `args`."""
+    from .errors import did_you_mean
+
+    out = []
+    if sig.registered:
+        taken: tuple[str, ...] = ()
+    elif form == "mapping":
+        taken = tuple(keys)
+        out += [_problem("GS203", "op_input", ("in", key), at_key=True, key=key, op=op,
+                         node=node, hint=did_you_mean(key, sig.keyword))
+                for key in taken if key not in sig.keyword]
+    else:
+        if count > len(sig.positional) and not sig.varargs:
+            out.append(_problem(
+                "GS210", "op", ("in",), op=op, node=node, most=len(sig.positional),
+                names=", ".join(sig.positional), count=count,
+                hint="to pass a list as one argument, use a mapping, e.g. in: "
+                f"{{{sig.positional[0] if sig.positional else 'x'}: [a, b]}}"))
+        taken = sig.positional[:count]
+    for key in args:
+        if key in taken:
+            out.append(_problem("GS203", "op_given", ("args", key), at_key=True, key=key, op=op))
+        elif key not in sig.keyword and not sig.any_kwargs:
+            out.append(_problem("GS203", "op", ("args", key), at_key=True, key=key, op=op,
+                                node=node, hint=did_you_mean(key, sig.keyword)
+                                or f"{op} takes: {', '.join(sig.keyword)}"))
+    out += [_problem("GS204", "op", ("args",) if args else (), key=key, op=op, node=node,
+                     hint="add it under args, or as an input")
+            for key in sig.required if key not in taken and key not in args]
+    return out
+
+
+def _arity_hint(layer: str, low: int, call: tuple[str, ...]) -> str:
+    if low >= 2:
+        return "list the inputs, e.g. in: [a, b]"
+    hint = f"{layer} takes one tensor: merge several first, e.g. with a Concatenate or Add node"
+    if len(call) > 1 and call[1] not in ("training", "mask"):
+        hint += f"; pass call arguments by name with a mapping, e.g. in: {{{call[0]}: a, {call[1]}: b}}"
+    return hint

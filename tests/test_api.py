@@ -11,10 +11,14 @@ MLP = {"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
 
 def test_public_api():
     assert sorted(graphspec.__all__) == sorted([
-        "CODES", "Diagnostic", "ExportError", "Limits", "RegistryError", "Spec", "SpecError", "build",
-        "from_keras", "json_schema",
+        "CODES", "DataError", "Diagnostic", "Error", "ExportError", "Limits", "OutputError",
+        "PlotError", "RegistryError", "Spec", "SpecError", "build", "from_keras", "json_schema",
         "load", "load_plugin", "register_layer", "register_op", "saved_metadata", "validate"])
     assert issubclass(graphspec.SpecError, ValueError)
+    for error in ("SpecError", "ExportError", "DataError", "PlotError", "OutputError",
+                  "RegistryError"):
+        assert issubclass(getattr(graphspec, error), graphspec.Error), error
+    assert not issubclass(graphspec.Error, ValueError)  # the base promises nothing else
 
 
 def test_load_a_path_and_a_dict():

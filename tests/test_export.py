@@ -89,6 +89,29 @@ def test_shared_layers_and_multi_output_layers(tmp_path):
     assert "enc:1" in text and "enc:2" in text and "share: shared" in text
 
 
+def test_wiring_read_from_the_config_keeps_calls_in_order(tmp_path):
+    # A shared layer called at two depths, raw ops with constants, mapped outputs, and
+    # outputs taken from a multi-output nested model called outside the model first (the
+    # config numbers a nested model's calls one way in call arguments and another in
+    # `output_layers`, and leaves out calls that are not part of the model).
+    features = keras.Input(shape=(4,), name="features")
+    encoder = keras.Model(features, [layers.Dense(3, name="code")(features),
+                                     layers.Dense(2, name="aux")(features)], name="encoder")
+    x = keras.Input(shape=(4,), name="x")
+    d = layers.Dense(4, name="d")
+    near = d(x)
+    far = d(layers.Dense(4, name="pre")(x))
+    encoder(keras.Input(shape=(4,)))
+    code, _ = encoder(x)
+    _, aux = encoder(far)
+    original = keras.Model(x, {"mixed": ops.clip(near * 0.5 + far, -1.0, 1.0), "aux": aux,
+                               "code": code}, name="mixed")
+    _, path = round_trip(original, tmp_path)
+    text = path.read_text()
+    assert "{name: d, layer: Dense, in: x," in text and "{name: d_1, share: d, in: pre}" in text
+    assert "aux: 'encoder_1:1', code: 'encoder:0'" in text and "args: {x2: 0.5}" in text
+
+
 def test_differences_notice_a_changed_layer():
     x = keras.Input(shape=(3,), name="x")
     one = keras.Model(x, layers.Dense(2, name="fc")(x))

@@ -26,10 +26,8 @@ def test_default_names_are_unique_and_made_from_the_kind():
 def test_graph_has_nodes_edges_and_attributes():
     s = graphspec.load(spec([
         {"name": "lstm", "layer": "LSTM", "args": {"units": 3, "return_state": True}},
-        dense("h", in_="lstm:1"),
-    ], inputs={"x": {"shape": [None, 4]}}) | {"layers": [
-        {"name": "lstm", "layer": "LSTM", "args": {"units": 3, "return_state": True}},
-        {"name": "h", "layer": "Dense", "in": "lstm:1", "args": {"units": 2}}]})
+        {"name": "h", "layer": "Dense", "in": "lstm:1", "args": {"units": 2}},
+    ], inputs={"x": {"shape": [None, 4]}}))
     g = s.graph
     assert isinstance(g, nx.DiGraph)
     assert list(g.edges) == [("x", "lstm"), ("lstm", "h")]

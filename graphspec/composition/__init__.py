@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from .. import expr
 from ..codes import CATALOGUE, report
-from ..document import _INPUT_ADAPTER, COMPILE_ADAPTER, TRAIN_ADAPTER, Document
+from ..document import _INPUT_ADAPTER, BUDGET_ADAPTER, COMPILE_ADAPTER, TRAIN_ADAPTER, Document
 from ..errors import Diagnostic, did_you_mean, pointer
 from ..limits import DEFAULT, Limits, too_many_nodes
 from ..source import Loc, Source
@@ -85,11 +85,13 @@ def compose(source: Source, document: Document, overrides: dict | None,
             at = Loc(("outputs",), source)
             outputs = resolver.structure(subst.value(document.outputs, values, at), top, at, None)
     settings = {key: _settings(source, getattr(document, key), adapter, values, subst, key, diags)
-                for key, adapter in (("compile", COMPILE_ADAPTER), ("train", TRAIN_ADAPTER))}
+                for key, adapter in (("compile", COMPILE_ADAPTER), ("train", TRAIN_ADAPTER),
+                                     ("budget", BUDGET_ADAPTER))}
     complete = (expander.is_complete and not subst.failed and document.outputs_valid
                 and None not in inputs.values())
     return Composition(document.name, document.model, inputs, expander.nodes, outputs, values,
-                       complete, settings["compile"], settings["train"]), diags
+                       complete, settings["compile"], settings["train"],
+                       settings["budget"]), diags
 
 
 def _parameters(source: Source, document: Document, library: Library, overrides: dict | None,

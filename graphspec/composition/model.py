@@ -66,3 +66,4 @@ class Composition:
     complete: bool = True
     compile: Any = None  # CompileSpec, parameters substituted
     train: Any = None  # TrainSpec, parameters substituted
+    budget: Any = None  # BudgetSpec, parameters substituted

@@ -157,22 +157,9 @@ class _Exporter:
         doc.update(body)
         return doc
 
-    def _inputs(self, model, names: list[str]) -> dict:
-        inputs = {}
-        for name, tensor in zip(names, model.inputs):
-            spec: dict = {"shape": [None if d is None else int(d) for d in tensor.shape[1:]]}
-            if tensor.dtype != "float32":
-                spec["dtype"] = str(tensor.dtype)
-            if getattr(tensor, "sparse", False):
-                spec["sparse"] = True
-            if tensor.shape[0] is not None:
-                spec["batch_size"] = int(tensor.shape[0])
-            inputs[name] = spec
-        return inputs
-
     def sequential(self, model) -> dict:
         nodes = [self.node_for(layer, layer.name) for layer in model.layers]
-        return {"inputs": self._inputs(model, input_names(model)), "layers": nodes}
+        return {"inputs": _input_specs(model, input_names(model)), "layers": nodes}
 
     def node_for(self, layer, name: str, call: Call | None = None) -> dict:
         if isinstance(layer, keras.Model):
@@ -208,7 +195,7 @@ class _Exporter:
         return name
 
     def functional(self, model, topology: Topology) -> dict:
-        inputs = self._inputs(model, topology.input_names)
+        inputs = _input_specs(model, topology.input_names)
         names: dict[tuple[str, int], str] = {(n, 0): n for n in topology.input_names}
         used = set(inputs)
         only_input = next(iter(inputs)) if len(model.inputs) == 1 else None
@@ -242,6 +229,22 @@ class _Exporter:
         else:
             outputs = [_ref(r, names, topology) for r in keras.tree.flatten(struct)]
         return {"inputs": inputs, "layers": entries, "outputs": outputs}
+
+
+def _input_specs(model, names: list[str]) -> dict:
+    """The `inputs` section: each input's shape, and its dtype, sparsity and batch size
+    where they are not the defaults."""
+    inputs = {}
+    for name, tensor in zip(names, model.inputs):
+        spec: dict = {"shape": [None if d is None else int(d) for d in tensor.shape[1:]]}
+        if tensor.dtype != "float32":
+            spec["dtype"] = str(tensor.dtype)
+        if getattr(tensor, "sparse", False):
+            spec["sparse"] = True
+        if tensor.shape[0] is not None:
+            spec["batch_size"] = int(tensor.shape[0])
+        inputs[name] = spec
+    return inputs
 
 
 def _ref(ref: TensorRef, names: dict[tuple[str, int], str], topology: Topology) -> str:

@@ -17,8 +17,8 @@ import keras
 
 @dataclass(frozen=True)
 class TensorRef:
-    """Output `index` of call `call` of the operation named `op` (calls numbered as the
-    config numbers them)."""
+    """Output `index` of call `call` of the operation named `op`; an operation's calls in
+    the model are numbered from 0, in the order they were made."""
 
     op: str
     call: int
@@ -27,8 +27,8 @@ class TensorRef:
 
 @dataclass
 class Call:
-    """One call of an operation, with its arguments; tensors in them are `TensorRef`s and
-    every other value is live again (deserialized)."""
+    """One call of an operation, with its arguments: tensors in them are `TensorRef`s,
+    every other value is deserialized again."""
 
     op: Any  # the layer or keras.ops operation
     call: int
@@ -82,19 +82,23 @@ class Topology:
         config = model.get_config()
         by_name = {op.name: op for op in operations(model)}
         self._operations = by_name
-        self.inputs = _refs(config["input_layers"])
-        self.outputs = _refs(config["output_layers"])
-        self.input_names = _flat_names(self.inputs)
-        calls = []
+        calls, functional = [], set()
         for layer in config["layers"]:
             op = by_name[layer["name"]]
-            # A functional model's call 0 is its own inner graph: the config numbers a
-            # nested functional model's calls from 1.
-            first = 1 if "input_layers" in (layer.get("config") or {}) else 0
+            if "input_layers" in (layer.get("config") or {}):
+                functional.add(op.name)
             for i, node in enumerate(layer["inbound_nodes"]):
-                calls.append(Call(op, first + i, tuple(_argument(node["args"])),
+                calls.append(Call(op, i, tuple(_argument(node["args"])),
                                   _argument(node["kwargs"])))
         self.calls = _in_running_order(calls)
+        self.inputs = _refs(config["input_layers"])
+        # Call arguments number an operation's calls from 0, but `input_layers` and
+        # `output_layers` number a nested functional model's from 1 (its call 0 is its own
+        # inner graph, which Keras's `functional_from_config` skips the same way).
+        self.outputs = keras.tree.map_structure(
+            lambda r: TensorRef(r.op, r.call - 1, r.index) if r.op in functional else r,
+            _refs(config["output_layers"]))
+        self.input_names = _flat_names(self.inputs)
 
     def n_outputs(self, name: str) -> int:
         """How many tensors a call of the operation `name` returns (`op.output` is those of
@@ -103,22 +107,33 @@ class Topology:
 
 
 def _in_running_order(calls: list[Call]) -> list[Call]:
-    """The calls with every call after the calls it takes tensors from. The config lists
-    operations in Keras's order (`model.operations`, by depth), each with all of its calls,
-    so a shared layer's later call can come before its inputs exist: it waits until they do."""
-    keys = {(c.op.name, c.call) for c in calls}
-    done: set[tuple[str, int]] = set()
-    pending, ordered = list(calls), []
-    while pending:
-        for i, c in enumerate(pending):
-            if all((t.op, t.call) in done or (t.op, t.call) not in keys for t in c.tensors):
-                ordered.append(pending.pop(i))
-                done.add((c.op.name, c.call))
-                break
-        else:  # a cycle, which Keras does not build; keep the config's order
-            ordered += pending
-            break
-    return ordered
+    """The calls in an order that runs, for a spec people read: each after the calls it
+    takes tensors from and after the operation's earlier calls; next comes a call of what
+    was just placed when one can run (so its `in` goes unwritten), else the first that can
+    run in the config's order (Keras's `model.operations`, which lists each operation with
+    all its calls, so a shared layer's later calls come too early there)."""
+    key = {(c.op.name, c.call): i for i, c in enumerate(calls)}
+    takes = [{key[(t.op, t.call)] for t in c.tensors if (t.op, t.call) in key} for c in calls]
+    waits_for = [producers | ({key[(c.op.name, c.call - 1)]} if c.call else set())
+                 for c, producers in zip(calls, takes)]
+    released: list[list[int]] = [[] for _ in calls]
+    for i, before in enumerate(waits_for):
+        for b in before:
+            released[b].append(i)
+    ready = {i for i, before in enumerate(waits_for) if not before}
+    order: list[int] = []
+    while ready:
+        follow = [i for i in released[order[-1]] if i in ready and order[-1] in takes[i]] \
+            if order else []
+        pick = min(follow or ready)
+        ready.discard(pick)
+        order.append(pick)
+        for i in released[pick]:
+            waits_for[i].discard(pick)
+            if not waits_for[i]:
+                ready.add(i)
+    placed = set(order)  # a cycle, which Keras cannot build, keeps the config's order
+    return [calls[i] for i in order] + [c for i, c in enumerate(calls) if i not in placed]
 
 
 def _flat_names(refs: Any) -> list[str]:
