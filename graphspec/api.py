@@ -1,19 +1,23 @@
-"""The pipeline behind the public API: text -> located data -> validated document -> checked
-graph -> Keras model. Each step lives in its own module; this one only runs them in order and
-gathers their diagnostics."""
+"""The pipeline behind the public API: spec file -> `Source` -> `Document` -> `Composition`
+-> `CheckedGraph` (+ the static `Summary`) -> Keras model. Each stage lives in its own module;
+this one only runs them in order and gathers their diagnostics."""
 
 from __future__ import annotations
 
-from pathlib import Path
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import networkx as nx
 
+from . import analysis as _analysis
 from . import composition as _composition
+from . import document as _document
 from . import graph as _graph
-from . import document as _document, output, registry, source as _source
-from .errors import Diagnostic, SpecError, sort_diagnostics
+from . import output, registry
+from . import source as _source
+from .errors import Diagnostic, OutputError, PlotError, SpecError, sort_diagnostics
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import Limits, too_many_nodes
 
@@ -22,10 +26,12 @@ class Spec:
     """A validated spec. `build()` makes a fresh Keras model each time it is called."""
 
     def __init__(self, source: _source.Source, parsed: _document.Document,
-                 checked: _graph.CheckedGraph, diagnostics: list[Diagnostic]):
+                 checked: _graph.CheckedGraph, summary: "_analysis.Summary",
+                 diagnostics: list[Diagnostic]):
         self.source = source
         self._parsed = parsed
         self._checked = checked
+        self._summary = summary
         self.diagnostics = diagnostics
         """Warnings found while validating (errors raise instead)."""
 
@@ -58,6 +64,12 @@ class Spec:
     def build_order(self) -> list[str]:
         return list(self._checked.order)
 
+    def summary(self) -> "_analysis.Summary":
+        """Output shapes, dtype, parameters, MACs and activation memory of every node, worked
+        out statically (no Keras): `.nodes` in graph order and totals. Unknown values are
+        None, never 0."""
+        return self._summary
+
     def build(self, *, seed: int | None = None, compile: bool = True):
         """Create the Keras model (imports Keras), compiled when the spec has a `compile`
         section (unless `compile=False`). Raises SpecError for errors Keras reports while
@@ -85,26 +97,24 @@ class Spec:
         from . import __version__
 
         if Path(path).suffix != ".keras":
-            raise ValueError(f"a model is saved to a .keras file. Received: '{path}'")
+            raise OutputError(f"a model is saved to a .keras file. Received: '{path}'", path,
+                              usage=True)
         output.save_model(model, path, {"graphspec_version": __version__, "format": 1,
                                         "spec": self.name, "source": self.path,
                                         "params": self.params, **(extra or {})})
 
     def plot(self, path, *, shapes: bool = False) -> None:
         """Draw the graph to `path`: .dot/.gv (Graphviz text), .mmd (Mermaid), or .svg/.png
-        (rendered by Graphviz's `dot`). `shapes=True` builds the model (imports Keras) to
-        label each edge with its tensor shape. Written atomically."""
+        (rendered by Graphviz's `dot`). `shapes=True` labels each edge with its tensor shape:
+        from the static summary when every shape is known, else by building the model
+        (imports Keras). Written atomically."""
         from . import plot
 
         suffix = Path(path).suffix.lower()
         if suffix not in plot.TEXT and suffix not in plot.RENDERED:
-            raise ValueError(f"cannot tell the picture format of '{path}'. Expected a .svg, "
-                             f".png, .dot, .gv or .mmd file. Received suffix: '{suffix}'")
-        tensor_shapes = None
-        if shapes:
-            from .keras import compiler
-
-            tensor_shapes = compiler.tensor_shapes(self.source, self._checked)
+            raise PlotError(f"cannot tell the picture format of '{path}'. Expected a .svg, "
+                            f".png, .dot, .gv or .mmd file. Received suffix: '{suffix}'")
+        tensor_shapes = self._tensor_shapes() if shapes else None
         if suffix == ".mmd":
             output.write_text(path, plot.to_mermaid(self._checked, self.name, tensor_shapes))
             return
@@ -116,6 +126,27 @@ class Spec:
             with output.atomic_path(path) as tmp:
                 tmp.write_bytes(data)
 
+    def to_dot(self, *, shapes: bool = False) -> str:
+        """The graph as Graphviz DOT text (what `plot` writes to a .dot file)."""
+        from . import plot
+
+        return plot.to_dot(self._checked, self.name, self._tensor_shapes() if shapes else None)
+
+    def to_mermaid(self, *, shapes: bool = False) -> str:
+        """The graph as Mermaid text (what `plot` writes to a .mmd file)."""
+        from . import plot
+
+        return plot.to_mermaid(self._checked, self.name,
+                               self._tensor_shapes() if shapes else None)
+
+    def _tensor_shapes(self) -> dict:
+        shapes = _analysis.tensor_shapes(self.source, self._checked)
+        if shapes is None:  # some shape is unknown statically: ask Keras
+            from .keras import compiler
+
+            shapes = compiler.tensor_shapes(self.source, self._checked)
+        return shapes
+
     def to_yaml(self) -> str:
         """The spec as YAML text (for a spec made from a dict, e.g. by `from_keras`)."""
         return _source.dumps(self.source.data) if self.source.text is None else self.source.text
@@ -125,28 +156,42 @@ class Spec:
                 f"from {self.path}>")
 
 
-def _check(source: Any, params: dict | None, limits: Limits | None,
-           allow_imports_from: Sequence[str | os.PathLike] = ()) -> tuple[Spec | None, list[Diagnostic]]:
+@dataclass(frozen=True)
+class _Options:
+    params: dict | None = None
+    limits: Limits | None = None
+    allow_imports_from: Sequence[str | os.PathLike] = ()
+    strict_shapes: bool = False
+
+
+def _check(source: Any, options: _Options) -> tuple[Spec | None, list[Diagnostic]]:
     registry.load_entry_points()
-    limits = limits or DEFAULT_LIMITS
+    limits = options.limits or DEFAULT_LIMITS
     src, diagnostics = _source.read(source, limits)
     layers = src.data.get("layers") if isinstance(src.data, dict) else None
     if isinstance(layers, list) and len(layers) > limits.max_nodes:
         raise SpecError([too_many_nodes(src.path, limits)])  # before validating each one
     parsed, doc_diags = _document.validate_document(src)
     diagnostics += doc_diags
-    checked = None
+    checked = summary = None
     if parsed is not None:
-        composition, compose_diags = _composition.compose(src, parsed, params, limits,
-                                                            allow_imports_from)
+        composition, compose_diags = _composition.compose(src, parsed, options.params, limits,
+                                                            options.allow_imports_from)
         diagnostics += compose_diags
         if composition is not None:
             checked, graph_diags = _graph.check(src, composition)
             diagnostics += graph_diags
+    if checked is not None:
+        summary, shape_diags = _analysis.analyze(src, checked, strict=options.strict_shapes,
+                                                 name=parsed.name)
+        diagnostics += shape_diags
+        if checked.budget is not None:
+            diagnostics += _analysis.budget.check(src, _source.Loc(("budget",), src), summary,
+                                                  checked.budget.model_dump())
     diagnostics = _unique(sort_diagnostics(diagnostics))
     if any(d.is_error for d in diagnostics) or checked is None:
         return None, diagnostics
-    return Spec(src, parsed, checked, diagnostics), diagnostics
+    return Spec(src, parsed, checked, summary, diagnostics), diagnostics
 
 
 def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -162,14 +207,18 @@ def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def load(source: Any, *, params: dict | None = None, limits: Limits | None = None,
-         allow_imports_from: Sequence[str | os.PathLike] = ()) -> Spec:
-    """Read and validate a spec (a path to .yaml/.yml/.json, or a dict) without importing Keras.
+         allow_imports_from: Sequence[str | os.PathLike] = (),
+         strict_shapes: bool = False) -> Spec:
+    """Read and validate a spec (a path to .yaml/.yml/.json, or a dict) without importing Keras:
+    the format, composition, the graph, and every shape (static analysis).
 
     `params` overrides parameters; `limits` raises or lowers the resource limits
     (`graphspec.Limits`). Imports are confined to the spec's folder tree; `allow_imports_from`
-    names more folders they may come from. Raises SpecError listing every problem, each with
-    its file, line and column."""
-    spec, diagnostics = _check(source, params, limits, allow_imports_from)
+    names more folders they may come from. `strict_shapes` warns (GS409) about each node whose
+    shape cannot be told. Raises SpecError listing every problem, each with its file, line
+    and column."""
+    spec, diagnostics = _check(source, _Options(params, limits, allow_imports_from,
+                                                strict_shapes))
     if spec is None:
         raise SpecError(diagnostics)
     return spec
@@ -177,11 +226,13 @@ def load(source: Any, *, params: dict | None = None, limits: Limits | None = Non
 
 def validate(source: Any, *, params: dict | None = None, build: bool = False,
              limits: Limits | None = None,
-             allow_imports_from: Sequence[str | os.PathLike] = ()) -> list[Diagnostic]:
+             allow_imports_from: Sequence[str | os.PathLike] = (),
+             strict_shapes: bool = False) -> list[Diagnostic]:
     """Every problem in a spec, errors and warnings, sorted by position; never raises for a
-    problem in the spec. `build=True` also builds the model to catch shape and dtype errors."""
+    problem in the spec. `build=True` also builds the model, for what only Keras can tell."""
     try:
-        spec, diagnostics = _check(source, params, limits, allow_imports_from)
+        spec, diagnostics = _check(source, _Options(params, limits, allow_imports_from,
+                                                    strict_shapes))
     except SpecError as exc:
         return exc.diagnostics
     if spec is not None and build:

@@ -1,59 +1,89 @@
 """The `graphspec` command: argument parsing, printing diagnostics, exit codes.
 
-Exit codes: 0 success (warnings allowed), 1 the spec has errors, 2 usage errors (bad
-arguments, a spec file that does not exist, a plugin that cannot be loaded). A mistake in a
-spec or on the command line never prints a Python traceback.
+Every command is a small function that calls the library and returns an `ExitCode`; every
+error a user can cause reaches `main` as a `graphspec.Error` and is printed there, in one
+place, as located diagnostics or a one-line `graphspec: error: ...`. A mistake in a spec, a
+file or on the command line never prints a Python traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
-import yaml
-
-from . import __version__, api, output, registry
-from .errors import ERROR, ExportError, RegistryError, SpecError
+from . import __version__, api, output, registry, source
+from .errors import ERROR, DataError, Error, ExportError, OutputError, PlotError, \
+    RegistryError, SpecError
 from .limits import Limits
 
-EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
-_USAGE_CODES = {"GS001", "GS002"}  # the file itself is missing or not a spec file
+
+class ExitCode(enum.IntEnum):
+    OK = 0  # warnings allowed
+    ERRORS = 1  # the spec, the data or the model has errors
+    USAGE = 2  # bad arguments, a missing input file, an output that cannot be written
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM, after cleaning up
+
+
+# Diagnostics about the file itself (missing, not a spec file) are usage errors.
+_USAGE_CODES = {"GS001", "GS002"}
+_SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+_SEED_RANGE = (0, 2**32 - 1)  # NumPy's seeds, which Keras's set_random_seed passes on
+
+
+class UsageError(Error):
+    """A command line that cannot be carried out; printed as one line, exit 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphspec", description="Declarative model graphs for Keras: validate, build, "
-        "train, export and plot models described in YAML or JSON.")
+        "train, export, plot and summarize models described in YAML or JSON.")
     parser.add_argument("--version", action="version", version=f"graphspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    plugin = argparse.ArgumentParser(add_help=False)
-    plugin.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
-                        help="import a module that registers layers or ops (repeatable)")
-    plugin.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        dest="overrides", help="override a parameter; the value is read as "
-                        "YAML (256, 0.5, gelu, true, [1, 2]) (repeatable)")
+    spec_options = argparse.ArgumentParser(add_help=False)
+    spec_options.add_argument("--plugin", action="append", default=[],
+                              metavar="MODULE_OR_FILE.py",
+                              help="import a module that registers layers or ops (repeatable)")
+    spec_options.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                              dest="overrides", help="override a parameter; the value is read "
+                              "as YAML (256, 0.5, gelu, true, [1, 2]) (repeatable)")
+    spec_options.add_argument("--allow-imports-from", action="append", default=[],
+                              metavar="DIR", help="a folder outside the spec's own folder that "
+                              "its imports may read (repeatable)")
     defaults = Limits()
-    plugin.add_argument("--max-bytes", type=int, default=defaults.max_bytes, metavar="N",
-                        help=f"largest spec file read (default {defaults.max_bytes:,})")
-    plugin.add_argument("--max-nodes", type=int, default=defaults.max_nodes, metavar="N",
-                        help=f"most nodes after expansion (default {defaults.max_nodes:,})")
-    plugin.add_argument("--max-depth", type=int, default=defaults.max_depth, metavar="N",
-                        help=f"deepest nesting in a file (default {defaults.max_depth})")
+    spec_options.add_argument("--max-bytes", type=int, default=defaults.max_bytes, metavar="N",
+                              help=f"largest spec file read (default {defaults.max_bytes:,})")
+    spec_options.add_argument("--max-nodes", type=int, default=defaults.max_nodes, metavar="N",
+                              help=f"most nodes after expansion (default {defaults.max_nodes:,})")
+    spec_options.add_argument("--max-depth", type=int, default=defaults.max_depth, metavar="N",
+                              help=f"deepest nesting in a file (default {defaults.max_depth})")
 
-    val = sub.add_parser("validate", parents=[plugin], help="check specs without building them",
-                         description="Check specs; every problem is reported at file:line:col.")
+    val = sub.add_parser("validate", parents=[spec_options],
+                         help="check specs without building them",
+                         description="Check specs, shapes included; every problem is reported "
+                         "at file:line:col.")
     val.add_argument("specs", nargs="+", metavar="SPEC")
     val.add_argument("--format", choices=["text", "json"], default="text")
     val.add_argument("--build", action="store_true",
-                     help="also build the model symbolically to catch shape and dtype errors "
-                          "(imports Keras)")
+                     help="also build the model, to catch what only Keras knows (imports Keras)")
+    val.add_argument("--strict-shapes", action="store_true",
+                     help="warn about every node whose output shape cannot be told statically")
 
-    bld = sub.add_parser("build", parents=[plugin], help="validate, build and save a model")
+    smr = sub.add_parser("summary", parents=[spec_options],
+                         help="shapes, parameters and MACs of every node, without Keras",
+                         description="Print the static summary of a spec: output shapes, "
+                         "parameters, multiply-accumulates and source line of every node.")
+    smr.add_argument("spec", metavar="SPEC")
+    smr.add_argument("--format", choices=["table", "json"], default="table")
+
+    bld = sub.add_parser("build", parents=[spec_options], help="validate, build and save a model")
     bld.add_argument("spec", metavar="SPEC")
     bld.add_argument("-o", "--output", required=True, metavar="OUT.keras",
                      help="where to save the model (.keras); written atomically")
@@ -61,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     bld.add_argument("--seed", type=int, metavar="N",
                      help="set Keras's random seed first: the same seed gives the same weights")
 
-    trn = sub.add_parser("train", parents=[plugin], help="train the model of a spec",
+    trn = sub.add_parser("train", parents=[spec_options], help="train the model of a spec",
                          description="Train the model of a spec as its train and compile "
                          "sections say, on named arrays.")
     trn.add_argument("spec", metavar="SPEC")
@@ -76,48 +106,60 @@ def _parser() -> argparse.ArgumentParser:
                      default="default", help="tf.distribute strategy to build and train in")
     trn.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    exp = sub.add_parser("export", parents=[plugin], help="write the spec of a Keras model",
+    exp = sub.add_parser("export", parents=[spec_options], help="write the spec of a Keras model",
                          description="Write the spec of a saved .keras model, or of a "
                          "keras.applications architecture (built with weights=None).")
     exp.add_argument("source", metavar="SOURCE",
                      help="a .keras file, or e.g. keras.applications.MobileNetV2")
     exp.add_argument("-o", "--output", required=True, metavar="SPEC.yaml")
 
-    plt = sub.add_parser("plot", parents=[plugin], help="draw the graph of a spec",
+    plt = sub.add_parser("plot", parents=[spec_options], help="draw the graph of a spec",
                          description="Draw a spec's graph as SVG or PNG (needs Graphviz), "
                          "Graphviz DOT text, or Mermaid text for Markdown.")
     plt.add_argument("spec", metavar="SPEC")
     plt.add_argument("-o", "--output", required=True,
                      metavar="graph.svg|graph.png|graph.dot|graph.mmd")
     plt.add_argument("--shapes", action="store_true",
-                     help="build the model (imports Keras) and label edges with tensor shapes")
+                     help="label edges with tensor shapes (static when every shape is known, "
+                     "else by building the model)")
 
     sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
     return parser
 
 
-class _Usage(Exception):
-    pass
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)  # exits with 2 on a usage error
+    args = _parser().parse_args(argv)  # exits with 2 on a malformed command line
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before a plugin imports TensorFlow
     try:
         for ref in getattr(args, "plugin", []):
             registry.load_plugin(ref)
         registry.load_entry_points()
-        command = {"validate": _validate, "build": _build, "train": _train, "export": _export,
-                   "plot": _plot, "schema": _schema}
-        return command[args.command](args)
-    except (_Usage, RegistryError) as exc:
-        print(f"graphspec: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return int(COMMANDS[args.command](args))
+    except SpecError as exc:
+        _print_diagnostics(exc.diagnostics)
+        return _exit_code(exc.diagnostics)
+    except OutputError as exc:
+        return _fail(exc, ExitCode.USAGE if exc.usage else ExitCode.ERRORS)
+    except (UsageError, RegistryError, PlotError) as exc:  # PlotError: no Graphviz, a bad format
+        return _fail(exc, ExitCode.USAGE)
+    except (DataError, ExportError) as exc:
+        return _fail(exc, ExitCode.ERRORS)
     except KeyboardInterrupt:
         print("graphspec: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
+    except Exception as exc:  # a bug in graphspec, not in the user's input
+        if os.environ.get("GRAPHSPEC_DEBUG"):
+            raise
+        print(f"graphspec: internal error: {type(exc).__name__}: {exc}\n"
+              "  this is a bug in graphspec; please report it with the command you ran "
+              "(GRAPHSPEC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return ExitCode.ERRORS
+
+
+def _fail(exc: Exception, code: ExitCode) -> int:
+    print(f"graphspec: error: {exc}", file=sys.stderr)
+    return code
 
 
 def _print_diagnostics(diagnostics) -> None:
@@ -125,16 +167,68 @@ def _print_diagnostics(diagnostics) -> None:
         print(d.format(), file=sys.stderr)
 
 
-def _exit_code(diagnostics) -> int:
+def _exit_code(diagnostics) -> ExitCode:
     errors = [d for d in diagnostics if d.severity == ERROR]
     if any(d.code in _USAGE_CODES for d in errors):
-        return EXIT_USAGE
-    return EXIT_SPEC if errors else EXIT_OK
+        return ExitCode.USAGE
+    return ExitCode.ERRORS if errors else ExitCode.OK
 
 
-def _validate(args) -> int:
-    params = _overrides(args.overrides)
-    results = [(path, api.validate(path, params=params, build=args.build, limits=_limits(args)))
+# -- shared pieces -------------------------------------------------------------------------
+
+def _limits(args) -> Limits:
+    values = {"max_bytes": args.max_bytes, "max_nodes": args.max_nodes, "max_depth": args.max_depth}
+    for name, value in values.items():
+        if value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1. Received: {value}")
+    return Limits(**values)
+
+
+def _overrides(args) -> dict:
+    """`--set NAME=VALUE` pairs, each value read as YAML with the limits of a spec file."""
+    params = {}
+    for pair in args.overrides:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set expects NAME=VALUE. Received: '{pair}'")
+        params[name.strip()] = source.read_value(text, _limits(args), where=f"--set {name}")
+    return params
+
+
+def _load(args, path: str) -> api.Spec:
+    """The spec at `path` with the command line's parameters, limits and import folders."""
+    spec = api.load(path, params=_overrides(args), limits=_limits(args),
+                    allow_imports_from=args.allow_imports_from)
+    _print_diagnostics(spec.diagnostics)  # warnings
+    return spec
+
+
+def _target(path: str, suffixes: tuple[str, ...]) -> Path:
+    """An output path checked before any work starts."""
+    return output.check_target(path, suffixes)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _interruptible(work: Callable[[], object]):
+    """Run `work` with SIGTERM unwinding like Ctrl-C, so temporary files are removed."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return work()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+def _validate(args) -> ExitCode:
+    params = _overrides(args)
+    # Each file is validated on its own: one file's failure never stops the others.
+    results = [(path, api.validate(path, params=params, build=args.build, limits=_limits(args),
+                                   allow_imports_from=args.allow_imports_from,
+                                   strict_shapes=args.strict_shapes))
                for path in args.specs]
     everything = [d for _, diags in results for d in diags]
     if args.format == "json":
@@ -155,159 +249,107 @@ def _validate(args) -> int:
     return _exit_code(everything)
 
 
-def _build(args) -> int:
-    out = Path(args.output)
-    if out.suffix != ".keras":
-        raise _Usage(f"the output must be a .keras file. Received: '{args.output}'")
-    if not out.parent.exists():
-        raise _Usage(f"the output folder does not exist: '{out.parent}'")
-    params = _overrides(args.overrides)
-    try:
-        spec = api.load(args.spec, params=params, limits=_limits(args))
-    except SpecError as exc:
-        _print_diagnostics(exc.diagnostics)
-        return _exit_code(exc.diagnostics)
-    _print_diagnostics(spec.diagnostics)  # warnings
-    # SIGTERM unwinds like Ctrl-C, so the temporary file is removed, never left behind.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        try:
-            model = spec.build(seed=args.seed)
-        except SpecError as exc:
-            _print_diagnostics(exc.diagnostics)
-            return EXIT_SPEC
+def _summary(args) -> ExitCode:
+    summary = _load(args, args.spec).summary()
+    if args.format == "json":
+        json.dump(summary.to_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        print(summary.table())
+    return ExitCode.OK
+
+
+def _build(args) -> ExitCode:
+    if args.seed is not None and not _SEED_RANGE[0] <= args.seed <= _SEED_RANGE[1]:
+        raise UsageError(f"--seed must be between {_SEED_RANGE[0]} and {_SEED_RANGE[1]:,}. "
+                         f"Received: {args.seed}")
+    out = _target(args.output, (".keras",))
+    spec = _load(args, args.spec)
+
+    def build_and_save():
+        model = spec.build(seed=args.seed)
         if args.summary:
             model.summary(print_fn=lambda line, **_: print(line))
         spec.save(model, out)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return model
+
+    model = _interruptible(build_and_save)
     kind = "keras.Sequential" if spec.kind == "sequential" else "functional keras.Model"
     print(f"built {spec.name}: {kind}, {model.count_params():,} parameters -> {out}")
     if spec.params:
         print("params: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in spec.params.items()))
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def _limits(args) -> Limits:
-    values = {"max_bytes": args.max_bytes, "max_nodes": args.max_nodes, "max_depth": args.max_depth}
-    for name, value in values.items():
-        if value < 1:
-            raise _Usage(f"--{name.replace('_', '-')} must be at least 1. Received: {value}")
-    return Limits(**values)
-
-
-def _overrides(pairs: list[str]) -> dict:
-    params = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep or not name.strip():
-            raise _Usage(f"--set expects NAME=VALUE. Received: '{pair}'")
-        try:
-            params[name.strip()] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise _Usage(f"cannot read the value of --set {pair!r}: {exc}") from None
-    return params
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _train(args) -> int:
-    if args.output and Path(args.output).suffix != ".keras":
-        raise _Usage(f"the output must be a .keras file. Received: '{args.output}'")
+def _train(args) -> ExitCode:
+    if args.output:
+        _target(args.output, (".keras",))
     for given in (args.data, args.validation):
         if given and not Path(given).exists():
-            raise _Usage(f"no such file or folder: '{given}'")
-    try:
-        spec = api.load(args.spec, params=_overrides(args.overrides), limits=_limits(args))
-    except SpecError as exc:
-        _print_diagnostics(exc.diagnostics)
-        return _exit_code(exc.diagnostics)
+            raise UsageError(f"no such file or folder: '{given}'")
+    spec = _load(args, args.spec)
     from .keras import train
-    from .keras.data import DataError
 
-    # SIGTERM stops training like Ctrl-C: a checkpoint is written, nothing is left half-written.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    def run():
         data = train.load_arrays(args.data)
         validation = train.load_arrays(args.validation) if args.validation else None
-        result = train.train(spec, data, validation, output_path=args.output,
-                             resume=args.resume, strategy=args.strategy,
-                             progress=not args.quiet)
-    except DataError as exc:
-        print(f"graphspec: error: {exc}", file=sys.stderr)
-        return EXIT_SPEC
-    except SpecError as exc:
-        _print_diagnostics(exc.diagnostics)
-        return EXIT_SPEC
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return train.train(spec, data, validation, output_path=args.output, resume=args.resume,
+                           strategy=args.strategy, progress=not args.quiet)
+
+    result = _interruptible(run)
     if result.interrupted:
-        return 130
+        return ExitCode.INTERRUPTED
     last = {k: v[-1] for k, v in result.history.items()}
     print(f"trained {spec.name}: {result.epochs} epoch(s); "
           + ", ".join(f"{k}={v:.4f}" for k, v in last.items())
           + (f" -> {args.output}" if args.output else ""))
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def _export(args) -> int:
-    out = Path(args.output)
-    if out.suffix.lower() not in (".yaml", ".yml", ".json"):
-        raise _Usage(f"the output must be a .yaml, .yml or .json file. Received: '{args.output}'")
-    source = args.source
-    if source.endswith(".keras") and not Path(source).is_file():
-        raise _Usage(f"no such file: '{source}'")
+def _export(args) -> ExitCode:
+    out = _target(args.output, _SPEC_SUFFIXES)
+    given = args.source
+    if given.endswith(".keras") and not Path(given).is_file():
+        raise UsageError(f"no such file: '{given}'")
     from .keras import export
 
+    model = export.load_model(given) if given.endswith(".keras") else export.application(given)
     try:
-        if source.endswith(".keras"):
-            model = export.load_model(source)
-        else:
-            model = export.application(source)
         spec = api.from_keras(model)
-    except (ExportError, SpecError) as exc:
-        for d in getattr(exc, "diagnostics", []):
-            print(d.format(), file=sys.stderr)
-        print(f"graphspec: error: cannot export '{source}': {exc}" if not isinstance(exc, SpecError)
-              else f"graphspec: error: the spec exported from '{source}' does not validate "
-              "(a graphspec bug; please report it)", file=sys.stderr)
-        return EXIT_SPEC
+    except SpecError as exc:
+        _print_diagnostics(exc.diagnostics)
+        raise ExportError(f"the spec exported from '{given}' does not validate (a graphspec "
+                          "bug; please report it)") from None
     text = json.dumps(spec.source.data, indent=2) + "\n" if out.suffix.lower() == ".json" \
         else spec.to_yaml()
     output.write_text(out, text)
     print(f"exported {spec.name}: {spec.kind}, {len(spec.build_order)} nodes, "
           f"{len(text.splitlines())} lines -> {out}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def _plot(args) -> int:
+def _plot(args) -> ExitCode:
     from . import plot
 
-    suffix = Path(args.output).suffix.lower()
-    if suffix not in plot.TEXT and suffix not in plot.RENDERED:
-        raise _Usage(f"the output must be a .svg, .png, .dot, .gv or .mmd file. "
-                     f"Received: '{args.output}'")
-    try:
-        spec = api.load(args.spec, params=_overrides(args.overrides), limits=_limits(args))
-        spec.plot(args.output, shapes=args.shapes)
-    except SpecError as exc:
-        _print_diagnostics(exc.diagnostics)
-        return _exit_code(exc.diagnostics)
-    except plot.PlotError as exc:
-        raise _Usage(str(exc)) from None
+    _target(args.output, tuple(plot.TEXT) + tuple(plot.RENDERED))
+    spec = _load(args, args.spec)
+    spec.plot(args.output, shapes=args.shapes)
     print(f"drew {spec.name}: {len(spec.build_order)} nodes -> {args.output}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def _schema(args) -> int:
+def _schema(args) -> ExitCode:
     text = json.dumps(api.json_schema(), indent=2) + "\n"
     if args.output:
-        output.write_text(args.output, text)
+        output.write_text(_target(args.output, ()), text)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return ExitCode.OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
+    "validate": _validate, "summary": _summary, "build": _build, "train": _train,
+    "export": _export, "plot": _plot, "schema": _schema}
 
 
 if __name__ == "__main__":  # pragma: no cover

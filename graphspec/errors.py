@@ -1,4 +1,5 @@
-"""Diagnostics, the one error type users see, the table of codes, and did-you-mean hints.
+"""The errors graphspec raises (one base, `Error`), `Diagnostic`, and did-you-mean hints.
+The codes and their messages are catalogued in `codes.py`.
 
 Positions are 1-based lines and columns everywhere; `source.py` is the only place that
 converts the parser's 0-based marks.
@@ -7,6 +8,7 @@ converts the parser's 0-based marks.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
@@ -86,8 +88,15 @@ class PlotError(Error, RuntimeError):
     """A picture cannot be made (an unknown format, Graphviz missing or failing)."""
 
 
-class OutputError(Error, OSError):
-    """An output path cannot be written (missing folder, a directory, no permission, disk full)."""
+class OutputError(Error, ValueError):
+    """A file graphspec writes (or reads back, a saved .keras archive) cannot be used; the
+    message names it and says why, in one line. `usage` is True when the problem was found
+    before any work started (the command line named a bad target: exit 2), False when it
+    happened while writing or reading (exit 1)."""
+
+    def __init__(self, message: str, path: str | os.PathLike = "", *, usage: bool = False):
+        super().__init__(message)
+        self.path, self.usage = str(path), usage
 
 
 class RegistryError(Error, ValueError):

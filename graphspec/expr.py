@@ -266,13 +266,14 @@ class Budget:
         characters of a string (text is copied into messages and checked), the number of
         values of a list or mapping (`expanded_size`, remembered: parameters are referenced
         many times). None when larger than `max_value_size`."""
+        limit = self.limits.max_value_size
         if isinstance(value, str):
-            return None if len(value) > self.limits.max_value_size else 1 + len(value) // self.CHARS_PER_VALUE
+            return None if len(value) > limit else 1 + len(value) // self.CHARS_PER_VALUE
         if not isinstance(value, (dict, list)):
             return 1
         known = self._sizes.get(id(value))
         if known is None:
-            known = self._sizes[id(value)] = (value, expanded_size(value, self.limits.max_value_size))
+            known = self._sizes[id(value)] = (value, expanded_size(value, limit))
         return known[1]
 
     def charge(self, value: Any, offset: int = 0) -> None:
@@ -388,8 +389,9 @@ def chain(name: str, raw: Mapping[str, Any]) -> list[str]:
 def _count_refs(value: Any, name: str) -> int:
     if isinstance(value, str):
         return len(re.findall(rf"(?<![\w.]){re.escape(name)}(?!\w)", value))
-    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    return sum(_count_refs(child, name) for child in children)
+    if isinstance(value, dict):
+        value = list(value.values())
+    return sum(_count_refs(child, name) for child in value) if isinstance(value, list) else 0
 
 
 def substitute(text: str, scope: Mapping[str, Any], limits: Limits = DEFAULT,
@@ -456,8 +458,13 @@ def _text_length(value: Any, limit: int) -> int | None:
         if id(item) in memo:
             return memo[id(item)]
         total = 2 + 2 * max(len(item) - 1, 0)  # brackets and ", " separators
-        for child in (item.items() if isinstance(item, dict) else item):
-            total += length(child[0]) + 2 + length(child[1]) if isinstance(item, dict) else length(child)
+        if isinstance(item, dict):
+            total += 2 * len(item)  # ": " between each key and value
+            children = [part for pair in item.items() for part in pair]
+        else:
+            children = item
+        for child in children:
+            total += length(child)
             if total > limit:
                 raise OverflowError
         memo[id(item)] = total

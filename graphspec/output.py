@@ -18,18 +18,12 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .errors import OutputError
+
+__all__ = ["OutputError", "atomic_path", "check_target", "read_metadata", "save_model",
+           "write_text"]
+
 METADATA_FILE = "graphspec.json"  # graphspec's own entry inside a saved .keras archive
-
-
-class OutputError(ValueError):
-    """A file graphspec writes (or reads back, a saved .keras archive) cannot be used; the
-    message names it and says why, in one line. `usage` is True when the problem was found
-    before any work started (the command line named a bad target: exit 2), False when it
-    happened while writing or reading (exit 1)."""
-
-    def __init__(self, message: str, path: str | os.PathLike, *, usage: bool = False):
-        super().__init__(message)
-        self.path, self.usage = str(path), usage
 
 
 def check_target(path: str | os.PathLike, suffixes: Iterable[str]) -> Path:
@@ -39,9 +33,6 @@ def check_target(path: str | os.PathLike, suffixes: Iterable[str]) -> Path:
     so that a long build or training run does not find out at the end."""
     target = Path(path)
     suffixes = tuple(s.lower() for s in suffixes)
-    if suffixes and target.suffix.lower() not in suffixes:
-        raise OutputError(f"the output must be a {_choices(suffixes)} file. Received: "
-                          f"'{path}'", path, usage=True)
     try:
         info = target.stat()
     except FileNotFoundError:
@@ -53,6 +44,9 @@ def check_target(path: str | os.PathLike, suffixes: Iterable[str]) -> Path:
         raise OutputError(f"the output '{path}' is a directory; give a file name inside it, "
                           f"e.g. '{target / ('model' + (suffixes[0] if suffixes else ''))}'",
                           path, usage=True)
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise OutputError(f"the output must be a {_choices(suffixes)} file. Received: "
+                          f"'{path}'", path, usage=True)
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise OutputError(f"the output '{path}' exists and is not a regular file", path,
                           usage=True)

@@ -13,15 +13,12 @@ import shutil
 import subprocess
 from typing import Any
 
+from .errors import PlotError
 from .graph import CheckedGraph, GraphNode, Ref
 
 MAX_ARGS = 3  # arguments shown on a node
 RENDERED = {".svg": "svg", ".png": "png"}
 TEXT = (".dot", ".gv", ".mmd")
-
-
-class PlotError(RuntimeError):
-    """A picture that cannot be made here (no Graphviz); the message says what to install."""
 
 
 def _value(value: Any) -> str:

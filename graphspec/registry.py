@@ -51,11 +51,13 @@ class Registry:
         self._describe = describe
         self._entries: dict[str, tuple[Any, Any, str]] = {}  # name -> (object, signature, origin)
 
-    def register(self, obj: Any = None, *, name: str | None = None, override: bool = False):
+    def register(self, obj: Any = None, *, name: str | None = None, override: bool = False,
+                 shape: Callable | None = None):
         if isinstance(obj, str):  # @register_op("name")
             obj, name = None, obj
         if obj is None:
-            return lambda target: self.register(target, name=name, override=override)
+            return lambda target: self.register(target, name=name, override=override,
+                                                shape=shape)
         key = name or obj.__name__
         if not override:
             if key in self._entries:
@@ -69,10 +71,19 @@ class Registry:
                     f"({self._builtin_origin}.{key}). Received a registration from "
                     f"{_origin(obj)}. Pass override=True to shadow it, or pick another name.")
         self._entries[key] = (obj, self._describe(obj), _origin(obj))
+        from .analysis import rules  # not at import: the analysis reads these registries
+
+        if shape is not None:
+            rules.register_shape(self.kind, key, shape)
+        else:  # a re-registration without a rule must not keep an old one
+            rules.unregister_shape(self.kind, key)
         return obj
 
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
+        from .analysis import rules
+
+        rules.unregister_shape(self.kind, name)
 
     def get(self, name: str) -> Any | None:
         entry = self._entries.get(name)
@@ -107,21 +118,26 @@ LAYERS = Registry("layer", signatures.builtin_layer, "keras.layers", _describe_l
 OPS = Registry("op", signatures.builtin_op, "keras.ops", _describe_op)  # functions fn(inputs, **args)
 
 
-def register_layer(cls: Any = None, *, name: str | None = None, override: bool = False):
+def register_layer(cls: Any = None, *, name: str | None = None, override: bool = False,
+                   shape: Callable | None = None):
     """Register a `keras.layers.Layer` subclass as a node type (`layer: Name`).
 
     Use as `@register_layer`, `@register_layer(name="Alias")` or `register_layer(MyLayer)`.
     The class is also registered with Keras's serialization (package `graphspec`) unless it
-    already is, so saved models reload with `keras.models.load_model`."""
-    return LAYERS.register(cls, name=name, override=override)
+    already is, so saved models reload with `keras.models.load_model`. `shape=fn` gives
+    static analysis a pure-Python rule, `fn(input_shapes, args) -> output shape(s)` (batch
+    axis first, None for unknown sizes); without it the layer's output shape is unknown until
+    the model is built."""
+    return LAYERS.register(cls, name=name, override=override, shape=shape)
 
 
-def register_op(name: Any = None, *, override: bool = False):
+def register_op(name: Any = None, *, override: bool = False, shape: Callable | None = None):
     """Register `fn(inputs, **args)` as an op node (`op: name`).
 
     `inputs` is one tensor, a list (several `in` references) or a dict (a mapping `in`).
-    Use as `@register_op("name")`, `@register_op` or `register_op("name")(fn)`."""
-    return OPS.register(name, override=override)
+    Use as `@register_op("name")`, `@register_op` or `register_op("name")(fn)`. `shape=fn` is
+    a static shape rule, as for `register_layer`."""
+    return OPS.register(name, override=override, shape=shape)
 
 
 # -- plugins --------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -151,7 +151,9 @@ def _checked(construct):
         try:
             return construct(loader, node)
         except (ValueError, KeyError, OverflowError) as exc:
-            value = node.value if len(node.value) <= 40 else node.value[:18] + "..." + node.value[-18:]
+            value = node.value
+            if len(value) > 40:
+                value = value[:18] + "..." + value[-18:]
             # Python's own advice (sys.set_int_max_str_digits) is not for spec authors.
             why = f": {str(exc).split(';')[0]}" if isinstance(exc, ValueError) else ""
             raise _Malformed(f"cannot read {value!r} as {_short_tag(node.tag)}{why}",
@@ -583,9 +585,9 @@ def _what(source: Source, file: str = "file") -> str:
 
 
 def _too_large(source: Source, room: _Room) -> SpecError:
-    what = (f"the spec and its imports hold more than {room.limits.max_values:,} values "
-            "together" if room.spent is not None else f"the {_what(source, 'document')} holds more than "
-            f"{room.limits.max_values:,} values")
+    limit = f"{room.limits.max_values:,} values"
+    what = (f"the spec and its imports hold more than {limit} together" if room.spent is not None
+            else f"the {_what(source, 'document')} holds more than {limit}")
     return SpecError([limit_diagnostic(source.path, f"{what} (counting every value that YAML "
                                        "aliases repeat; a structure that contains itself is "
                                        "endless)", "max_nodes", "--max-nodes")])

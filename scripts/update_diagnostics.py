@@ -50,6 +50,7 @@ class Expectation:
     column: int | None
     warning: bool = False
     build: bool = False
+    strict: bool = False  # validate with strict_shapes (`--strict-shapes`)
     reported_in: str | None = None  # relative to the fixture's folder
     overrides: tuple[str, ...] = ()  # `NAME=VALUE`, as `--set` takes them
     limits: tuple[tuple[str, int], ...] = ()
@@ -61,7 +62,8 @@ class Expectation:
             name, _, value = pair.partition("=")
             params[name] = yaml.safe_load(value)  # as the command line reads `--set`
         return {"params": params or None,
-                "limits": graphspec.Limits(**dict(self.limits)) if self.limits else None}
+                "limits": graphspec.Limits(**dict(self.limits)) if self.limits else None,
+                "strict_shapes": self.strict}
 
     def validate(self, path: str) -> list[graphspec.Diagnostic]:
         return graphspec.validate(path, build=self.build, **self.options())
@@ -69,6 +71,7 @@ class Expectation:
     def command(self, path: str) -> str:
         """The `graphspec validate` command line that reports this diagnostic for `path`."""
         words = ["graphspec validate"] + (["--build"] if self.build else [])
+        words += ["--strict-shapes"] if self.strict else []
         words += [f"--set {pair}" for pair in self.overrides]
         words += [f"--{name.replace('_', '-')} {value}" for name, value in self.limits]
         return " ".join(words + [path])
@@ -98,9 +101,9 @@ def expectation(path: Path) -> Expectation:
         raise ValueError(f"{path}: cannot read the expectation {text!r}")
     code, line, column, flags = match.groups()
     fields: dict = {"overrides": (), "limits": ()}
-    for flag in _FLAG.findall(flags):
+    for flag in _flags(flags):
         kind, _, value = flag.partition(":")
-        if flag in ("warning", "build"):
+        if flag in ("warning", "build", "strict"):
             fields[flag] = True
         elif flag.startswith("reported in "):
             fields["reported_in"] = flag.removeprefix("reported in ")
@@ -113,6 +116,15 @@ def expectation(path: Path) -> Expectation:
             raise ValueError(f"{path}: unknown flag ({flag})")
     return Expectation(code, int(line) if line else None, int(column) if column else None,
                        **fields)
+
+
+def _flags(text: str) -> list[str]:
+    """`(warning, strict) (set: x=[1, 2])` -> ['warning', 'strict', 'set: x=[1, 2]']: a group
+    holds words separated by commas, or one `set:`/`limits:` value (which may hold commas)."""
+    out = []
+    for group in _FLAG.findall(text):
+        out += [group] if ":" in group else [word.strip() for word in group.split(",")]
+    return out
 
 
 def shown(path: Path) -> str:
@@ -180,7 +192,8 @@ class Example:
         """Whether plain `graphspec validate FILE.yaml` reports it: then the page marks the
         spec `<!-- invalid: CODE -->` and tests/test_docs.py checks its message too."""
         return (self.file.endswith(".yaml") and self.text.encode("utf-8") == self.data
-                and not (self.expect.build or self.expect.overrides or self.expect.limits))
+                and not (self.expect.build or self.expect.strict or self.expect.overrides
+                         or self.expect.limits))
 
     def message(self) -> str:
         """What graphspec prints for the example, run as a reader would run it."""

@@ -1,12 +1,13 @@
 """Static analysis (graphspec.analysis): shapes, dtypes, parameters and cost without Keras,
 checked against Keras itself.
 
-Until `validate` runs the analysis, these tests call `analyze(spec.source, spec._checked)`
-on a loaded spec; the fixtures below use the header format of tests/invalid/ so they can
-move there once it does.
+`graphspec.validate` and `graphspec.load` run the analysis as the last stage; these tests
+also call the stage itself (`analyze(source, checked)`) on the checked graph of specs whose
+shape errors would make `load` raise, to look at the summary as far as it is known.
 """
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -24,10 +25,40 @@ from graphspec.analysis import budget as budgets
 from graphspec.analysis.rules.ops import promote
 
 
-def analyzed(source, strict=False):
+def stages(spec_source):
+    """(Source, CheckedGraph or None, diagnostics): the stages before the analysis, one by one."""
+    from graphspec import composition, document, graph, source
+
+    src, diagnostics = source.read(spec_source)
+    doc, more = document.validate_document(src)
+    diagnostics += more
+    if doc is None:
+        return src, None, diagnostics
+    composed, more = composition.compose(src, doc, None)
+    diagnostics += more
+    if composed is None:
+        return src, None, diagnostics
+    checked, more = graph.check(src, composed)
+    return src, checked, diagnostics + more
+
+
+def checked_graph(spec_source):
+    """(Source, CheckedGraph) of a spec that is structurally valid (shapes aside)."""
+    src, checked, diagnostics = stages(spec_source)
+    assert checked is not None, [d.format() for d in diagnostics]
+    return src, checked
+
+
+def build_anyway(spec_source):
+    """The Keras model of a spec whose shape errors `load` would refuse: what Keras makes of it."""
+    from graphspec.keras import compiler
+
+    return compiler.build(*checked_graph(spec_source), "unchecked", compile=False)
+
+
+def analyzed(spec_source, strict=False):
     """(summary, diagnostics) of a spec path, text or dict."""
-    spec = graphspec.load(source)
-    return analyze(spec.source, spec._checked, strict=strict)
+    return analyze(*checked_graph(spec_source), strict=strict)
 
 
 def write(tmp_path, text, name="spec.yaml"):
@@ -54,12 +85,13 @@ layers:
 
 NO_KERAS = """
 import json, sys
-import graphspec
-from graphspec.analysis import analyze
+from graphspec import analysis, composition, document, graph, source
 out = {}
 for path in sys.argv[1:]:
-    spec = graphspec.load(path)
-    summary, diagnostics = analyze(spec.source, spec._checked)
+    src, _ = source.read(path)
+    doc, _ = document.validate_document(src)
+    checked, _ = graph.check(src, composition.compose(src, doc, None)[0])
+    summary, diagnostics = analysis.analyze(src, checked)
     out[path] = {"diagnostics": [[d.code, d.line, d.column, d.message] for d in diagnostics],
                  "params": summary.params, "macs": summary.macs,
                  "table": summary.table(), "json": summary.to_dict()}
@@ -116,118 +148,21 @@ def test_all_shape_errors_are_reported_in_one_pass_without_cascades(tmp_path):
 
 # -- one fixture per code: position, severity, and Keras agreeing ------------------------------
 
-FIXTURES = {
-    "merge": "# expect: GS401 at 11:34\n" + SHAPEBUG,
-    "shared": """\
-        # expect: GS401 at 9:35
-        graphspec: 1
-        name: shared_widths
-        inputs:
-          a: {shape: [8]}
-          b: {shape: [6]}
-        layers:
-          - {name: enc, layer: Dense, in: a, args: {units: 4}}
-          - {name: enc_b, share: enc, in: b}
-          - {name: both, layer: Concatenate, in: [enc, enc_b]}
-        """,
-    "rank": """\
-        # expect: GS402 at 7:5
-        graphspec: 1
-        name: conv_on_rank_3
-        inputs:
-          image: {shape: [28, 28]}
-        layers:
-          - {name: conv, layer: Conv2D, args: {filters: 8, kernel_size: 3}}
-          - {name: pool, layer: GlobalAveragePooling2D}
-        """,
-    "window": """\
-        # expect: GS403 at 7:5
-        graphspec: 1
-        name: pool_too_large
-        inputs:
-          image: {shape: [4, 4, 3]}
-        layers:
-          - {name: pool, layer: MaxPooling2D, args: {pool_size: 5}}
-          - {name: flat, layer: Flatten}
-        """,
-    "reshape": """\
-        # expect: GS404 at 7:55
-        graphspec: 1
-        name: reshape_size
-        inputs:
-          x: {shape: [4, 4]}
-        layers:
-          - {name: grid, layer: Reshape, args: {target_shape: [5, 5]}}
-        """,
-    "float_ids": """\
-        # expect: GS405 at 7:5 (warning)
-        graphspec: 1
-        name: float_token_ids
-        inputs:
-          tokens: {shape: [20]}
-        layers:
-          - {name: embed, layer: Embedding, args: {input_dim: 1000, output_dim: 8}}
-        """,
-    "axis": """\
-        # expect: GS406 at 7:41
-        graphspec: 1
-        name: axis_out_of_range
-        inputs:
-          x: {shape: [4]}
-        layers:
-          - {name: total, op: sum, args: {axis: 2}}
-        """,
-    "unknown_size": """\
-        # expect: GS407 at 7:5
-        graphspec: 1
-        name: dense_on_unknown_width
-        inputs:
-          x: {shape: [null]}
-        layers:
-          - {name: fc, layer: Dense, args: {units: 4}}
-        """,
-    "groups": """\
-        # expect: GS408 at 7:76
-        graphspec: 1
-        name: groups_do_not_divide
-        inputs:
-          image: {shape: [8, 8, 4]}
-        layers:
-          - {name: conv, layer: Conv2D, args: {filters: 6, kernel_size: 3, groups: 3}}
-        """,
-    "no_rule": """\
-        # expect: GS409 at 7:5 (warning, strict)
-        graphspec: 1
-        name: no_rule
-        inputs:
-          image: {shape: [8, 8, 3]}
-        layers:
-          - {name: contrast, layer: AutoContrast}
-        """,
-}
+# The one-diagnostic fixtures of every analysis code live in tests/invalid/ (shape_*.yaml),
+# where tests/test_invalid.py pins their position and full message; here each error is checked
+# to be one Keras makes too, so no rule reports what Keras would build.
+SHAPE_FIXTURES = sorted((ROOT / "tests" / "invalid").glob("shape_*.yaml"))
 
 
-def _expectation(text):
-    header = text.splitlines()[0]
-    code, at = header.split("expect: ")[1].split(" at ")
-    line, column = at.split()[0].split(":")
-    return code, int(line), int(column), "warning" in header, "strict" in header
-
-
-@pytest.mark.parametrize("name", FIXTURES)
-def test_fixture_gives_its_one_diagnostic_and_keras_agrees(tmp_path, name):
-    text = textwrap.dedent(FIXTURES[name])
-    code, line, column, warning, strict = _expectation(text)
-    path = write(tmp_path, text)
-    _, diagnostics = analyzed(path, strict=strict)
-    assert [(d.code, d.line, d.column) for d in diagnostics] == [(code, line, column)], \
-        "\n".join(d.format() for d in diagnostics)
-    (diag,) = diagnostics
-    assert diag.severity == ("warning" if warning else "error")
-    assert diag.message and diag.path == str(path)
-    if not warning:  # every shape error is one Keras makes too
-        with pytest.raises(graphspec.SpecError, match="GS301"):
-            graphspec.load(path).build(compile=False)
+@pytest.mark.parametrize("path", SHAPE_FIXTURES, ids=lambda p: p.stem)
+def test_every_shape_error_is_one_keras_makes_too(path):
+    header = path.read_text().splitlines()[0]
+    code = re.search(r"GS\d{3}", header).group()
+    if "warning" in header or code == "GS410":  # warnings, and budgets, Keras does not know
+        return
+    assert [d.code for d in graphspec.validate(path)] == [code]
+    with pytest.raises(graphspec.SpecError, match="GS301"):
+        build_anyway(path)
 
 
 def test_budget_exceeded_is_located_at_its_key(tmp_path):
@@ -240,7 +175,7 @@ def test_budget_exceeded_is_located_at_its_key(tmp_path):
           - {name: fc, layer: Dense, args: {units: 1000}}
         """)
     spec = graphspec.load(path)
-    summary, _ = analyze(spec.source, spec._checked)
+    summary = spec.summary()
     assert summary.params == 1_001_000
     # the budget's place in the file comes from the document once `budget:` exists
     loc = ("layers", 0)
@@ -609,8 +544,8 @@ def test_examples_match_keras_node_by_node(seed_plugins):
 
     for path in EXAMPLE_FILES:
         spec = graphspec.load(path)
-        summary, _ = analyze(spec.source, spec._checked)
-        built = tensor_shapes(spec.source, spec._checked)
+        summary = spec.summary()
+        built = tensor_shapes(*checked_graph(spec.source.data))
         model = spec.build(compile=False)
         for node in summary.nodes:
             if not node.known:
@@ -640,7 +575,7 @@ def test_macs_match_published_counts():
     for name, target, params in (("VGG16", 15.5e9, 138_357_544),
                                  ("MobileNetV2", 300e6, 3_538_984)):
         spec = graphspec.from_keras(getattr(keras.applications, name)(weights=None))
-        summary, diagnostics = analyze(spec.source, spec._checked)
+        summary, diagnostics = spec.summary(), spec.diagnostics
         assert diagnostics == [] and summary.unknown == []
         assert summary.params == params
         assert _within(summary.macs, target), (name, summary.macs)
@@ -663,7 +598,7 @@ def test_resnet50_is_analyzed_well_under_a_tenth_of_a_second():
     best = float("inf")
     for _ in range(5):
         start = time.perf_counter()
-        summary, _ = analyze(spec.source, spec._checked)
+        summary = spec.summary()
         best = min(best, time.perf_counter() - start)
     assert summary.params == 25_636_712
     assert best < 0.03, f"{best * 1000:.1f} ms"
@@ -706,7 +641,7 @@ def test_nested_submodels_are_analyzed_with_the_callers_shapes():
     x = keras.Input((5,))
     model = keras.Model(x, inner(keras.layers.Dense(4)(x)))
     spec = graphspec.from_keras(model)
-    summary, diagnostics = analyze(spec.source, spec._checked)
+    summary, diagnostics = spec.summary(), spec.diagnostics
     node = summary.node("head")
     assert diagnostics == [] and node.kind == "submodel"
     assert node.shapes == [(None, 2)] and node.params == inner.count_params() == 23
@@ -783,11 +718,10 @@ def test_mutations_that_break_the_build_are_found_statically(example, data):
         parent = parent[part]
     value = data.draw(st.integers(-3, 4) if site[-1] == "axis" else st.integers(1, 40))
     parent[site[-1]] = value
-    spec = graphspec.load(doc)
-    summary, diagnostics = analyze(spec.source, spec._checked)
+    summary, diagnostics = analyze(*checked_graph(doc))
     errors = [d for d in diagnostics if d.is_error]
     try:
-        spec.build(compile=False)
+        build_anyway(doc)
         built = True
     except graphspec.SpecError:
         built = False
@@ -803,10 +737,9 @@ def test_initial_states_of_the_wrong_width_are_found_before_keras_fails_at_run_t
 
     doc = yaml.safe_load((EXAMPLES / "seq2seq.yaml").read_text())
     doc["layers"][3]["args"]["units"] = 64  # the encoder's states have 128
-    spec = graphspec.load(doc)
-    _, diagnostics = analyze(spec.source, spec._checked)
+    _, diagnostics = analyze(*checked_graph(doc))
     assert [(d.code, d.pointer) for d in diagnostics] == [("GS408", "layers[3].in.initial_state")]
-    model = spec.build(compile=False)
+    model = build_anyway(doc)
     with pytest.raises(Exception):  # noqa: B017 - the backend's own error type
         model.predict([np.zeros((1, 3), "int32"), np.zeros((1, 3), "int32")], verbose=0)
 
@@ -826,20 +759,18 @@ def test_nodes_outside_the_model_are_left_out_and_static_shapes_replace_a_build(
         outputs: a
         """
     spec = graphspec.load(write(tmp_path, text))
-    summary, diagnostics = analyze(spec.source, spec._checked)
+    summary = spec.summary()
     assert [n.name for n in summary.nodes] == ["x", "a"]  # as Keras's model has them
     assert summary.params == spec.build(compile=False).count_params() == 15
     # a node outside the model is still applied when building: its errors are errors
-    broken = graphspec.load(write(tmp_path, text.replace("layer: Dense, in: x",
-                                                         "layer: LSTM, in: x")))
-    _, diagnostics = analyze(broken.source, broken._checked)
-    assert [(d.code, d.line) for d in diagnostics] == [("GS402", 7)]
+    broken = write(tmp_path, text.replace("layer: Dense, in: x", "layer: LSTM, in: x"), "b.yaml")
+    assert [(d.code, d.line) for d in graphspec.validate(broken)] == [("GS209", 7), ("GS402", 7)]
     with pytest.raises(graphspec.SpecError, match="GS301"):
-        broken.build(compile=False)
-    assert tensor_shapes(broken.source, broken._checked) is None
-    siamese = graphspec.load(EXAMPLES / "siamese.yaml")
-    assert tensor_shapes(siamese.source, siamese._checked) == \
-        compiler.tensor_shapes(siamese.source, siamese._checked)
+        build_anyway(broken)
+    assert tensor_shapes(*checked_graph(broken)) is None
+    siamese = EXAMPLES / "siamese.yaml"
+    assert tensor_shapes(*checked_graph(siamese)) == \
+        compiler.tensor_shapes(*checked_graph(siamese))
 
 
 JUNK = st.one_of(st.integers(-3, 50), st.floats(allow_nan=False, width=16), st.booleans(),
@@ -858,10 +789,9 @@ def test_any_argument_value_gives_a_result_or_located_diagnostics(example, data)
     node = data.draw(st.sampled_from(nodes))
     key = data.draw(st.sampled_from(sorted(node["args"]) + ["padding", "strides", "axis"]))
     node["args"][key] = data.draw(JUNK)
-    try:
-        spec = graphspec.load(doc)
-    except graphspec.SpecError:
+    src, checked, earlier = stages(doc)
+    if checked is None:
         return  # the graph checks rejected the value first
-    summary, diagnostics = analyze(spec.source, spec._checked, strict=True)
+    summary, diagnostics = analyze(src, checked, strict=True)
     assert all(d.pointer and d.code.startswith("GS4") for d in diagnostics)
-    assert len(summary.nodes) >= len(spec._checked.inputs)
+    assert len(summary.nodes) >= len(checked.inputs)

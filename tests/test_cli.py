@@ -46,9 +46,11 @@ def test_validate_json(capsys):
     assert (diag["code"], diag["line"], diag["column"]) == ("GS207", 7, 31)
 
 
-def test_validate_build_catches_shape_errors(capsys):
-    assert main(["validate", str(INVALID / "shape_mismatch.yaml")]) == 0
-    assert main(["validate", "--build", str(INVALID / "shape_mismatch.yaml")]) == 1
+def test_validate_catches_shape_errors_and_build_what_only_keras_knows(capsys):
+    assert main(["validate", str(INVALID / "shape_mismatch.yaml")]) == 1  # static shapes
+    assert "error[GS401]" in capsys.readouterr().err
+    assert main(["validate", str(INVALID / "bad_arg_value.yaml")]) == 0
+    assert main(["validate", "--build", str(INVALID / "bad_arg_value.yaml")]) == 1
     assert "error[GS301]" in capsys.readouterr().err
 
 
@@ -90,7 +92,7 @@ def test_set_overrides_parameters_and_the_archive_records_them(capsys, tmp_path)
 def test_failed_build_leaves_the_output_untouched(capsys, tmp_path):
     out = tmp_path / "model.keras"
     out.write_bytes(b"previous model")
-    assert main(["build", str(INVALID / "shape_mismatch.yaml"), "-o", str(out)]) == 1
+    assert main(["build", str(INVALID / "bad_arg_value.yaml"), "-o", str(out)]) == 1
     assert main(["build", str(INVALID / "unknown_layer.yaml"), "-o", str(out)]) == 1
     assert out.read_bytes() == b"previous model"
     assert os.listdir(tmp_path) == ["model.keras"]  # no temporary file left behind

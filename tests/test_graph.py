@@ -41,7 +41,8 @@ def test_graph_has_nodes_edges_and_attributes():
     ([dense(), {"op": "relu"}, dense()], None, {}, "sequential"),
     ([dense(), dense()], None, {"model": "functional"}, "functional"),
     ([dense("a"), dense("b", in_="x")], None, {"outputs": ["a", "b"]}, "functional"),
-    ([dense("a"), {"name": "b", "share": "a", "in": "a"}], None, {}, "functional"),
+    # Dense(4) on a width-4 input can be applied again to its own output.
+    ([dense("a", units=4), {"name": "b", "share": "a", "in": "a"}], None, {}, "functional"),
     ([dense("a", in_="x"), dense("b", in_="y"), {"layer": "Add", "in": ["a", "b"]}],
      {"x": {"shape": [2]}, "y": {"shape": [2]}}, {}, "functional"),
     ([dense("a"), dense("b", in_="x"), {"layer": "Add", "in": ["a", "b"]}], None, {}, "functional"),

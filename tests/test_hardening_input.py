@@ -19,7 +19,13 @@ import graphspec
 from graphspec import Limits, SpecError
 from graphspec.cli import main
 from graphspec.expr import Budget, ExprError, chain, evaluate, names, substitute
-from graphspec.output import OutputError, atomic_path, check_target, read_metadata, write_text
+from graphspec.output import (
+    OutputError,
+    atomic_path,
+    check_target,
+    read_metadata,
+    write_text,
+)
 from graphspec.source import FILE_COST, Source, Spent, read, read_value
 
 HEADER = "graphspec: 1\nname: m\ninputs: {x: {shape: [4]}}\n"
@@ -299,8 +305,8 @@ def test_a_json_spec_with_a_byte_order_mark(tmp_path):
     ("? [a, b]\n: 1\n", "a list"), ("{[a]: 1}\n", "a list"), ("? {a: 1}\n: 2\n", "a mapping"),
 ])
 def test_a_complex_key_is_a_format_error_not_an_unsafe_tag(tmp_path, text, kind):
-    (diag,) = refused(str(write(tmp_path, HEADER + "description: x\nparams:\n  " + text.replace("\n", "\n  ")
-                                + "\n" + LAYERS)))
+    params = "params:\n  " + text.replace("\n", "\n  ")
+    (diag,) = refused(str(write(tmp_path, HEADER + "description: x\n" + params + "\n" + LAYERS)))
     assert diag.code == "GS101" and f"{kind} is used as a mapping key" in diag.message
     assert "plain scalars" in diag.message and diag.line == 6
 
@@ -349,8 +355,9 @@ def test_values_that_are_not_plain_data_are_located_errors(tmp_path, value, code
 
 
 def test_yaml_1_1_oddities_stay_text(tmp_path):
-    source, _ = read(str(write(tmp_path, "a: 2024-01-31\nb: =\nc: <<\nd: 2001-12-14t21:59:43.10-05:00\n")))
-    assert source.data == {"a": "2024-01-31", "b": "=", "c": "<<", "d": "2001-12-14t21:59:43.10-05:00"}
+    stamp = "2001-12-14t21:59:43.10-05:00"
+    source, _ = read(str(write(tmp_path, f"a: 2024-01-31\nb: =\nc: <<\nd: {stamp}\n")))
+    assert source.data == {"a": "2024-01-31", "b": "=", "c": "<<", "d": stamp}
 
 
 def test_positions_follow_aliases_and_merges():
@@ -401,10 +408,12 @@ def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path):
             "except OutputError as exc:\n    sys.stderr.write(str(exc))\n")
     target = tmp_path / "out.yaml"
     target.write_text("old")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     done = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                          text=True, env=env)
     assert done.stderr == f"cannot write '{target}': file too large"
-    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.yaml"]
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.yaml"]
 
 
 def test_atomic_writes_follow_symlinks_and_clean_up(tmp_path):
@@ -414,10 +423,9 @@ def test_atomic_writes_follow_symlinks_and_clean_up(tmp_path):
     link.symlink_to(real)
     write_text(link, "new")
     assert link.is_symlink() and real.read_text() == "new"
-    with pytest.raises(ZeroDivisionError):
-        with atomic_path(tmp_path / "x.yaml") as tmp:
-            tmp.write_text("partial")
-            1 / 0
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "x.yaml") as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.yaml", "real.yaml"]
 
 

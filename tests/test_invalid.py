@@ -7,6 +7,7 @@ a `.expect` file beside it holds the same text without `# expect:`:
     # expect: GS201 at 7:24                          code, line and column
     # expect: GS209 at 7:5 (warning)                 a warning: the spec still loads
     # expect: GS301 at 9:5 (build)                   found by building the model (imports Keras)
+    # expect: GS409 at 7:5 (warning, strict)         validated with strict_shapes=True
     # expect: GS151 at 4:4 (reported in lib/b.yaml)  the mistake lies in an imported file
     # expect: GS120 (set: widht=16)                  run with this parameter override, as
                                                      `--set widht=16` (repeatable)

@@ -12,7 +12,7 @@ from graphspec.cli import main
 
 def dot_of(example, **kw):
     spec = graphspec.load(EXAMPLES / example, **kw)
-    return plot.to_dot(spec._checked, spec.name)
+    return spec.to_dot()
 
 
 def test_dot_has_inputs_nodes_edges_and_outputs():
@@ -43,7 +43,7 @@ def test_output_index_edges_are_labelled():
 
 def test_mermaid_text():
     spec = graphspec.load(EXAMPLES / "siamese.yaml")
-    text = plot.to_mermaid(spec._checked, spec.name)
+    text = spec.to_mermaid()
     assert text.startswith("%% siamese\nflowchart TD\n")
     assert '  n0[/"left<br/>input [28, 28, 1] float32"/]' in text
     assert '["r_conv1<br/>shares conv1"]' in text and '["diff<br/>op subtract"]' in text

@@ -9,7 +9,13 @@ from keras import ops
 import graphspec
 
 
-@graphspec.register_layer
+def _my_layer_shape(input_shape, args):
+    """The static shape rule (pure Python, no Keras): `graphspec validate` and
+    `graphspec summary` use it to know this layer's output without building the model."""
+    return (*input_shape[:-1], args["output_dim"])
+
+
+@graphspec.register_layer(shape=_my_layer_shape)
 class MyLayer(keras.layers.Layer):
     """x @ kernel, with a trainable kernel of shape (input features, output_dim)."""
 

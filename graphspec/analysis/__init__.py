@@ -38,10 +38,11 @@ Activation bytes: the size of each node's outputs per sample (dtype size x eleme
 inputs included.
 """
 
+from . import budget
 from .core import Tensor
 from .rules import register_shape, unregister_shape
 from .shapes import analyze, tensor_shapes
 from .summary import NodeSummary, Summary
 
-__all__ = ["NodeSummary", "Summary", "Tensor", "analyze", "register_shape",
+__all__ = ["NodeSummary", "budget", "Summary", "Tensor", "analyze", "register_shape",
            "tensor_shapes", "unregister_shape"]

@@ -59,3 +59,19 @@ def weighted_loss_function(fn) -> keras.losses.Loss:
         "config": {"fn": keras.losses.serialize(fn), "reduction": "mean_with_sample_weight",
                    "name": getattr(fn, "__name__", None)},
     })
+
+
+def compile_names() -> dict[str, list[str]]:
+    """The names Keras's `optimizers.get`, `losses.get` and `metrics.get` look strings up in
+    ({"optimizers": [...], "losses": [...], "metrics": [...]}): candidates only, to be
+    checked by calling `get`. Keras exports the getters, not the tables behind them, and the
+    tables hold aliases (`mse`, `bce`, `kld`) that no public name lists. Optimizer names are
+    looked up case-insensitively: both the class name and the lowercase key are given."""
+    from keras.src import losses, metrics, optimizers
+
+    return {
+        "optimizers": sorted({n for k, cls in optimizers.ALL_OBJECTS_DICT.items()
+                              for n in (k, cls.__name__)}),
+        "losses": sorted(losses.ALL_OBJECTS_DICT),
+        "metrics": sorted(metrics.ALL_OBJECTS_DICT),
+    }

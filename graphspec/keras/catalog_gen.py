@@ -29,6 +29,9 @@ _STATE_OUTPUTS = {"LSTM": 3, "GRU": 2, "SimpleRNN": 2, "ConvLSTM1D": 3, "ConvLST
 _UNKNOWN_OUTPUTS = {"MultiHeadAttention", "GroupQueryAttention", "Attention",
                     "AdditiveAttention", "RNN", "Bidirectional", "TimeDistributed", "Pipeline"}
 _OP_SUBMODULES = ("image", "linalg")  # keras.ops.nn and keras.ops.numpy repeat top-level names
+# Metric strings `model.compile` resolves itself (in any case) before asking
+# keras.metrics.get: accuracy picks binary, categorical or sparse accuracy from the shapes.
+_COMPILE_METRICS = ("accuracy", "acc", "crossentropy", "ce")
 
 
 def _params(fn) -> list[inspect.Parameter]:
@@ -112,7 +115,31 @@ def generate() -> dict:
             if name.startswith("_") or inspect.isclass(fn) or not callable(fn):
                 continue
             ops[prefix + name] = _op_entry(fn)
-    return {"keras_version": keras.__version__, "layers": layers, "ops": ops}
+    return {"keras_version": keras.__version__, "layers": layers, "ops": ops,
+            **compile_names()}
+
+
+def compile_names() -> dict[str, list[str]]:
+    """The optimizer, loss and metric names a spec's `compile` section may use: each one
+    that Keras's own getter turns into a usable object (abstract bases and classes that need
+    arguments, such as MeanIoU, are left out: a name alone cannot make them)."""
+    getters = {"optimizers": (keras.optimizers.get, keras.optimizers.Optimizer),
+               "losses": (keras.losses.get, keras.losses.Loss),
+               "metrics": (keras.metrics.get, keras.metrics.Metric)}
+    found = {}
+    for kind, names in _private.compile_names().items():
+        get, base = getters[kind]
+        found[kind] = [name for name in names if _made_by(get, base, name)]
+    found["metrics"] = sorted(set(found["metrics"]) | set(_COMPILE_METRICS))
+    return found
+
+
+def _made_by(get, base: type, name: str) -> bool:
+    try:
+        made = get(name)
+    except Exception:  # Keras's reason does not matter here: the name alone is not enough
+        return False
+    return type(made) is not base
 
 
 def dumps(catalog: dict) -> str:

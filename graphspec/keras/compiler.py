@@ -12,13 +12,15 @@ from typing import Any
 
 import keras
 
-from ..errors import Diagnostic, SpecError
+from ..codes import CATALOGUE, report
+from ..errors import ERROR, Diagnostic, SpecError, did_you_mean, pointer
 from ..graph import CallerInput, CheckedGraph, GraphNode, Ref
 from ..registry import LAYERS
 from ..signatures import builtin_layer
 from ..source import Loc, Source
 from . import _private
 from .ops import Op
+from .topology import output_names
 
 _MAX_MESSAGE = 800
 
@@ -242,10 +244,26 @@ def tensor_shapes(source: Source, checked: CheckedGraph) -> dict[str, Any]:
     return {name: shape(value) for name, value in tensors.items()}
 
 
+SEED_MAX = 2**32 - 1  # NumPy's legacy generator, which keras.utils.set_random_seed seeds
+
+
+def set_seed(seed: Any, source: Source, loc: Loc | None = None) -> None:
+    """`keras.utils.set_random_seed` (Python, NumPy and backend generators) for a whole
+    number from 0 to 2**32 - 1; anything else is a SpecError (GS110), located at `loc` in
+    the spec when the seed comes from it, else naming the `seed` argument."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        fields = dict(low=0, high=f"{SEED_MAX:,}", received=seed)
+        if loc is not None:
+            raise SpecError([report(source, loc, "GS110", "range", at="train.seed", **fields)])
+        raise SpecError([Diagnostic(source.path, None, None, "GS110", ERROR,
+                                    CATALOGUE["GS110"].render("range", at="seed", **fields))])
+    keras.utils.set_random_seed(seed)
+
+
 def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = None,
           compile: bool = True):
     if seed is not None:
-        keras.utils.set_random_seed(seed)  # Python, NumPy and backend generators
+        set_seed(seed, source)
     model = Compiler(source, checked, name).build()
     if compile and checked.compile is not None:
         remainder = checked.train.remainder if checked.train is not None else "keep"
@@ -253,18 +271,32 @@ def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = N
     return model
 
 
-def compile_model(source: Source, model, settings, remainder: str = "keep") -> None:
+# Metric strings that `model.compile` resolves itself, in any case, from the shapes.
+_COMPILE_METRICS = ("accuracy", "acc", "crossentropy", "ce")
+
+
+def compile_model(source: Source, model, settings, remainder: str = "keep", *,
+                  optimizer=None) -> None:
     """`model.compile` from a spec's `compile` section. With remainder `pad`, losses average
-    over the sample weights and metrics are weighted, so padding changes neither."""
+    over the sample weights and metrics are weighted, so padding changes neither.
+
+    Everything Keras would only reject once training starts is checked here, as GS302: the
+    output names of loss, metric and weight mappings, the number of listed weights, and each
+    metric name. `optimizer` (a Keras optimizer) replaces the section's, keeping its state."""
     weighted = remainder == "pad"
     loc = Loc(("compile",), source)
+    outputs = output_names(model)
+    diagnostics = _output_keys(source, loc, settings, outputs)
+    if diagnostics:
+        raise SpecError(diagnostics)
 
-    def attempt(key, make):
+    def attempt(at: tuple, make):
         try:
             return make()
         except Exception as exc:
-            raise SpecError([source.diagnostic(loc + (key,), "GS302", f"Keras rejected "
-                                               f"compile.{key}: {_keras_message(exc)}")]) from None
+            key = pointer(at)
+            raise SpecError([report(source, loc + at, "GS302", "keras", key=key,
+                                    message=_keras_message(exc))]) from None
 
     def one_loss(value):
         fn = keras.losses.get(value)
@@ -276,13 +308,54 @@ def compile_model(source: Source, model, settings, remainder: str = "keep") -> N
 
     def losses():
         value = settings.loss
-        if isinstance(value, dict) and "class_name" not in value:
-            return {out: one_loss(v) for out, v in value.items()}
-        return one_loss(value) if value is not None else None
+        if _per_output(value):
+            return {out: attempt(("loss", out), lambda v=v: one_loss(v))
+                    for out, v in value.items()}
+        return attempt(("loss",), lambda: one_loss(value)) if value is not None else None
 
-    optimizer = attempt("optimizer", lambda: keras.optimizers.get(settings.optimizer))
-    loss = attempt("loss", losses)
-    metrics = {("weighted_metrics" if weighted else "metrics"): settings.metrics} \
-        if settings.metrics is not None else {}
-    attempt("metrics", lambda: model.compile(optimizer=optimizer, loss=loss,
-                                             loss_weights=settings.loss_weights, **metrics))
+    def check_metric(at: tuple, name) -> None:
+        if not (isinstance(name, str) and name.lower() in _COMPILE_METRICS):
+            attempt(at, lambda: keras.metrics.get(name))  # compile() would defer this to fit
+
+    metrics = settings.metrics
+    if _per_output(metrics):
+        for out, value in metrics.items():
+            for i, name in enumerate(value if isinstance(value, list) else [value]):
+                check_metric(("metrics", out, i) if isinstance(value, list)
+                             else ("metrics", out), name)
+    elif metrics is not None:
+        for i, name in enumerate(metrics):
+            check_metric(("metrics", i), name)
+    if optimizer is None:
+        optimizer = attempt(("optimizer",), lambda: keras.optimizers.get(settings.optimizer))
+    loss = losses()
+    given = {("weighted_metrics" if weighted else "metrics"): metrics} if metrics is not None \
+        else {}
+    attempt(("metrics",), lambda: model.compile(optimizer=optimizer, loss=loss,
+                                                loss_weights=settings.loss_weights, **given))
+
+
+def _per_output(value) -> bool:
+    """A mapping by output name (a serialized Keras object has a class_name instead)."""
+    return isinstance(value, dict) and "class_name" not in value
+
+
+def _output_keys(source: Source, loc: Loc, settings, outputs: list[str]) -> list[Diagnostic]:
+    """GS302 for each output a loss, metric or weight mapping names that the model lacks,
+    and for a list of weights that is not one per output."""
+    found = []
+    for key in ("loss", "metrics", "loss_weights"):
+        value = getattr(settings, key)
+        if not _per_output(value):
+            continue
+        for out in value:
+            if out not in outputs:
+                found.append(report(source, loc + (key, out), "GS302", "unknown_output",
+                                    at_key=True, key=key, received=out,
+                                    outputs=", ".join(outputs),
+                                    hint=did_you_mean(out, outputs)))
+    weights = settings.loss_weights
+    if isinstance(weights, list) and len(weights) != len(outputs):
+        found.append(report(source, loc + ("loss_weights",), "GS302", "weights_count",
+                            count=len(outputs), received=len(weights)))
+    return found

@@ -24,6 +24,7 @@ from ..document import FORMAT_VERSION
 from ..errors import ExportError, did_you_mean
 from ..registry import LAYERS
 from ..signatures import builtin_layer, builtin_op
+from . import saving
 from .ops import Op
 from .topology import Call, TensorRef, Topology, input_names, operations
 
@@ -45,8 +46,27 @@ def _plain(value: Any) -> Any:
 
 
 def load_model(path):
-    """A saved `.keras` model, loaded by Keras (graphspec's op layer included)."""
-    return keras.models.load_model(path)
+    """A saved `.keras` model, loaded by Keras in safe mode (graphspec's op layer included).
+    Raises ExportError, naming the file, for one that cannot be loaded or exported: not a
+    .keras archive, a Lambda, an unregistered class, a subclassed model."""
+    return saving.load(path, ExportError, "the model", graph_only=True)
+
+
+def _check_graph(model) -> None:
+    """ExportError unless `model` is a functional or Sequential model: a subclassed model
+    has no graph to read, only Python code in its call()."""
+    cls = type(model)
+    if cls.__module__.startswith("keras") and cls.__name__ in ("Functional", "Sequential"):
+        return
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    if any(c.__name__ == "Functional" and c.__module__.startswith("keras") for c in cls.__mro__):
+        raise ExportError(f"model '{model.name}' is an instance of {where}, a subclass of the "
+                          "functional keras.Model: export keras.Model(model.inputs, "
+                          "model.outputs), the same graph without the subclass")
+    raise ExportError(f"model '{model.name}' is a subclassed model ({where}), whose call() is "
+                      "Python code: it has no graph to export. Rebuild it with the functional "
+                      "API (keras.Model(inputs, outputs)) or keras.Sequential, and register "
+                      "its custom layers with graphspec.register_layer")
 
 
 def layer_type(layer) -> str:
@@ -141,6 +161,9 @@ class _Exporter:
 
     # -- models ------------------------------------------------------------------------------
     def model(self, model) -> dict:
+        if not isinstance(model, keras.Model):
+            raise ExportError(f"expected a keras.Model. Received: {type(model).__name__}")
+        _check_graph(model)
         if not model.built or not getattr(model, "inputs", None):
             raise ExportError(f"model '{model.name}' has no inputs yet: build it (call it on "
                               "data or give it a keras.Input) before exporting")
@@ -178,6 +201,7 @@ class _Exporter:
 
     def nested(self, model) -> str:
         name = model.name
+        _check_graph(model)
         if name in self.blocks:
             raise ExportError(f"two different sub-models are both named '{name}'; rename one")
         inner = _Exporter(self.minimizer)

@@ -6,12 +6,22 @@ Keras high-level API: `train_on_batch` on every batch (after an optional Python 
 change it), then `test_on_batch` over the validation data, with TensorBoard scalars per
 training step and per epoch. Both stop after `steps_per_epoch` batches, never run an endless
 generator, and write the checkpoint atomically at the end of every epoch; Ctrl-C writes one
-too, then stops cleanly.
+too, then stops cleanly. Both stop when the loss becomes NaN or infinite, leaving the
+checkpoint of the last complete epoch.
+
+Paths in the `train` section (`checkpoint`, `tensorboard`) are relative to the spec file's
+folder (to the working directory for a spec given as a dict), like imports, and must stay
+inside that folder's tree: a spec cannot write elsewhere. Paths the caller gives
+(`train(checkpoint=..., tensorboard=...)`, the command line's `--checkpoint`,
+`--tensorboard`) are the caller's choice and are used as given.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +31,12 @@ import keras
 import numpy as np
 
 from .. import output
+from ..codes import report
 from ..document import TrainSpec
 from ..errors import ERROR, DataError, Diagnostic, SpecError
-from .data import BatchSequence
+from ..source import Loc
+from . import compiler, saving
+from .data import BatchSequence, load_arrays  # noqa: F401 (load_arrays: the CLI reads it here)
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
@@ -36,24 +49,7 @@ class Result:
     interrupted: bool = False
     checkpoint: str | None = None
     replicas: int = 1  # devices the model was trained on in sync
-
-
-def load_arrays(path: str | Path) -> dict[str, Any]:
-    """Named arrays from a `.npz` file, or from a folder of `NAME.npy` files, which are memory
-    mapped (read a batch at a time), for data larger than memory."""
-    path = Path(path)
-    if path.is_dir():
-        arrays = {f.stem: np.load(f, mmap_mode="r") for f in sorted(path.glob("*.npy"))}
-        if not arrays:
-            raise DataError(f"no .npy files in the folder '{path}'")
-        return arrays
-    if path.suffix != ".npz":
-        raise DataError(f"training data is a .npz file or a folder of .npy files. "
-                        f"Received: '{path}'")
-    if not path.is_file():
-        raise DataError(f"no such file: '{path}'")
-    with np.load(path, allow_pickle=False) as data:  # never unpickle: data cannot run code
-        return {name: data[name] for name in data.files}
+    warnings: list[str] = field(default_factory=list)  # e.g. NaN allowed in the data
 
 
 def strategy_scope(name: str):
@@ -72,94 +68,325 @@ def strategy_scope(name: str):
     return strategy.scope(), strategy.num_replicas_in_sync
 
 
-def _save(spec, model, path: str, epoch: int) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    spec.save(model, path, extra={"epoch": epoch})
+class _Diverged(Exception):
+    def __init__(self, epoch: int, batch: int, value: float):
+        self.epoch, self.batch, self.value = epoch, batch, value
+
+
+@dataclass
+class _Run:
+    """What the loops need besides the batches: where to save, and what to record."""
+
+    spec: Any
+    model: Any
+    settings: TrainSpec
+    result: Result
+    checkpoint: Path | None
+    tensorboard: Path | None
+    provenance: dict  # recorded in every saved archive besides the spec and the epoch
+
+    def save(self, path: Path, epoch: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.spec.save(self.model, path, extra={"epoch": epoch, **self.provenance})
+
+    def end_of_epoch(self, epoch: int) -> None:
+        self.result.epochs = epoch
+        if self.checkpoint:
+            self.save(self.checkpoint, epoch)
 
 
 def train(spec, data: dict[str, Any], validation: dict[str, Any] | None = None, *,
-          output_path: str | None = None, resume: bool = False, strategy: str = "default",
-          on_batch: Callable[[int, tuple], tuple] | None = None, progress: bool = True,
-          log: Callable[[str], None] = print) -> Result:
+          output_path: str | os.PathLike | None = None, resume: bool = False,
+          strategy: str = "default", on_batch: Callable[[int, tuple], tuple] | None = None,
+          progress: bool = True, log: Callable[[str], None] = print,
+          checkpoint: str | os.PathLike | None = None,
+          tensorboard: str | os.PathLike | None = None,
+          allow_nonfinite: bool = False) -> Result:
     """Train the model of `spec` on named arrays, as its `train` section says.
 
     `on_batch(batch_index, batch)` (with `loop: batch`) may return a changed batch
-    `(x, y[, sample_weight])` before it is trained on. Returns the model and the history."""
+    `(x, y[, sample_weight])` before it is trained on. Returns the model and the history.
+
+    `checkpoint` and `tensorboard` replace the `train` section's paths and are used as given
+    (the section's own are relative to the spec's folder and confined to it). Every output
+    location is checked before anything is built or trained.
+
+    Data: arrays are checked against the model's inputs and outputs first; a NaN or infinity
+    in a float array is a DataError unless `allow_nonfinite` (then a warning is logged).
+    When the loss becomes NaN or infinite, training stops with a DataError; the checkpoint
+    keeps the last complete epoch and `output_path` is not written.
+
+    `resume` continues from the checkpoint, and only when it holds the model the spec builds
+    now, with the same optimizer settings: a checkpoint of another architecture (another
+    spec, or parameters that change a layer) or with other `compile.optimizer` settings
+    (resuming keeps the optimizer and its state) is refused with a DataError saying what
+    differs. The spec's loss, metrics and loss weights are applied to the resumed model, and
+    its `train` settings (epochs, batch size, ...) are used as always. The archives written
+    afterwards record, under `resumed`, the spec and parameters of every earlier run."""
     settings: TrainSpec = spec.train_settings or TrainSpec()
     if spec.compile_settings is None or spec.compile_settings.loss is None:
         raise SpecError([Diagnostic(spec.path, None, None, "GS111", ERROR,
                                     "training needs a 'compile' section with a 'loss'",
                                     "add e.g. compile: {optimizer: adam, loss: mse}")])
-    checkpoint = settings.checkpoint
-    initial_epoch = 0
+    train_loc = Loc(("train",), spec.source)
+    checkpoint = Path(checkpoint) if checkpoint is not None else \
+        _spec_path(spec, "checkpoint", settings.checkpoint)
+    logdir = Path(tensorboard) if tensorboard is not None else \
+        _spec_path(spec, "tensorboard", settings.tensorboard)
+    _check_outputs(output_path, checkpoint, logdir, resume)
     if settings.seed is not None:
-        keras.utils.set_random_seed(settings.seed)
+        compiler.set_seed(settings.seed, spec.source, train_loc + ("seed",))
     scope, replicas = strategy_scope(strategy)
+    provenance: dict = {}
+    initial_epoch = 0
     with scope:
         if resume:
-            if not checkpoint or not Path(checkpoint).is_file():
-                raise DataError(f"--resume needs the checkpoint of train.checkpoint. Received: "
-                                f"{checkpoint!r}, which does not exist")
-            model = keras.models.load_model(checkpoint)
-            initial_epoch = int((output.read_metadata(checkpoint) or {}).get("epoch", 0))
-            log(f"resuming from {checkpoint} after epoch {initial_epoch}")
+            model, initial_epoch, provenance = _resume(spec, settings, checkpoint, log)
         else:
             model = spec.build(seed=settings.seed)
-    batches = dict(batch_size=settings.batch_size, remainder=settings.remainder)
+    result = Result(model, epochs=initial_epoch, checkpoint=str(checkpoint) if checkpoint else None,
+                    replicas=replicas)
+    batches = dict(batch_size=settings.batch_size, remainder=settings.remainder,
+                   allow_nonfinite=allow_nonfinite)
     train_seq = BatchSequence.for_model(model, data, shuffle=settings.shuffle,
                                         seed=settings.seed, **batches)
     val_seq = BatchSequence.for_model(model, validation, **batches) if validation else None
+    for seq in (train_seq, val_seq):
+        for message in seq.warnings if seq else ():
+            result.warnings.append(message)
+            log(f"warning: {message}; training anyway (--allow-nonfinite)")
     steps = min(len(train_seq), settings.steps_per_epoch or len(train_seq))
     val_steps = min(len(val_seq), settings.validation_steps or len(val_seq)) if val_seq else 0
-    if steps == 0:
-        raise DataError(f"no full batch of {settings.batch_size} in {train_seq.samples} samples "
-                        f"with remainder: drop")
-    result = Result(model, epochs=initial_epoch, checkpoint=checkpoint, replicas=replicas)
-    run = _fit if settings.loop == "fit" else _batch_loop
+    run = _Run(spec, model, settings, result, checkpoint, logdir, provenance)
+    loop = _fit if settings.loop == "fit" else _batch_loop
     try:
-        run(spec, model, settings, train_seq, val_seq, steps, val_steps, initial_epoch, result,
-            on_batch, progress)
+        loop(run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress)
     except KeyboardInterrupt:
         result.interrupted = True
-        target = checkpoint or output_path
+        target = checkpoint or (Path(output_path) if output_path else None)
         if target:
-            _save(spec, model, target, result.epochs)
+            run.save(target, result.epochs)
             log(f"\ninterrupted: saved {target} after epoch {result.epochs}"
                 + ("; continue with --resume" if checkpoint else ""))
         return result
+    except _Diverged as exc:
+        kept = (f"the checkpoint '{checkpoint}' keeps epoch {result.epochs}, the last "
+                "complete one" if checkpoint and result.epochs else "nothing was saved")
+        raise DataError(f"the loss became {exc.value} at epoch {exc.epoch}, batch {exc.batch}: "
+                        f"training stopped and {kept}. Lower the learning rate, or look "
+                        "for extreme values in the data") from None
     if output_path:
-        _save(spec, model, output_path, result.epochs)
+        run.save(Path(output_path), result.epochs)
     return result
 
 
+def _spec_path(spec, key: str, value: str | None) -> Path | None:
+    """A path from the `train` section, relative to the spec's folder (the working directory
+    for a dict spec), refused (GS110) when it leads out of that folder's tree."""
+    if value is None:
+        return None
+    base = Path(spec.source.base_dir) if spec.source.base_dir is not None else Path.cwd()
+    base = base.resolve()
+    path = (base / value).resolve()  # symbolic links followed: where it would really go
+    if not path.is_relative_to(base):
+        what = "the spec's folder" if spec.source.base_dir is not None else \
+            "the working directory (the spec is a dict)"
+        raise SpecError([report(spec.source, ("train", key), "GS110", "wrong_value",
+                                at=f"train.{key}", received=value,
+                                detail=f"it leads to '{path}', outside {what} '{base}'; a "
+                                f"spec writes only inside its folder. Give such a path on "
+                                f"the command line instead (--{key})")])
+    return path
+
+
+def _check_outputs(output_path, checkpoint: Path | None, logdir: Path | None,
+                   resume: bool) -> None:
+    """Every place training writes, checked before any work (raises output.OutputError)."""
+    if output_path is not None:
+        output.check_target(output_path, (".keras",))
+    if checkpoint is not None and not (resume and not checkpoint.exists()):
+        _make_folder(checkpoint.parent, "the checkpoint folder")
+        output.check_target(checkpoint, (".keras",))
+    if logdir is not None:
+        _make_folder(logdir, "the TensorBoard folder")
+
+
+def _make_folder(folder: Path, what: str) -> None:
+    """Creates `folder` (training would at its first epoch) and checks that it takes files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f".graphspec-check-{os.getpid()}", "wb"):
+            pass
+        (folder / f".graphspec-check-{os.getpid()}").unlink()
+    except FileExistsError:
+        raise output.OutputError(f"{what} '{folder}' is a file, not a folder", folder,
+                                 usage=True) from None
+    except OSError as exc:
+        raise output.OutputError(f"cannot write in {what} '{folder}': "
+                                 f"{(exc.strerror or str(exc)).lower()}", folder,
+                                 usage=True) from None
+
+
+# -- resuming ----------------------------------------------------------------------------------
+
+def _resume(spec, settings: TrainSpec, checkpoint: Path | None, log):
+    """(model, epochs done, provenance) from the checkpoint, after checking that it holds the
+    model the spec builds now, with the same optimizer."""
+    if checkpoint is None:
+        raise DataError("--resume continues from a checkpoint: set train.checkpoint in the "
+                        "spec, or give --checkpoint")
+    if not checkpoint.is_file():
+        raise DataError(f"--resume needs the checkpoint '{checkpoint}', which does not exist")
+    saving.read_config(checkpoint, DataError, "the checkpoint")
+    try:
+        previous = output.read_metadata(checkpoint)
+    except Exception as exc:  # output.OutputError: the archive cannot be read
+        raise DataError(f"cannot read the checkpoint '{checkpoint}': {exc}") from None
+    epoch = (previous or {}).get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise DataError(f"the checkpoint '{checkpoint}' was not written by graphspec train "
+                        "(it records no epoch), so what it continues is unknown; train "
+                        "without --resume")
+    reference = spec.build(seed=settings.seed)  # what the spec makes now, compiled
+    model = saving.load(checkpoint, DataError, "the checkpoint")
+    changed = _changed_layers(model, reference)
+    params = _changed(previous.get("params") or {}, spec.params)
+    if changed:
+        because = f"; parameters changed: {params}" if params else ""
+        raise DataError(f"the checkpoint '{checkpoint}' holds another model than "
+                        f"'{spec.path}' builds now (differs: {changed}{because}). --resume "
+                        "continues only the same architecture: train without --resume to "
+                        "start again, or restore the spec and parameters of the checkpoint "
+                        f"({_params(previous.get('params') or {})})")
+    if model.optimizer is None:
+        raise DataError(f"the checkpoint '{checkpoint}' holds no optimizer state (it was "
+                        "saved uncompiled); train without --resume")
+    old, new = _optimizer(model.optimizer), _optimizer(reference.optimizer)
+    if old != new:
+        raise DataError(f"compile.optimizer differs from the checkpoint '{checkpoint}' "
+                        f"({_changed(old, new)}): --resume keeps the optimizer and its "
+                        "state, so its settings cannot change. Restore them, or train "
+                        "without --resume")
+    remainder = settings.remainder
+    applied = [k for k in ("loss", "metrics", "loss_weights")
+               if _canonical(_compile_part(model, k)) != _canonical(_compile_part(reference, k))]
+    compiler.compile_model(spec.source, model, spec.compile_settings, remainder,
+                           optimizer=model.optimizer)
+    log(f"resuming from {checkpoint} after epoch {epoch}"
+        + (f"; parameters changed since: {params}" if params else "")
+        + (f"; applying the spec's compile.{', compile.'.join(applied)}" if applied else ""))
+    earlier = list(previous.get("resumed") or [])
+    earlier.append({k: previous.get(k) for k in ("spec", "source", "params", "epoch")})
+    return model, epoch, {"resumed": earlier}
+
+
+def _canonical(value: Any) -> str:
+    """A config as text, without the names Keras numbers per process (`adam_1`,
+    `forward_lstm_2`): a layer's own name inside its config and an optimizer's name. The
+    names a functional model wires its layers by stay."""
+    def strip(v):
+        if isinstance(v, dict):
+            named = "trainable" in v or "learning_rate" in v  # a layer's or optimizer's config
+            return {k: strip(x) for k, x in v.items() if not (named and k == "name")}
+        if isinstance(v, (list, tuple)):
+            return [strip(x) for x in v]
+        return v
+    return json.dumps(strip(value), sort_keys=True, default=str)
+
+
+def _layer_configs(model) -> dict[str, str]:
+    config = model.get_config()
+    layers = {}
+    for i, layer in enumerate(config.get("layers", [])):
+        name = layer.get("name") or (layer.get("config") or {}).get("name") or f"#{i}"
+        layers[name] = _canonical(layer)
+    rest = {k: v for k, v in config.items() if k != "layers"}
+    layers["(model)"] = _canonical(rest)
+    return layers
+
+
+def _changed_layers(model, reference) -> str:
+    """Which layers of two models differ (class, arguments, shapes, wiring), as text; empty
+    when the architectures are identical."""
+    if type(model) is not type(reference):
+        return f"the model kind ({type(model).__name__} -> {type(reference).__name__})"
+    old, new = _layer_configs(model), _layer_configs(reference)
+    names = [n for n in dict.fromkeys([*old, *new]) if old.get(n) != new.get(n)]
+    if not names:
+        return ""
+    shown = ", ".join("the model's inputs and outputs" if n == "(model)" else n
+                      for n in names[:5])
+    return f"layer{'s' if len(names) > 1 else ''} {shown}" + (
+        f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _optimizer(optimizer) -> dict:
+    config = json.loads(_canonical(optimizer.get_config()))
+    return {"class": type(optimizer).__name__, **config}
+
+
+def _compile_part(model, key: str) -> Any:
+    config = model.get_compile_config() or {}
+    if key == "metrics":
+        return [config.get("metrics"), config.get("weighted_metrics")]
+    return config.get(key)
+
+
+def _changed(old: dict, new: dict) -> str:
+    keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+    return ", ".join(f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}"
+                     for k in keys[:8]) + (" ..." if len(keys) > 8 else "")
+
+
+def _params(params: dict) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items()) or "no parameters"
+
+
+# -- the loops ---------------------------------------------------------------------------------
+
 class _EpochEnd(keras.callbacks.Callback):
-    def __init__(self, spec, settings, result):
+    def __init__(self, run: _Run):
         super().__init__()
-        self.spec, self.settings, self.result = spec, settings, result
+        self.run = run
 
     def on_epoch_end(self, epoch, logs=None):
-        self.result.epochs = epoch + 1
         for key, value in (logs or {}).items():
-            self.result.history.setdefault(key, []).append(float(value))
-        if self.settings.checkpoint:
-            _save(self.spec, self.model, self.settings.checkpoint, epoch + 1)
+            self.run.result.history.setdefault(key, []).append(float(value))
+        self.run.end_of_epoch(epoch + 1)
 
 
-def _fit(spec, model, settings, train_seq, val_seq, steps, val_steps, initial_epoch, result,
-         on_batch, progress):
-    callbacks = [_EpochEnd(spec, settings, result)]
-    if settings.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=settings.tensorboard,
+class _StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's TerminateOnNaN, stopping at once (before the epoch's checkpoint could be
+    written with NaN weights) and saying where."""
+
+    def __init__(self):
+        super().__init__(raise_error=True)
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise _Diverged(self.epoch, batch + 1, float(loss))
+
+
+def _fit(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress):
+    callbacks = [_StopOnNaN(), _EpochEnd(run)]
+    if run.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard),
                                                      update_freq="batch"))
-    model.fit(train_seq, epochs=settings.epochs, initial_epoch=initial_epoch,
-              steps_per_epoch=steps, validation_data=val_seq,
-              validation_steps=val_steps or None, callbacks=callbacks,
-              verbose=1 if progress else 0)
+    run.model.fit(train_seq, epochs=run.settings.epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps, validation_data=val_seq,
+                  validation_steps=val_steps or None, callbacks=callbacks,
+                  verbose=1 if progress else 0)
 
 
-def _batch_loop(spec, model, settings, train_seq, val_seq, steps, val_steps, initial_epoch,
-                result, on_batch, progress):
-    writers = _writers(settings.tensorboard)
+def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch,
+                progress):
+    model, settings, result = run.model, run.settings, run.result
+    writers = _writers(run.tensorboard)
     step = initial_epoch * steps
     for epoch in range(initial_epoch, settings.epochs):
         bar = keras.utils.Progbar(steps, unit_name="step",
@@ -174,6 +401,9 @@ def _batch_loop(spec, model, settings, train_seq, val_seq, steps, val_steps, ini
             if on_batch is not None:
                 batch = on_batch(index, batch)
             logs = model.train_on_batch(*batch, return_dict=True)
+            loss = logs.get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise _Diverged(epoch + 1, index + 1, float(loss))
             real = _real_samples(batch)
             seen += real
             step += 1
@@ -192,12 +422,10 @@ def _batch_loop(spec, model, settings, train_seq, val_seq, steps, val_steps, ini
                                          if k.startswith("val_")}, epoch + 1)
         for key, value in epoch_logs.items():
             result.history.setdefault(key, []).append(value)
-        result.epochs = epoch + 1
         if progress:
             print("  ".join(f"{k}: {v:.4f}" for k, v in epoch_logs.items()))
         train_seq.on_epoch_end()
-        if settings.checkpoint:
-            _save(spec, model, settings.checkpoint, epoch + 1)
+        run.end_of_epoch(epoch + 1)
 
 
 def _real_samples(batch) -> int:
@@ -222,12 +450,12 @@ def _evaluate(model, seq, steps) -> dict[str, float]:
     return {k: v / seen for k, v in sums.items()} if seen else {}
 
 
-def _writers(logdir: str | None):
+def _writers(logdir: Path | None):
     if not logdir:
         return None
     import tensorflow as tf
 
-    return {name: tf.summary.create_file_writer(str(Path(logdir) / name))
+    return {name: tf.summary.create_file_writer(str(logdir / name))
             for name in ("train", "validation")}
 
 
