@@ -103,15 +103,22 @@ CATALOGUE: dict[str, Code] = _codes(
     Code("GS141", "blocks use each other in a circle", templates={
         "circle": "blocks use each other in a circle: {chain}",
     }),
-    Code("GS142", "invalid `repeat` (not a whole number >= 1, or copies cannot be chained)",
+    Code("GS142", "invalid `repeat` (not a whole number >= 0, or copies cannot be chained)",
          templates={
-        "count": "'repeat' needs a whole number of at least 1. Received: {received!r}",
+        "count": "'repeat' needs a whole number of at least 0. Received: {received!r}",
         "share": "'repeat' on share node '{node}' would apply the same weights again and "
                  "again; repeat makes copies with fresh weights",
         "inputs": "'repeat' chains copies of node '{node}', so it needs exactly one input. "
                   "Received: {received}",
         "block": "'repeat' chains copies of block '{block}', so it needs one input and one "
                  "output. Received: {inputs} input(s), {outputs} output(s)",
+    }),
+    Code("GS143", "a reference names a node that `when` leaves out", templates={
+        "absent": "node '{name}' is left out (its condition `when: {condition}` is false), "
+                  "so '{ref}' refers to nothing",
+    }),
+    Code("GS144", "`when` is not true or false", templates={
+        "value": "'when' needs true or false. Received: {received!r}",
     }),
     Code("GS150", "an import is not a spec file or does not exist", templates={
         "suffix": "only spec files can be imported. Expected a .yaml, .yml or .json file. "
@@ -127,6 +134,12 @@ CATALOGUE: dict[str, Code] = _codes(
         "twice": "{what} '{name}' is defined in both '{first}' and '{second}'",
     }),
     Code("GS160", "a resource limit was exceeded (file size, nesting, expanded size, node count)"),
+    Code("GS170", "an invalid search space (unknown parameter, empty or reversed range)",
+         templates={
+        "unknown": "'search' names '{name}', which is not a declared parameter",
+        "range": "the range of '{name}' goes from {low} down to {high}",
+        "log": "a log-scale range must be above 0: '{name}' starts at {low}",
+    }),
     # -- the graph ------------------------------------------------------------------------
     Code("GS201", "unknown layer", templates={
         "unknown": "unknown layer '{layer}' in {where}",

@@ -77,9 +77,14 @@ class _Node(_Model):
     (passed in order), or a mapping from call-argument names to references, e.g.
     `{sequences: emb, initial_state: [enc:1, enc:2]}`. Default: the previous node in `layers`,
     or for the first node the model's only input."""
-    repeat: Annotated[int, Field(ge=1)] | Expr | None = None
+    repeat: Annotated[int, Field(ge=0)] | Expr | None = None
     """Chain this many copies of the node, each with fresh weights; `${repeat_index}` (0-based)
-    is defined inside each copy. The node's name then refers to the last copy."""
+    is defined inside each copy. The node's name then refers to the last copy. With 0 copies
+    the node vanishes and its name stands for its input (a depth that a parameter sets)."""
+    when: bool | Expr | None = None
+    """A condition, usually `${...}` over parameters: when false, the node is left out, as if
+    it were not written (the next node's default input skips it; a reference to it is an
+    error that names the condition)."""
 
 
 class LayerNode(_Node):
@@ -207,6 +212,57 @@ Quantity = Annotated[Union[int, float, str], AfterValidator(_quantity)]
 """A count with an optional SI suffix: `30M`, `4.5G`, `200Mi`, or `${...}`."""
 
 
+class ChoiceSpace(_Model):
+    """One of the listed values."""
+
+    choice: Annotated[list[Any], Field(min_length=1)]
+    """The values to try."""
+
+
+class IntSpace(_Model):
+    """A whole number from `int: [low, high]` (both included), in steps of `step`."""
+
+    int: Annotated[list[int], Field(min_length=2, max_length=2)]
+    """`[low, high]`, both included."""
+    step: Annotated[int, Field(ge=1)] = 1
+    """The distance between tried values."""
+
+
+class FloatSpace(_Model):
+    """A number from `float: [low, high]`; `log: true` samples on a log scale (low > 0)."""
+
+    float: Annotated[list[float], Field(min_length=2, max_length=2)]
+    """`[low, high]`."""
+    log: bool = False
+    """Sample on a log scale (learning rates); low must then be above 0."""
+
+
+class BoolSpace(_Model):
+    """`bool: true`: true or false."""
+
+    bool: Literal[True]
+    """Always `true`: the parameter is tried as true and as false."""
+
+
+_SPACE_KINDS = {"choice": "choice", "int": "int", "float": "float", "bool": "bool"}
+
+
+def _space_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    present = [k for k in _SPACE_KINDS if isinstance(value, dict) and k in value]
+    return present[0] if len(present) == 1 else None
+
+
+SearchSpace = Annotated[
+    Union[Annotated[ChoiceSpace, Tag("choice")], Annotated[IntSpace, Tag("int")],
+          Annotated[FloatSpace, Tag("float")], Annotated[BoolSpace, Tag("bool")]],
+    Discriminator(_space_kind, custom_error_type="space_kind",
+                  custom_error_message="a search space needs exactly one of 'choice', 'int', "
+                  "'float', 'bool'"),
+]
+
+
 class BudgetSpec(_Model):
     """Limits `graphspec validate` checks the model against, from the static summary: a CI can
     guard a model's size with them."""
@@ -280,6 +336,10 @@ class DocumentModel(_Model):
     Default: the last node in `layers`."""
     budget: BudgetSpec | None = None
     """Limits on parameters, MACs and activation memory, checked by `validate`."""
+    search: dict[Name, SearchSpace] | None = None
+    """Values `graphspec tune` tries for declared parameters: `{choice: [...]}`,
+    `{int: [lo, hi], step: 1}`, `{float: [lo, hi], log: true}`, `{bool: true}`. Every other
+    command uses the parameters' own values."""
     compile: CompileSpec | None = None
     """Optimizer, loss and metrics; the built model is compiled with them."""
     train: TrainSpec | None = None
@@ -322,6 +382,7 @@ class Document:
     compile: Any = None  # raw mapping, substituted by compose
     train: Any = None
     budget: Any = None
+    search: dict | None = None
 
 
 def validate_document(source: Source) -> tuple[Document | None, list[Diagnostic]]:
@@ -345,7 +406,7 @@ def validate_document(source: Source) -> tuple[Document | None, list[Diagnostic]
     names = [getattr(node, "name", None) for node in doc.layers or []]
     return Document(doc.name, doc.model, doc.imports, doc.params, dict(doc.blocks), doc.inputs,
                   doc.layers, names, doc.outputs, True, data.get("compile"), data.get("train"),
-                    data.get("budget")), []
+                    data.get("budget"), doc.search), []
 
 
 def _valid(adapter: TypeAdapter, value: Any) -> Any:

@@ -224,3 +224,85 @@ def test_a_library_alone_is_not_a_model(tmp_path):
     lib = write(tmp_path, "lib.yaml", "graphspec: 1\nname: lib\nblocks: {}\n")
     (diag,) = graphspec.validate(lib)
     assert diag.code == "GS111" and "'inputs' and 'layers'" in diag.message
+
+
+# -- structure that depends on parameters: `when` and `repeat: 0` (issue #16) ---------------
+
+TUNABLE = """\
+graphspec: 1
+name: tunable
+params: {depth: 2, width: 8, dropout: true}
+blocks:
+  unit:
+    inputs: [h]
+    layers:
+      - {name: fc, layer: Dense, args: {units: "${width}", activation: relu}}
+      - {name: drop, layer: Dropout, args: {rate: 0.5}, when: "${dropout}"}
+inputs:
+  x: {shape: [4]}
+layers:
+  - {name: body, block: unit, repeat: "${depth}"}
+  - {name: head, layer: Dense, args: {units: 1}}
+"""
+
+
+def _tunable(tmp_path, **params):
+    path = tmp_path / "tunable.yaml"
+    path.write_text(TUNABLE)
+    return graphspec.load(path, params=params)
+
+
+def _by_hand(depth, width, dropout):
+    x = keras.Input((4,))
+    h = x
+    for _ in range(depth):
+        h = keras.layers.Dense(width, activation="relu")(h)
+        if dropout:
+            h = keras.layers.Dropout(0.5)(h)
+    return keras.Model(x, keras.layers.Dense(1)(h))
+
+
+@pytest.mark.parametrize("depth, width, dropout", [(2, 8, True), (3, 5, False), (0, 8, True)])
+def test_when_and_repeat_zero_match_hand_written_keras(tmp_path, depth, width, dropout):
+    spec = _tunable(tmp_path, depth=depth, width=width, dropout=dropout)
+    model = spec.build(seed=0)
+    expected = _by_hand(depth, width, dropout)
+    def kinds(m):
+        return [type(l).__name__ for l in m.layers if type(l).__name__ != "InputLayer"]
+
+    assert kinds(model) == kinds(expected)
+    assert model.count_params() == expected.count_params()
+    expected.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected.predict(x, verbose=0),
+                               rtol=1e-6)
+    # `when: false` leaves no node behind; `repeat: 0` leaves no block behind.
+    assert not any("drop" in n for n in spec.build_order) or dropout
+    assert (depth == 0) == (spec.build_order == ["head"])
+
+
+def test_a_node_left_out_is_skipped_by_the_default_input_but_not_by_a_reference(tmp_path):
+    spec = _tunable(tmp_path, dropout=False)
+    assert spec.graph.has_edge("body_2_fc", "head")  # the absent dropout is skipped
+    path = tmp_path / "ref.yaml"
+    path.write_text(TUNABLE.replace("{name: head, layer: Dense,",
+                                    "{name: head, layer: Dense, in: body_1_drop,"))
+    (diag,) = graphspec.validate(path, params={"dropout": False})
+    assert (diag.code, diag.line) == ("GS143", 14)
+    assert "`when: ${dropout}` is false" in diag.message
+    assert not [d for d in graphspec.validate(path, params={"dropout": True}) if d.is_error]
+
+
+def test_search_spaces_name_declared_parameters_and_valid_ranges(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(TUNABLE + "search:\n  width: {choice: [8, 16]}\n  depth: {int: [0, 4]}\n"
+                    "  dropout: {bool: true}\n  widht: {float: [0.0, 1.0], log: true}\n")
+    (diag,) = graphspec.validate(path)
+    assert (diag.code, diag.line, diag.hint) == ("GS170", 19, "did you mean 'width'?")
+    path.write_text(TUNABLE + "search:\n  width: {choice: [16, 32]}\n")
+    assert graphspec.load(path).params["width"] == 8  # only `tune` samples the space
+    for space, code in [("{choice: []}", "GS110"), ("{int: [4, 1]}", "GS170"),
+                        ("{float: [0.0, 1.0], log: true}", "GS170"),
+                        ("{choice: [1], int: [1, 2]}", "GS110")]:
+        path.write_text(TUNABLE + f"search:\n  width: {space}\n")
+        assert [d.code for d in graphspec.validate(path)] == [code], space

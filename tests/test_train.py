@@ -30,10 +30,13 @@ def data_dir(tmp_path_factory):
 
 
 def spec_with(tmp_path, **train_settings):
+    """The example with changed train settings, as a file in tmp_path: its checkpoint and
+    logs (relative to the spec's folder) land there."""
     doc = yaml.safe_load(SPEC.read_text())
-    doc["train"].update({"tensorboard": str(tmp_path / "logs"),
-                         "checkpoint": str(tmp_path / "ckpt.keras"), **train_settings})
-    return graphspec.load(doc)
+    doc["train"].update({"tensorboard": "logs", "checkpoint": "ckpt.keras", **train_settings})
+    path = tmp_path / "train_mlp.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return graphspec.load(path)
 
 
 def tags(logdir):
@@ -47,10 +50,11 @@ def tags(logdir):
     return found
 
 
-def test_train_command_learns_logs_and_checkpoints(data_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the example's logs/ and checkpoints/ are relative
+def test_train_command_learns_logs_and_checkpoints(data_dir, tmp_path, capsys):
+    spec = tmp_path / SPEC.name  # the example's logs/ and checkpoints/ are relative to it
+    spec.write_text(SPEC.read_text())
     out = tmp_path / "mlp.keras"
-    assert main(["train", str(SPEC), "--data", str(data_dir / "train.npz"), "--validation",
+    assert main(["train", str(spec), "--data", str(data_dir / "train.npz"), "--validation",
                  str(data_dir / "val.npz"), "-o", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "trained train_mlp: 5 epoch(s)" in printed

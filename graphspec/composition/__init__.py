@@ -27,7 +27,7 @@ from ..document import _INPUT_ADAPTER, BUDGET_ADAPTER, COMPILE_ADAPTER, TRAIN_AD
 from ..errors import Diagnostic, did_you_mean, pointer
 from ..limits import DEFAULT, Limits, too_many_nodes
 from ..source import Loc, Source
-from .expand import Expander, Frame, TooLarge
+from .expand import Expander, Frame, TooLarge, _last_present
 from .library import SPEC_SUFFIXES, Library
 from .model import CallerInput, ComposedNode, Composition, Ref, Submodel
 from .naming import default_names, snake_case
@@ -48,6 +48,7 @@ def compose(source: Source, document: Document, overrides: dict | None,
     library.load(source, document)
     subst = Substituter(diags)
     values = _parameters(source, document, library, overrides, subst, diags)
+    _check_search(source, document, values, diags)
 
     # Absent or null; a value of the wrong type was reported by the format check already.
     missing = [key for key in ("inputs", "layers")
@@ -77,10 +78,10 @@ def compose(source: Source, document: Document, overrides: dict | None,
     if document.outputs_valid:
         resolver = expander.resolver
         if document.outputs is None:
-            if entries:
-                name, binding = entries[-1]
-                outputs = resolver.binding(binding, None, name or "",
-                                           Loc(("layers", len(entries) - 1), source))
+            last = _last_present(entries)
+            if last is not None:
+                outputs = resolver.binding(last, None, "", Loc(("layers", len(entries) - 1),
+                                                               source))
         else:
             at = Loc(("outputs",), source)
             outputs = resolver.structure(subst.value(document.outputs, values, at), top, at, None)
@@ -111,6 +112,26 @@ def _parameters(source: Source, document: Document, library: Library, overrides:
             continue
         entries[name] = (value, entries[name][1])
     return subst.params([(n, v, loc) for n, (v, loc) in entries.items()])
+
+
+def _check_search(source: Source, document: Document, values: dict,
+                  diags: list[Diagnostic]) -> None:
+    """The `search` section names declared parameters and ranges that can be sampled."""
+    for name, space in (document.search or {}).items():
+        loc = Loc(("search", name), source)
+        if name not in values:
+            diags.append(report(source, loc, "GS170", "unknown", name=name, at_key=True,
+                                hint=did_you_mean(name, list(values))
+                                or "declare the parameter under 'params' first"))
+            continue
+        low_high = getattr(space, "int", None) or getattr(space, "float", None)
+        if low_high is not None and low_high[0] > low_high[1]:
+            diags.append(report(source, loc, "GS170", "range", name=name, low=low_high[0],
+                                high=low_high[1], hint=f"write it as [{low_high[1]}, "
+                                f"{low_high[0]}]"))
+        elif getattr(space, "log", False) and low_high[0] <= 0:
+            diags.append(report(source, loc, "GS170", "log", name=name, low=low_high[0],
+                                hint="start the range above 0, or drop 'log: true'"))
 
 
 def _input(source: Source, name: str, spec: Any, values: dict, subst: Substituter,

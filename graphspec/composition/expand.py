@@ -22,9 +22,10 @@ from .library import Definition, Library
 from .model import CallerInput, ComposedNode, Composition
 from .naming import default_names, valid_name
 from .params import REPEAT_INDEX, Substituter
-from .scope import Binding, BlockInput, Instance, Invalid, NodeName, Resolver, Scope
+from .scope import Absent, Binding, BlockInput, Instance, Invalid, NodeName, Resolver, Scope
 
 _INVALID = Invalid()
+_VANISH = -1  # `repeat: 0`: no copies at all (0 itself means "not repeated")
 
 
 class TooLarge(Exception):
@@ -105,20 +106,39 @@ class Expander:
                            received=name, hint="use letters, digits, '_' and '-'")
                 entries.append((None, _INVALID))
                 continue
-            default = None
-            if decl.in_ is None:
-                default = self._default_input(i, loc, name, frame, entries)
-            binding = self.node(decl, loc, name, frame, default)
+            present = self._condition(decl, loc, frame.values)
+            if present is None:  # an invalid condition, reported
+                binding = self._invalid()
+            elif not present:
+                binding = Absent(name, str(decl.when).strip())
+                self.flat.setdefault(frame.prefix + name, binding)  # named by its flat name
+            else:
+                default = None
+                if decl.in_ is None:
+                    default = self._default_input(loc, name, frame, entries)
+                binding = self.node(decl, loc, name, frame, default)
             frame.scope.names[name] = binding
             entries.append((name, binding))
         return entries
 
-    def _default_input(self, i: int, loc: Loc, name: str, frame: Frame,
-                       entries: list) -> Binding:
-        """The one rule for an omitted `in`: the previous node of the list; for the first
-        node, the block's input or the model's only input."""
-        if i > 0:
-            return entries[i - 1][1]
+    def _condition(self, decl, loc: Loc, values: dict) -> bool | None:
+        """Whether a node is present: its `when`, with parameters substituted."""
+        if decl.when is None:
+            return True
+        value = self.subst.value(decl.when, values, loc + ("when",))
+        if isinstance(value, bool):
+            return value
+        if not (isinstance(value, str) and "${" in value):  # else reported already
+            self.error(loc + ("when",), "GS144", "value", received=value)
+        return None
+
+    def _default_input(self, loc: Loc, name: str, frame: Frame, entries: list) -> Binding:
+        """The one rule for an omitted `in`: the previous node of the list (nodes that `when`
+        leaves out are skipped); for the first node, the block's input or the model's only
+        input."""
+        previous = _last_present(entries)
+        if previous is not None:
+            return previous
         if frame.block_inputs is not None:
             inputs = frame.block_inputs
             if len(inputs) != 1:
@@ -140,6 +160,12 @@ class Expander:
         count = self._repeat_count(decl, loc, frame.values)
         if count is None:
             return self._invalid()
+        if count == _VANISH and not isinstance(decl, BlockNode):
+            # No copies: the name stands for what the node would have been applied to.
+            if isinstance(decl.in_, str):
+                return BlockInput(frame.scope, decl.in_, loc + ("in",), name)
+            if decl.in_ is None:
+                return default if default is not None else _INVALID
         if isinstance(decl, BlockNode):
             return self.block(decl, loc, name, frame, default, count)
         if count and isinstance(decl, ShareNode):
@@ -165,11 +191,13 @@ class Expander:
         return _INVALID
 
     def _repeat_count(self, decl, loc: Loc, values: dict) -> int | None:
-        """0 for no repeat; None after reporting an invalid count."""
+        """0 for no repeat, `_VANISH` for `repeat: 0`; None after reporting an invalid count."""
         raw = decl.repeat
         if raw is None:
             return 0
         value = self.subst.value(raw, values, loc + ("repeat",))
+        if value == 0 and not isinstance(value, bool):
+            return _VANISH
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             if not (isinstance(value, str) and "${" in value):  # else reported already
                 self.error(loc + ("repeat",), "GS142", "count", received=value)
@@ -264,6 +292,10 @@ class Expander:
         bound = self._bind_inputs(decl, loc, name, block, default)
         if bound is None:
             return self._invalid()
+        if count == _VANISH:  # no copies: the instance's name stands for its input
+            (target,) = bound
+            return BlockInput(frame.scope, target, loc + ("in",), name) \
+                if isinstance(target, str) else target
         # Refuse an expansion that would exceed the node limit before doing any of it.
         if len(self.nodes) + max(count, 1) * self._size(block, frame.values, decl.args,
                                                           frame.stack) > self.max_nodes:
@@ -287,12 +319,12 @@ class Expander:
             source = definition.source
             locs = [Loc(("blocks", decl.block, "layers", i), source, context,
                         loc.clusters + (cluster,)) for i in range(len(block.layers))]
-            self.expand(list(block.layers), locs, [getattr(n, "name", None) for n in block.layers],
-                        Frame(inner, self._copy_values(decl, loc, block, definition, values,
-                                                       context),
-                              prefix, frame.stack + (decl.block,), tuple(block.inputs)))
-            previous = Instance(inner, tuple(outputs), Loc(("blocks", decl.block), source, context),
-                                decl.block, name)
+            entries = self.expand(
+                list(block.layers), locs, [getattr(n, "name", None) for n in block.layers],
+                Frame(inner, self._copy_values(decl, loc, block, definition, values, context),
+                      prefix, frame.stack + (decl.block,), tuple(block.inputs)))
+            previous = Instance(inner, _outputs(block, entries),
+                                Loc(("blocks", decl.block), source, context), decl.block, name)
         return previous
 
     def _copy_values(self, decl: BlockNode, loc: Loc, block: Block, definition: Definition,
@@ -322,12 +354,12 @@ class Expander:
                            self.max_nodes - len(self.nodes), body_inputs, inner)
             locs = [Loc(("blocks", decl.block, "layers", i), definition.source, context)
                     for i in range(len(block.layers))]
-            sub.expand(list(block.layers), locs, [getattr(n, "name", None) for n in block.layers],
-                       Frame(inner, inner_values, "", frame.stack + (decl.block,),
-                             tuple(block.inputs)))
+            entries = sub.expand(
+                list(block.layers), locs, [getattr(n, "name", None) for n in block.layers],
+                Frame(inner, inner_values, "", frame.stack + (decl.block,), tuple(block.inputs)))
             sub.resolve_all()
             outs_loc = Loc(("blocks", decl.block, "outputs"), definition.source, context)
-            outs = [sub.resolver.text(inner, ref, outs_loc, None) for ref in _listed(block.outputs, block)]
+            outs = [sub.resolver.target(inner, out, outs_loc) for out in _outputs(block, entries)]
             body = Composition(flat, block.model, body_inputs, sub.nodes,
                                outs[0] if len(outs) == 1 else outs, inner_values,
                                sub.is_complete and None not in outs)
@@ -431,6 +463,20 @@ class Expander:
             return self.resolver.structure(value, scope, loc, user)
         # A default input: `loc` is the node itself, which is where an error about it belongs.
         return self.resolver.binding(value, None, user, loc[:-1])
+
+
+def _last_present(entries: list) -> Binding | None:
+    """What the last entry that is not left out by `when` stands for."""
+    return next((b for _, b in reversed(entries) if not isinstance(b, Absent)), None)
+
+
+def _outputs(block: Block, entries: list) -> tuple:
+    """A block instance's outputs: the names its `outputs` lists, or what its last present
+    node stands for."""
+    if block.outputs is None:
+        last = _last_present(entries)
+        return (last if last is not None else _INVALID,)
+    return tuple(_listed(block.outputs, block))
 
 
 def _listed(outputs: Any, block: Block) -> list[str]:

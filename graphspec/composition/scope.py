@@ -35,6 +35,14 @@ class Invalid:
 
 
 @dataclass(frozen=True)
+class Absent:
+    """A node that `when` leaves out: references to it are errors that name the condition."""
+
+    name: str
+    condition: str
+
+
+@dataclass(frozen=True)
 class BlockInput:
     """An input of a block instance: what the instance was applied to, a reference written in
     the caller's scope (or the caller's default input, a binding)."""
@@ -50,13 +58,13 @@ class Instance:
     """An instance (or one copy) of an inline block: its outputs are names in its own scope."""
 
     scope: "Scope"
-    outputs: tuple[str, ...]
+    outputs: tuple  # names in `scope`, or (by default) what the last present node stands for
     loc: Loc  # the block's definition, for errors in its `outputs`
     block: str
     name: str  # the instance's local name
 
 
-Binding = Union[NodeName, Invalid, BlockInput, Instance]
+Binding = Union[NodeName, Invalid, Absent, BlockInput, Instance]
 
 
 @dataclass(eq=False)
@@ -117,6 +125,11 @@ class Resolver:
         if isinstance(binding, Invalid):
             self.failed = True
             return None
+        if isinstance(binding, Absent):
+            self.error(loc, "GS143", "absent", ref=text, name=binding.name,
+                       condition=binding.condition,
+                       hint="make the reference conditional too, or refer to another node")
+            return None
         if isinstance(binding, BlockInput):
             target = binding.target
             base = (self.text(binding.scope, target, binding.loc, None, depth + 1)
@@ -141,9 +154,16 @@ class Resolver:
             self.error(loc, "GS211", "instance_index", ref=text, name=name,
                        block=binding.block, count=len(outputs))
             return None
-        inner = self.text(binding.scope, outputs[index or 0], binding.loc + ("outputs",), None,
-                          depth + 1)
+        inner = self.target(binding.scope, outputs[index or 0], binding.loc + ("outputs",),
+                            depth + 1)
         return None if inner is None else Ref(inner.node, inner.index, loc)
+
+    def target(self, scope: Scope, target: Union[str, Binding], loc: Loc,
+               depth: int = 0) -> Ref | None:
+        """A reference written as text in `scope`, or a binding already in hand."""
+        if isinstance(target, str):
+            return self.text(scope, target, loc, None, depth)
+        return self.binding(target, None, "", loc, depth)
 
     def structure(self, value: Any, scope: Scope, loc: Loc, user: str | None) -> Any:
         """An `in` or `outputs` value with every reference resolved (None where one failed)."""

@@ -73,12 +73,14 @@ def problem(config: dict, *, graph_only: bool = False) -> str | None:
                 "layers with graphspec.register_layer")
     for obj in _objects(config):
         name, registered = obj.get("class_name"), obj.get("registered_name")
-        if name == "Lambda" and str(obj.get("module", "")).startswith("keras"):
+        # `builtins` holds serialized functions, which Keras finds by name in its modules.
+        builtin = str(obj.get("module") or "").startswith(("keras", "builtins"))
+        if name == "Lambda" and builtin and obj.get("module") != "builtins":
             layer = (obj.get("config") or {}).get("name", "?")
             return (f"holds a Lambda layer ('{layer}'), whose Python code graphspec never "
                     "loads (it could run anything). Replace it with an op node "
                     "(graphspec.register_op) and save the model again")
-        if registered and keras.saving.get_registered_object(registered) is None:
+        if registered and not builtin and keras.saving.get_registered_object(registered) is None:
             return (f"uses the class '{registered}', which is not registered in this "
                     "process. Import the plugin that registers it first (--plugin), or "
                     "register it with keras.saving.register_keras_serializable")

@@ -22,6 +22,7 @@ import contextlib
 import json
 import math
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 from .. import output
 from ..codes import report
 from ..document import TrainSpec
-from ..errors import ERROR, DataError, Diagnostic, SpecError
+from ..errors import ERROR, DataError, Diagnostic, OutputError, SpecError
 from ..source import Loc
 from . import compiler, saving
 from .data import BatchSequence, load_arrays  # noqa: F401 (load_arrays: the CLI reads it here)
@@ -201,30 +202,37 @@ def _spec_path(spec, key: str, value: str | None) -> Path | None:
 
 def _check_outputs(output_path, checkpoint: Path | None, logdir: Path | None,
                    resume: bool) -> None:
-    """Every place training writes, checked before any work (raises output.OutputError)."""
+    """Every place training writes, checked before any work (raises OutputError). Missing
+    folders are fine when they can be made: training makes them when it first writes."""
     if output_path is not None:
         output.check_target(output_path, (".keras",))
     if checkpoint is not None and not (resume and not checkpoint.exists()):
-        _make_folder(checkpoint.parent, "the checkpoint folder")
-        output.check_target(checkpoint, (".keras",))
+        if checkpoint.parent.is_dir():
+            output.check_target(checkpoint, (".keras",))
+        elif checkpoint.suffix != ".keras":
+            raise OutputError(f"the checkpoint must be a .keras file. Received: "
+                              f"'{checkpoint}'", checkpoint, usage=True)
+        else:
+            _check_folder(checkpoint.parent, "the checkpoint's folder")
     if logdir is not None:
-        _make_folder(logdir, "the TensorBoard folder")
+        _check_folder(logdir, "the TensorBoard folder")
 
 
-def _make_folder(folder: Path, what: str) -> None:
-    """Creates `folder` (training would at its first epoch) and checks that it takes files."""
+def _check_folder(folder: Path, what: str) -> None:
+    """That `folder` is, or can be made as, a folder that takes new files."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{what} '{folder}' cannot be made: '{existing}' is a file, not a "
+                          "folder", folder, usage=True)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f".graphspec-check-{os.getpid()}", "wb"):
+        # Asking the file system is the only reliable test (read-only mounts, ACLs, root).
+        with tempfile.TemporaryFile(dir=existing):
             pass
-        (folder / f".graphspec-check-{os.getpid()}").unlink()
-    except FileExistsError:
-        raise output.OutputError(f"{what} '{folder}' is a file, not a folder", folder,
-                                 usage=True) from None
     except OSError as exc:
-        raise output.OutputError(f"cannot write in {what} '{folder}': "
-                                 f"{(exc.strerror or str(exc)).lower()}", folder,
-                                 usage=True) from None
+        raise OutputError(f"cannot write in {what} '{folder}': "
+                          f"{(exc.strerror or str(exc)).lower()}", folder, usage=True) from None
 
 
 # -- resuming ----------------------------------------------------------------------------------
@@ -235,12 +243,12 @@ def _resume(spec, settings: TrainSpec, checkpoint: Path | None, log):
     if checkpoint is None:
         raise DataError("--resume continues from a checkpoint: set train.checkpoint in the "
                         "spec, or give --checkpoint")
-    if not checkpoint.is_file():
+    if not checkpoint.exists():
         raise DataError(f"--resume needs the checkpoint '{checkpoint}', which does not exist")
     saving.read_config(checkpoint, DataError, "the checkpoint")
     try:
         previous = output.read_metadata(checkpoint)
-    except Exception as exc:  # output.OutputError: the archive cannot be read
+    except OutputError as exc:  # the archive cannot be read
         raise DataError(f"cannot read the checkpoint '{checkpoint}': {exc}") from None
     epoch = (previous or {}).get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
