@@ -63,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     spec_options.add_argument("--max-nodes", type=int, default=defaults.max_nodes, metavar="N",
                               help=f"most nodes after expansion (default {defaults.max_nodes:,})")
     spec_options.add_argument("--max-depth", type=int, default=defaults.max_depth, metavar="N",
-                              help=f"deepest nesting in a file (default {defaults.max_depth})")
+                              help="deepest nesting in a file, and of blocks (default "
+                              f"{defaults.max_depth})")
+    spec_options.add_argument("--max-value-size", type=int, default=defaults.max_value_size,
+                              metavar="N", help="largest value a ${...} may produce, in "
+                              f"characters or values (default {defaults.max_value_size:,})")
 
     val = sub.add_parser("validate", parents=[spec_options],
                          help="check specs without building them",
@@ -177,7 +181,8 @@ def _exit_code(diagnostics) -> ExitCode:
 # -- shared pieces -------------------------------------------------------------------------
 
 def _limits(args) -> Limits:
-    values = {"max_bytes": args.max_bytes, "max_nodes": args.max_nodes, "max_depth": args.max_depth}
+    values = {"max_bytes": args.max_bytes, "max_nodes": args.max_nodes,
+              "max_depth": args.max_depth, "max_value_size": args.max_value_size}
     for name, value in values.items():
         if value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1. Received: {value}")

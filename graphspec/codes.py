@@ -47,12 +47,42 @@ _KINDS = ", ".join(f"`{k}`" for k in NODE_KINDS)
 
 CATALOGUE: dict[str, Code] = _codes(
     # -- the file itself ------------------------------------------------------------------
-    Code("GS001", "the spec file cannot be read"),
-    Code("GS002", "the spec source is not a .yaml, .yml or .json path or a mapping"),
+    Code("GS001", "the spec file cannot be read", templates={
+        "missing": "no such file: '{path}'",
+        "unreadable": "cannot read '{path}': {error}",
+        "not_regular": "'{path}' is {kind}, not a regular file; a spec must be a .yaml, .yml "
+                       "or .json file",
+    }),
+    Code("GS002", "the spec source is not a .yaml, .yml or .json path or a mapping", templates={
+        "type": "a spec source must be a path to a .yaml, .yml or .json file or a dict. "
+                "Received: {received}",
+        "suffix": "cannot tell the format of '{path}': expected a .yaml, .yml or .json file. "
+                  "Received suffix: '{suffix}'",
+    }),
     # -- the document -------------------------------------------------------------------
-    Code("GS101", "YAML or JSON syntax error"),
-    Code("GS102", "a YAML tag that could construct objects (e.g. !!python/object) is not allowed"),
-    Code("GS103", "the same key appears twice in one mapping"),
+    Code("GS101", "YAML or JSON syntax error", templates={
+        # PyYAML's own words: its problem, and what it was doing (and since where) when it
+        # found the problem.
+        "yaml": "{problem}",
+        "yaml_context": "{context}: {problem}",
+        "yaml_started": "{context} started at line {line}, column {column}: {problem}",
+        "json": "invalid JSON: {error}",
+        "key": "a {kind} is used as a mapping key; keys must be plain scalars (a name, a "
+               "number, true/false or null)",
+        "tagged": "cannot read {value!r} as {tag}",
+        "tagged_why": "cannot read {value!r} as {tag}: {why}",
+    }),
+    Code("GS102", "a YAML tag that could construct objects (e.g. !!python/object) is not allowed",
+         templates={
+        "unknown": "unsafe or unknown YAML tag: could not determine a constructor for the tag "
+                   "{tag!r}",
+        "not_plain": "unsafe or unknown YAML tag: the tag {tag} builds {kind}, which a spec "
+                     "cannot hold",
+    }),
+    Code("GS103", "the same key appears twice in one mapping", templates={
+        "twice": "key '{key}' is written twice in the same mapping (first at line {first}); "
+                 "YAML would silently keep only the last one",
+    }),
     Code("GS110", "a value has the wrong type", templates={
         "not_mapping": "a spec must be a mapping with the keys graphspec, name, inputs, "
                        "layers. Received: {received}",
@@ -94,9 +124,36 @@ CATALOGUE: dict[str, Code] = _codes(
     Code("GS120", "a parameter override names no declared parameter", templates={
         "unknown": "unknown parameter '{name}' in an override",
     }),
-    Code("GS130", "a `${...}` expression is not well formed"),
-    Code("GS131", "a `${...}` expression names an unknown parameter"),
-    Code("GS132", "a `${...}` expression cannot be evaluated (types, division by zero, size)"),
+    Code("GS130", "a `${...}` expression is not well formed", templates={
+        "character": "unexpected character {char!r} in expression '{text}'. Expected numbers, "
+                     "parameter names, + - * / // % ** ( ) and min(...)/max(...)",
+        "expected": "expected {expected!r} in expression '{text}'. Received: {received}",
+        "unexpected": "unexpected {token!r} in expression '{text}'",
+        "operand": "expected a number, a parameter or '(' in expression '{text}'. "
+                   "Received: {received}",
+        "function": "unknown function '{name}' in expression '{text}'. Expected: min, max",
+        "depth": "expression nested deeper than {depth} levels",
+        "length": "expression longer than {length} characters",
+        "empty": "empty expression '${{}}'",
+        "unclosed": "'${{' at character {position} is not closed: expected '}}' after the "
+                    "expression in '{text}'",
+        "unclosed_brace": "'${{' at character {position} is not closed: expected '}}' before "
+                          "the {{ in '{text}'",
+    }),
+    Code("GS131", "a `${...}` expression names an unknown parameter", templates={
+        "unknown": "unknown parameter '{name}' in expression '{text}'",
+    }),
+    Code("GS132", "a `${...}` expression cannot be evaluated (types, division by zero, size)",
+         templates={
+        "number": "the number {number} is too large: it is not a finite real number",
+        "parameter": "parameter '{name}' is {value}; expressions work with finite numbers only",
+        "operand": "'{op}' needs numbers. Received: {received} ({type})",
+        "power": "{a} ** {b} is too large (more than {bits} bits)",
+        "result": "result of '{op}' is too large (more than {bits} bits)",
+        "division": "division by zero in '{a} {op} {b}'",
+        "overflow": "'{a} {op} {b}' overflows",
+        "not_finite": "'{a} {op} {b}' is not a finite real number",
+    }),
     Code("GS140", "unknown block", templates={
         "unknown": "unknown block '{block}' in node '{node}'",
     }),
@@ -133,7 +190,41 @@ CATALOGUE: dict[str, Code] = _codes(
     Code("GS152", "a block or parameter is defined in two files", templates={
         "twice": "{what} '{name}' is defined in both '{first}' and '{second}'",
     }),
-    Code("GS160", "a resource limit was exceeded (file size, nesting, expanded size, node count)"),
+    Code("GS160", "a resource limit was exceeded (file size, nesting, expanded size, node count)",
+         templates={
+        "budget": "{message}",
+        "block_depth": "blocks are nested more than {depth} deep; graphspec refuses it rather "
+                       "than spend unbounded time or memory",
+        # `what` names what was read: "file", "document" or "value" (a `--set` value).
+        "nesting": "the {what} nests about {depth} levels deep, more than the limit of "
+                   "{limit}; graphspec refuses it rather than spend unbounded time or memory",
+        "too_deep": "the {what} nests too deeply; graphspec refuses it rather than spend "
+                    "unbounded time or memory",
+        "file_bytes": "the file is {size:,} bytes, more than the limit of {limit:,}; graphspec "
+                      "refuses it rather than spend unbounded time or memory",
+        "file_grew": "the file is more than {size:,} bytes, more than the limit of {limit:,}; "
+                     "graphspec refuses it rather than spend unbounded time or memory",
+        "value_bytes": "the value is {size:,} bytes, more than the limit of {limit:,}; "
+                       "graphspec refuses it rather than spend unbounded time or memory",
+        "spec_bytes": "the spec and its imports come to more than {limit:,} bytes or "
+                      "{values:,} values, the limits (every file counts at least {file_cost:,} "
+                      "bytes); graphspec refuses it rather than spend unbounded time or memory",
+        "document_values": "the {what} holds more than {limit:,} values (counting every value "
+                           "that YAML aliases repeat; a structure that contains itself is "
+                           "endless); graphspec refuses it rather than spend unbounded time or "
+                           "memory",
+        "spec_values": "the spec and its imports hold more than {limit:,} values together "
+                       "(counting every value that YAML aliases repeat; a structure that "
+                       "contains itself is endless); graphspec refuses it rather than spend "
+                       "unbounded time or memory",
+        "nodes": "the spec has more than {limit:,} nodes (after blocks and repeats are "
+                 "expanded); graphspec refuses it rather than spend unbounded time or memory",
+        "values": "the values that parameters and repeats produce in this spec come to more "
+                  "than {limit:,} (text counts one per {chars} characters); graphspec refuses "
+                  "it rather than spend unbounded time or memory",
+        "value_size": "this substitution would build {what} of more than {limit:,} {unit}, the "
+                      "limit; graphspec refuses it rather than spend unbounded time or memory",
+    }),
     Code("GS170", "an invalid search space (unknown parameter, empty or reversed range)",
          templates={
         "unknown": "'search' names '{name}', which is not a declared parameter",

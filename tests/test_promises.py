@@ -202,7 +202,8 @@ SPECS = {
     "repeat: 10**9": (lambda: repeat(10**9), "GS160"),
     "blocks doubling to the node limit": (lambda: doubling_blocks(N.bit_length() - 1), None),
     "blocks doubling far over it": (lambda: doubling_blocks(40), "GS160"),
-    "blocks nested 1,000 deep": (lambda: nested_blocks(1000), None),
+    "blocks nested 200 deep (the limit)": (lambda: nested_blocks(200), None),
+    "blocks nested 1,000 deep": (lambda: nested_blocks(1000), "GS160"),
     "string amplification (the issue's 600 bytes)": (string_amplification, "GS160"),
     "string amplification, 100 x 5 steps": (lambda: string_amplification(6, 100), "GS160"),
     "a long string in every copy": (lambda: string_spread(N), "GS160"),
@@ -230,28 +231,7 @@ SPECS = {
 }
 
 
-# Cases whose root fix lies in code outside the input stage; strict, so that each marker must
-# go as soon as the fix lands.
-_COMPOSITION_BUDGET = ("composition: create one expr.Budget per spec and pass it to every "
-                       "expr.substitute whose result is kept")
-PENDING = {
-    "blocks nested 1,000 deep": "composition: bound the nesting of blocks (an internal "
-    "RecursionError today; a false GS207 from 300 deep)",
-    "a long string in every copy": _COMPOSITION_BUDGET,
-    "a long list in every copy": _COMPOSITION_BUDGET,
-    "aliases under the limit, in a repeated node": "composition: charge the values of every "
-    "expanded node copy to the spec's expr.Budget",
-    "imports": "composition/library.py: count every file of a spec in one source.Spent",
-    "tiny imports": "composition/library.py: count every file of a spec in one source.Spent",
-}
-
-
-def cases(names):
-    return [pytest.param(name, marks=pytest.mark.xfail(reason=PENDING[name], strict=True))
-            if name in PENDING else name for name in names]
-
-
-@pytest.mark.parametrize("name", cases(SPECS))
+@pytest.mark.parametrize("name", SPECS)
 def test_validate_stays_within_time_and_memory(tmp_path, name):
     make, code = SPECS[name]
     path = tmp_path / "spec.yaml"
@@ -272,7 +252,7 @@ SETS = {  # one command-line argument holds at most 128 KiB on Linux
 }
 
 
-@pytest.mark.parametrize("name", cases(SETS))
+@pytest.mark.parametrize("name", SETS)
 def test_set_values_stay_within_time_and_memory(tmp_path, name):
     path = tmp_path / "spec.yaml"
     path.write_text(HEADER + "params: {p: 1}\n"
@@ -297,7 +277,7 @@ def _tiny_imports(lib: Path) -> list[str]:
     return [f"lib/t{i}.yaml" for i in range(2000)]
 
 
-@pytest.mark.parametrize("name", cases(["imports", "tiny imports"]))
+@pytest.mark.parametrize("name", ["imports", "tiny imports"])
 def test_an_import_set_stays_within_time_and_memory(tmp_path, name):
     lib = tmp_path / "lib"
     lib.mkdir()

@@ -46,7 +46,7 @@ def compose(source: Source, document: Document, overrides: dict | None,
     diags: list[Diagnostic] = []
     library = Library(source, diags, limits, allow_imports_from)
     library.load(source, document)
-    subst = Substituter(diags)
+    subst = Substituter(diags, limits)
     values = _parameters(source, document, library, overrides, subst, diags)
     _check_search(source, document, values, diags)
 
@@ -69,8 +69,8 @@ def compose(source: Source, document: Document, overrides: dict | None,
     try:
         entries = expander.expand(list(document.layers), locs, document.layer_names,
                                   Frame(top, values, "", (), None))
-    except TooLarge:
-        diags.append(too_many_nodes(source.path, limits))
+    except TooLarge as exc:
+        diags.append(exc.diagnostic or too_many_nodes(source.path, limits))
         return None, diags
     expander.resolve_all()
 

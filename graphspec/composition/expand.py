@@ -29,7 +29,12 @@ _VANISH = -1  # `repeat: 0`: no copies at all (0 itself means "not repeated")
 
 
 class TooLarge(Exception):
-    """The expansion would exceed the node limit; raised before the work is done."""
+    """The expansion would exceed a limit; raised before the work is done. `diagnostic` says
+    which, when it is not the node limit."""
+
+    def __init__(self, diagnostic: Diagnostic | None = None):
+        super().__init__()
+        self.diagnostic = diagnostic
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class Expander:
         self.pending: list[_Pending] = []
         self.flat: dict[str, Binding] = {}
         self.declared: dict[str, Loc] = {}  # flat name -> where it was declared first
+        self.emitted: set[int] = set()  # declarations emitted once: later copies are charged
         self.complete = True
         scope.flat = self.flat
         for name, spec in inputs.items():
@@ -209,6 +215,15 @@ class Expander:
     def emit(self, decl, loc: Loc, flat: str, frame: Frame, values: dict,
              default: Binding | None, chained: bool = False) -> Binding:
         """Substitute parameters, revalidate, and add one composed node."""
+        if id(decl) in self.emitted:
+            # A copy (of a repeat, or of a block instance) holds its arguments again: count
+            # them, or a modest node repeated many times adds up to a huge spec.
+            try:
+                self.subst.budget.charge(getattr(decl, "args", None))
+            except expr.ExprError as exc:
+                raise TooLarge(report(self.main, loc, "GS160", "budget", message=str(exc),
+                                      hint=exc.hint)) from None
+        self.emitted.add(id(decl))
         data = decl.model_dump(by_alias=True, exclude_unset=True)
         data.pop("repeat", None)
         data["name"] = flat
@@ -274,6 +289,10 @@ class Expander:
         block: Block | None = definition.value
         if block is None:  # its definition is invalid and was reported
             return self._invalid()
+        if len(frame.stack) >= self.subst.limits.max_depth:
+            raise TooLarge(report(self.main, loc + ("block",), "GS160", "block_depth",
+                                  depth=self.subst.limits.max_depth,
+                                  hint="nest fewer blocks, or raise the limit: --max-depth"))
         if decl.block in frame.stack:
             chain = " -> ".join(frame.stack[frame.stack.index(decl.block):] + (decl.block,))
             self.error(loc + ("block",), "GS141", "circle", chain=chain,
@@ -396,7 +415,9 @@ class Expander:
                     repeat = 1
             repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 1
             inner = 1
-            if isinstance(node, BlockNode) and node.block not in stack:
+            # Past the nesting limit expansion stops with GS160; the estimate stops there too.
+            if isinstance(node, BlockNode) and node.block not in stack \
+                    and len(stack) < self.subst.limits.max_depth:
                 definition = self.library.blocks.get(node.block)
                 if definition is not None and definition.value is not None:
                     inner = self._size(definition.value, scope, node.args, stack + (node.block,))
@@ -486,5 +507,15 @@ def _listed(outputs: Any, block: Block) -> list[str]:
     return [outputs] if isinstance(outputs, str) else list(outputs)
 
 
+_CONTEXT_LEVELS = 4  # block instances named in a message; deeper ones are elided
+
+
 def _join(inner: str, outer: str | None) -> str:
-    return f"{inner}, inside {outer}" if outer else inner
+    """`inner, inside outer`, naming at most a few levels, so that a message about a deeply
+    nested node stays a line long: the innermost ones, then the outermost."""
+    if not outer:
+        return inner
+    levels = [inner] + outer.split(", inside ")
+    if len(levels) > _CONTEXT_LEVELS:
+        levels = levels[:_CONTEXT_LEVELS - 2] + ["..."] + levels[-1:]
+    return ", inside ".join(levels)

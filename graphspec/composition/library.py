@@ -17,7 +17,7 @@ from ..codes import report
 from ..document import Document, validate_document
 from ..errors import Diagnostic, SpecError
 from ..limits import Limits
-from ..source import Loc, Source, read
+from ..source import Loc, Source, Spent, read
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -44,6 +44,8 @@ class Library:
         self.roots = [root.resolve()] + [Path(d).resolve() for d in allowed]
         self.main_path = Path(main.path).resolve() if main.text is not None else Path("<dict>")
         self.loaded: set[Path] = {self.main_path}
+        self.spent = Spent()  # the main file and its imports share one set of limits
+        self.spent.add(main)
 
     def load(self, source: Source, document: Document) -> None:
         self._visit(source, document, (self.main_path,), main=True)
@@ -60,7 +62,7 @@ class Library:
                 continue  # a file imported twice (a diamond) is read once
             self.loaded.add(path)
             try:
-                imported, diags = read(shown, self.limits)
+                imported, diags = read(shown, self.limits, spent=self.spent)
             except SpecError as exc:
                 self.diags.extend(exc.diagnostics)
                 continue

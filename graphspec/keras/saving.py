@@ -39,7 +39,7 @@ def read_config(path: str | Path, error: Callable[[str], Exception], what: str) 
         raise error(f"{shown} is not a regular file")
     try:
         if path.stat().st_size == 0:
-            raise error(f"{shown} is empty (0 bytes): it was never written completely")
+            raise error(f"{shown} is empty (0 bytes), not a saved model")
         with zipfile.ZipFile(path) as archive:
             if _CONFIG not in archive.namelist():
                 raise error(f"{shown} is a zip archive without {_CONFIG}: not a model saved "
@@ -66,8 +66,9 @@ def problem(config: dict, *, graph_only: bool = False) -> str | None:
     the end of a sentence about the file; None when nothing is known to be wrong."""
     top = config.get("class_name")
     if graph_only and not (top in _GRAPHS and str(config.get("module", "")).startswith("keras")):
-        where = config.get("module") or config.get("registered_name") or "?"
-        return (f"holds a subclassed model ({where}.{top}), whose call() is Python code: it "
+        module, registered = config.get("module"), config.get("registered_name")
+        where = f"{module}.{top}" if module else registered or top
+        return (f"holds a subclassed model ({where}), whose call() is Python code: it "
                 "has no graph a spec can describe. Rebuild it with the functional API "
                 "(keras.Model(inputs, outputs)) or keras.Sequential, registering its custom "
                 "layers with graphspec.register_layer")

@@ -134,6 +134,8 @@ def train(spec, data: dict[str, Any], validation: dict[str, Any] | None = None, 
         _spec_path(spec, "checkpoint", settings.checkpoint)
     logdir = Path(tensorboard) if tensorboard is not None else \
         _spec_path(spec, "tensorboard", settings.tensorboard)
+    if resume and checkpoint is not None and checkpoint.exists():
+        saving.read_config(checkpoint, DataError, "the checkpoint")  # before it is a target
     _check_outputs(output_path, checkpoint, logdir, resume)
     if settings.seed is not None:
         compiler.set_seed(settings.seed, spec.source, train_loc + ("seed",))

@@ -70,7 +70,7 @@ def build(path: str | os.PathLike, *, params: dict | None = None, limits: Limits
             diagnostics += analysis.budget.check(src, source.Loc(("budget",), src), summary,
                                                  checked.budget.model_dump())
     model = _model(src.path, name if isinstance(name, str) else None, comp, summary,
-                   _unique(sort_diagnostics(diagnostics)), _files(src, comp))
+                   _unique(sort_diagnostics(diagnostics)), _files(src, comp), src)
     roots = [(src.base_dir or Path.cwd()).resolve()] + [Path(d).resolve()
                                                         for d in allow_imports_from]
     model["watch"] = _watch(src, limits, roots) if src.text is not None else []
@@ -80,14 +80,14 @@ def build(path: str | os.PathLike, *, params: dict | None = None, limits: Limits
 # -- assembling ------------------------------------------------------------------------------
 
 def _model(path: str, name: str | None, comp, summary, diagnostics: list[Diagnostic],
-           files: dict[str, str]) -> dict:
+           files: dict[str, str], comp_source: source.Source | None = None) -> dict:
     nodes: list[dict] = []
     edges: list[dict] = []
     clusters: dict[str, dict] = {}
     rows = {n.name: n for n in summary.nodes} if summary is not None else {}
     if comp is not None:
         for input_name, spec in comp.inputs.items():
-            nodes.append(_input_node(input_name, spec, path, rows.get(input_name)))
+            nodes.append(_input_node(input_name, spec, comp_source, rows.get(input_name)))
         repeats = _plain_repeats(comp.nodes)
         for composed in comp.nodes:
             node = _node(composed, rows.get(composed.name))
@@ -130,18 +130,14 @@ def _model(path: str, name: str | None, comp, summary, diagnostics: list[Diagnos
                   "params": summary.params if summary is not None else None,
                   "macs": summary.macs if summary is not None else None},
     }
-    for node in nodes:
-        node.pop("_loc", None)
     return model
 
 
-def _input_node(name: str, spec, path: str, row) -> dict:
-    shape = getattr(spec, "shape", None)
-    dtype = getattr(spec, "dtype", None)
+def _input_node(name: str, spec, src: source.Source, row) -> dict:
+    args = spec.model_dump(exclude_unset=True) if spec is not None else {}
     node = {"id": name, "kind": "input", "type": "Input", "label": name, "cluster": None,
-            "args": _plain({"shape": shape, "dtype": dtype}) if spec is not None else {},
-            "inputs": [], "file": path, "pointer": pointer(("inputs", name)),
-            "_loc": source.Loc(("inputs", name))}
+            "args": _plain(args), "inputs": [], "file": src.path,
+            "line": src.locate(("inputs", name))[0], "pointer": pointer(("inputs", name))}
     _add_summary(node, row)
     return node
 
@@ -163,8 +159,7 @@ def _node(composed, row) -> dict:
             "refs": [leaf for _, leaf in walk.leaves(composed.inputs) if leaf is not None],
             "file": where.path if where is not None else None,
             "line": where.locate(loc)[0] if where is not None else None,
-            "pointer": pointer(loc), "context": getattr(loc, "context", None),
-            "_loc": loc}
+            "pointer": pointer(loc), "context": getattr(loc, "context", None)}
     if kind == "share":
         node["owner"] = composed.share
     if kind == "submodel":
