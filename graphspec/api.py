@@ -5,21 +5,19 @@ this one only runs them in order and gathers their diagnostics."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import networkx as nx
 
 from . import analysis as _analysis
-from . import composition as _composition
 from . import document as _document
 from . import graph as _graph
-from . import output, registry
+from . import output, pipeline
 from . import source as _source
 from .errors import Diagnostic, OutputError, PlotError, SpecError, sort_diagnostics
 from .limits import DEFAULT as DEFAULT_LIMITS
-from .limits import Limits, too_many_nodes
+from .limits import Limits
 
 
 class Spec:
@@ -156,54 +154,12 @@ class Spec:
                 f"from {self.path}>")
 
 
-@dataclass(frozen=True)
-class _Options:
-    params: dict | None = None
-    limits: Limits | None = None
-    allow_imports_from: Sequence[str | os.PathLike] = ()
-    strict_shapes: bool = False
-
-
-def _check(source: Any, options: _Options) -> tuple[Spec | None, list[Diagnostic]]:
-    registry.load_entry_points()
-    limits = options.limits or DEFAULT_LIMITS
-    src, diagnostics = _source.read(source, limits)
-    layers = src.data.get("layers") if isinstance(src.data, dict) else None
-    if isinstance(layers, list) and len(layers) > limits.max_nodes:
-        raise SpecError([too_many_nodes(src.path, limits)])  # before validating each one
-    parsed, doc_diags = _document.validate_document(src)
-    diagnostics += doc_diags
-    checked = summary = None
-    if parsed is not None:
-        composition, compose_diags = _composition.compose(src, parsed, options.params, limits,
-                                                            options.allow_imports_from)
-        diagnostics += compose_diags
-        if composition is not None:
-            checked, graph_diags = _graph.check(src, composition)
-            diagnostics += graph_diags
-    if checked is not None:
-        summary, shape_diags = _analysis.analyze(src, checked, strict=options.strict_shapes,
-                                                 name=parsed.name)
-        diagnostics += shape_diags
-        if checked.budget is not None:
-            diagnostics += _analysis.budget.check(src, _source.Loc(("budget",), src), summary,
-                                                  checked.budget.model_dump())
-    diagnostics = _unique(sort_diagnostics(diagnostics))
-    if any(d.is_error for d in diagnostics) or checked is None:
-        return None, diagnostics
-    return Spec(src, parsed, checked, summary, diagnostics), diagnostics
-
-
-def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per place and code: a mistake inside a block is reported once, not once
-    per instance or copy (the first instance is named)."""
-    seen, out = set(), []
-    for d in diagnostics:
-        key = (d.path, d.line, d.column, d.code) if d.line is not None else d
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out
+def _check(source: Any, options: pipeline.Options) -> tuple[Spec | None, list[Diagnostic]]:
+    stages = pipeline.run(source, options)
+    if not stages.ok:
+        return None, stages.diagnostics
+    return Spec(stages.source, stages.document, stages.checked, stages.summary,
+                stages.diagnostics), stages.diagnostics
 
 
 def load(source: Any, *, params: dict | None = None, limits: Limits | None = None,
@@ -217,8 +173,8 @@ def load(source: Any, *, params: dict | None = None, limits: Limits | None = Non
     names more folders they may come from. `strict_shapes` warns (GS409) about each node whose
     shape cannot be told. Raises SpecError listing every problem, each with its file, line
     and column."""
-    spec, diagnostics = _check(source, _Options(params, limits, allow_imports_from,
-                                                strict_shapes))
+    spec, diagnostics = _check(source, pipeline.Options(params, limits or DEFAULT_LIMITS,
+                                                        allow_imports_from, strict_shapes))
     if spec is None:
         raise SpecError(diagnostics)
     return spec
@@ -231,8 +187,8 @@ def validate(source: Any, *, params: dict | None = None, build: bool = False,
     """Every problem in a spec, errors and warnings, sorted by position; never raises for a
     problem in the spec. `build=True` also builds the model, for what only Keras can tell."""
     try:
-        spec, diagnostics = _check(source, _Options(params, limits, allow_imports_from,
-                                                    strict_shapes))
+        spec, diagnostics = _check(source, pipeline.Options(params, limits or DEFAULT_LIMITS,
+                                                            allow_imports_from, strict_shapes))
     except SpecError as exc:
         return exc.diagnostics
     if spec is not None and build:

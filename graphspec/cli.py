@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, api, output, registry, source
+from . import __version__, api, output, registry, source, view
 from .errors import ERROR, DataError, Error, ExportError, OutputError, PlotError, \
     RegistryError, SpecError
 from .limits import Limits
@@ -108,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="continue from train.checkpoint (epoch counter and optimizer state)")
     trn.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"],
                      default="default", help="tf.distribute strategy to build and train in")
+    trn.add_argument("--checkpoint", metavar="CKPT.keras",
+                     help="checkpoint path (replaces train.checkpoint; used as given)")
+    trn.add_argument("--tensorboard", metavar="DIR",
+                     help="TensorBoard folder (replaces train.tensorboard; used as given)")
+    trn.add_argument("--allow-nonfinite", action="store_true",
+                     help="train on data holding NaN or infinity (warns instead of refusing)")
     trn.add_argument("--quiet", action="store_true", help="no progress bar")
 
     exp = sub.add_parser("export", parents=[spec_options], help="write the spec of a Keras model",
@@ -126,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     plt.add_argument("--shapes", action="store_true",
                      help="label edges with tensor shapes (static when every shape is known, "
                      "else by building the model)")
+
+    view.add_parser(sub, spec_options)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
@@ -299,7 +307,10 @@ def _train(args) -> ExitCode:
         data = train.load_arrays(args.data)
         validation = train.load_arrays(args.validation) if args.validation else None
         return train.train(spec, data, validation, output_path=args.output, resume=args.resume,
-                           strategy=args.strategy, progress=not args.quiet)
+                           strategy=args.strategy, progress=not args.quiet,
+                           checkpoint=args.checkpoint, tensorboard=args.tensorboard,
+                           allow_nonfinite=args.allow_nonfinite,
+                           log=lambda message: print(message, file=sys.stderr))
 
     result = _interruptible(run)
     if result.interrupted:
@@ -314,8 +325,6 @@ def _train(args) -> ExitCode:
 def _export(args) -> ExitCode:
     out = _target(args.output, _SPEC_SUFFIXES)
     given = args.source
-    if given.endswith(".keras") and not Path(given).is_file():
-        raise UsageError(f"no such file: '{given}'")
     from .keras import export
 
     model = export.load_model(given) if given.endswith(".keras") else export.application(given)
@@ -354,7 +363,7 @@ def _schema(args) -> ExitCode:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "validate": _validate, "summary": _summary, "build": _build, "train": _train,
-    "export": _export, "plot": _plot, "schema": _schema}
+    "export": _export, "plot": _plot, "schema": _schema, "view": view.run}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -192,9 +192,10 @@ CATALOGUE: dict[str, Code] = _codes(
     }),
     Code("GS160", "a resource limit was exceeded (file size, nesting, expanded size, node count)",
          templates={
-        "budget": "{message}",
         "block_depth": "blocks are nested more than {depth} deep; graphspec refuses it rather "
                        "than spend unbounded time or memory",
+        # `limits.limit_diagnostic(path, what, ...)`, whose caller wrote what was exceeded.
+        "limit": "{what}; graphspec refuses it rather than spend unbounded time or memory",
         # `what` names what was read: "file", "document" or "value" (a `--set` value).
         "nesting": "the {what} nests about {depth} levels deep, more than the limit of "
                    "{limit}; graphspec refuses it rather than spend unbounded time or memory",
@@ -365,6 +366,10 @@ CATALOGUE: dict[str, Code] = _codes(
     }),
     Code("GS410", "the model exceeds a budget", templates={
         "budget": "the model has {value} {what}, more than the budget of {limit}",
+    }),
+    Code("GS411", "a string tensor reaches a layer that computes with numbers", templates={
+        "string": "{what} computes with numbers but receives text: {received} has dtype "
+                  "string",
     }),
 )
 

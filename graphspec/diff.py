@@ -13,7 +13,8 @@ composition, node by flat name, so the comparison is structural, not textual:
   A default that depends on another argument (MaxPooling2D's strides follow pool_size) is
   compared as written;
 - a node whose name is only in B, but whose kind, type, arguments and inputs (after mapping
-  the renames found before it) equal those of exactly one node only in A, is a rename.
+  the renames found before it) equal those of a node only in A, is a rename of it (alike
+  candidates, which nothing tells apart, are paired in order).
 
 Shapes and parameters come from the static summary (`Spec.summary()`): no model is built.
 The report's JSON form follows `SCHEMA` (documented in docs/surgery.md).
@@ -236,7 +237,8 @@ class Diff:
             out.append(paint.bold(f"{indent}model:"))
             out.append(paint.yellow(f"{indent}  ~ {self.model[0]} -> {self.model[1]}"))
         section("reshaped by changes upstream", self.reshaped,
-                lambda c: self._change(c, paint, indent))
+                lambda c: [f"{indent}  ~ {c.name}: {_shapes_text(c.old.shapes)} -> "
+                           f"{_shapes_text(c.new.shapes)}" + _params_change(c, ", params ")])
         return out
 
     def _change(self, change: NodeChange, paint: _Paint, indent: str) -> list[str]:
@@ -254,9 +256,7 @@ class Diff:
         if "shapes" in change.what:
             lines.append(f"{more}out: {_shapes_text(old.shapes)} -> {_shapes_text(new.shapes)}")
         if "params" in change.what:
-            delta = "" if old.params is None or new.params is None \
-                else f" ({new.params - old.params:+,})"
-            lines.append(f"{more}params: {_num(old.params)} -> {_num(new.params)}{delta}")
+            lines.append(_params_change(change, f"{more}params: "))
         return lines
 
     def to_dot(self) -> str:
@@ -266,10 +266,9 @@ class Diff:
         if self._spec_b is None:
             raise Error("this Diff holds no graphs to draw")
         ga, gb = self._spec_a._checked, self._spec_b._checked
-        body = self._spec_b.to_dot().rstrip()
-        assert body.endswith("}")
-        lines = [body[:-1].rstrip(), "  // graphspec diff: added green, changed orange, "
-                 "renamed blue, removed dashed grey"]
+        body = self._spec_b.to_dot().rstrip().removesuffix("}").rstrip()
+        lines = [body, "  // graphspec diff: added green, changed orange, renamed blue, "
+                 "removed dashed grey"]
         for node in self.added:
             lines.append(f'  {_q(node.name)} [fillcolor="#b2f2bb", color="#2f9e44", penwidth=2];')
         for change in self.changed:
@@ -376,51 +375,48 @@ class _Comparison:
         only_a = [n for n in self.names_a if n not in self.gb.nodes]
         if not only_a:
             return
+        # Candidates are looked up by kind, type and inputs: a node of B asks with its
+        # inputs mapped back to A's names, so each lookup is one dictionary access.
         pool: dict[tuple, list[str]] = {}
         for name in only_a:
-            pool.setdefault(self.bucket(self.ga.nodes[name]), []).append(name)
+            pool.setdefault(_key(self.ga.nodes[name], {}), []).append(name)
+        to_a: dict[str, str] = {}
         for name in self.names_b:  # B's order: a node's renamed inputs are mapped first
             if name in self.ga.nodes:
                 continue
             node = self.gb.nodes[name]
-            free = [old for old in pool.get(self.bucket(node), ()) if old not in self.to_b]
-            same = [old for old in free if not self.differences(old, name)]
-            if len(same) > 1 and node.kind == "input":  # two alike inputs: keep their order
-                same = [old for old in same
-                        if self.ga.inputs.index(old) == self.gb.inputs.index(name)]
-            if len(same) == 1:
-                self.to_b[same[0]] = name
-
-    @staticmethod
-    def bucket(node: GraphNode) -> tuple:
-        return (node.kind, None if node.kind == "share" else node.type)
+            free = [old for old in pool.get(_key(node, to_a), ()) if old not in self.to_b]
+            # Alike candidates cannot be told apart: pair them in order, first with first.
+            same = next((old for old in free if not self.differences(old, name)[0]), None)
+            if same is not None:
+                self.to_b[same] = name
+                to_a[name] = same
 
     # -- one pair of nodes -------------------------------------------------------------------
     def differences(self, old: str, new: str) -> tuple[list[str], list[ArgChange]]:
-        """What differs in the definitions of two nodes (not their shapes): aspects, args.
-        Empty when they are alike."""
+        """What differs in the definitions of two nodes (not their shapes): the aspects
+        (none when they are alike) and the arguments."""
         na, nb = self.ga.nodes[old], self.gb.nodes[new]
         what: list[str] = []
         if na.kind != nb.kind:
-            return ["kind", "type"], []
-        if na.kind == "share":
+            what += ["kind", "type"]
+        elif na.kind == "share":
             if self.to_b.get(na.owner, na.owner) != nb.owner:
                 what.append("type")
         elif na.type != nb.type:
             what.append("type")
-        args: list[ArgChange] = []
-        if not what:
+        if what:  # another type has other defaults: compare what is written
+            args = _arg_changes(_written_args(na), _written_args(nb), loose=False)
+        else:
             args = _arg_changes(self.full_args(self.args_a, na), self.full_args(self.args_b, nb),
                                 loose=na.kind == "layer")
-            if args:
-                what.append("args")
+        if args:
+            what.append("args")
         if _refs(na.inputs, self.to_b) != _refs(nb.inputs):
             what.append("inputs")
-        if na.kind == "submodel" and not what:
-            body = self.body(old, new)
-            if body:
-                what.append("body")
-        return (what, args) if what else ()
+        if na.kind == "submodel" and not what and self.body(old, new):
+            what.append("body")
+        return what, args
 
     def full_args(self, cache: dict, node: GraphNode) -> dict:
         if node.name not in cache:
@@ -440,8 +436,7 @@ class _Comparison:
         return self.bodies[key]
 
     def change(self, old: str, new: str) -> NodeChange | None:
-        found = self.differences(old, new)
-        what, args = found if found else ([], [])
+        what, args = self.differences(old, new)
         ia, ib = self.info(self.ga, self.sa, old), self.info(self.gb, self.sb, new)
         if ia.shapes != ib.shapes:
             what.append("shapes")
@@ -461,6 +456,15 @@ class _Comparison:
                         None if node.kind == "input" else _refs(node.inputs),
                         [list(s) for s in shapes] if shapes is not None else None,
                         summary.params if summary is not None else None)
+
+
+def _key(node: GraphNode, rename: dict) -> tuple:
+    """What a renamed node keeps: kind, type (a share node's owner) and inputs, with names
+    mapped by `rename`."""
+    type_ = _type(node)
+    if node.kind == "share":
+        type_ = rename.get(type_, type_)
+    return node.kind, type_, json.dumps(_refs(node.inputs, rename), sort_keys=True)
 
 
 def _type(node: GraphNode) -> str | None:
@@ -488,7 +492,7 @@ def _full_args(node: GraphNode) -> dict:
 
 def _defaults(kind: str, type_: str) -> dict:
     sig = (LAYERS if kind == "layer" else OPS).signature(type_)
-    return getattr(sig, "defaults", None) or {}
+    return getattr(sig, "defaults", None) or {}  # None: an unknown type; {}: not recorded
 
 
 def _nested(value: Any) -> Any:
@@ -686,6 +690,15 @@ class _Paint:
 
 def _num(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
+
+
+def _params_change(change: NodeChange, head: str) -> str:
+    """`params: 2,049,000 -> 20,490 (-2,028,510)`; empty when the count did not change."""
+    old, new = change.old.params, change.new.params
+    if "params" not in change.what:
+        return ""
+    delta = "" if old is None or new is None else f" ({new - old:+,})"
+    return f"{head}{_num(old)} -> {_num(new)}{delta}"
 
 
 def _value(value: Any) -> str:

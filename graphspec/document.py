@@ -297,10 +297,12 @@ class TrainSpec(_Model):
     """`fit`: Keras's `model.fit`. `batch`: graphspec's per-batch loop (`train_on_batch`,
     `test_on_batch`), which lets Python code change each batch first."""
     tensorboard: str | None = None
-    """Directory for TensorBoard logs (relative to the working directory)."""
+    """Directory for TensorBoard logs, relative to the spec's folder and inside it (a path
+    elsewhere is given on the command line: `--tensorboard DIR`)."""
     checkpoint: str | None = None
-    """A `.keras` file written atomically at the end of every epoch; `--resume` continues
-    from it (epoch counter and optimizer state)."""
+    """A `.keras` file written atomically at the end of every epoch, relative to the spec's
+    folder and inside it (elsewhere: `--checkpoint PATH`); `--resume` continues from it
+    (epoch counter and optimizer state) when the spec still builds the same model."""
 
 
 class DocumentModel(_Model):

@@ -26,7 +26,8 @@ import math
 import re
 from typing import Any, Mapping
 
-from .limits import DEFAULT, Limits, expanded_size
+from .codes import CATALOGUE
+from .limits import DEFAULT, Limits, expanded_size, raise_hint
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 50
@@ -40,11 +41,14 @@ FUNCTIONS = {"min": min, "max": max}
 class ExprError(ValueError):
     """A problem in an expression. `offset` is the 0-based character offset in the expression;
     `code` is GS130 (syntax), GS131 (unknown name), GS132 (evaluation) or GS160 (a value
-    larger than the limits allow)."""
+    larger than the limits allow). The message is the code's `template` in the catalogue,
+    filled from `fields` (kept, so that a caller can report it with its own location)."""
 
-    def __init__(self, code: str, message: str, offset: int = 0, hint: str | None = None):
-        super().__init__(message)
-        self.code, self.offset, self.hint = code, offset, hint
+    def __init__(self, code: str, template: str, /, offset: int = 0, hint: str | None = None,
+                 **fields: Any):
+        super().__init__(CATALOGUE[code].render(template, **fields))
+        self.code, self.template, self.fields = code, template, fields
+        self.offset, self.hint = offset, hint
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
@@ -55,9 +59,7 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
         match = _TOKEN.match(text, pos)
         if not match:
             start = len(text) - len(text[pos:].lstrip())
-            raise ExprError("GS130", f"unexpected character {text[start]!r} in expression "
-                            f"'{text}'. Expected numbers, parameter names, + - * / // % ** "
-                            "( ) and min(...)/max(...)", start)
+            raise ExprError("GS130", "character", offset=start, char=text[start], text=text)
         kind = match.lastgroup
         tokens.append((kind, match.group(kind), match.start(kind)))
         pos = match.end()
@@ -79,8 +81,8 @@ class _Parser:
         token = self.tokens[self.i]
         if value is not None and token[1] != value:
             got = "the end" if token[0] == "end" else repr(token[1])
-            raise ExprError("GS130", f"expected {value!r} in expression '{self.text}'. "
-                            f"Received: {got}", token[2])
+            raise ExprError("GS130", "expected", offset=token[2], expected=value,
+                            text=self.text, received=got)
         self.i += 1
         return token
 
@@ -88,14 +90,13 @@ class _Parser:
         value = self.expr()
         kind, text, offset = self.peek()
         if kind != "end":
-            raise ExprError("GS130", f"unexpected {text!r} in expression '{self.text}'", offset)
+            raise ExprError("GS130", "unexpected", offset=offset, token=text, text=self.text)
         return value
 
     def _nest(self):
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ExprError("GS130", f"expression nested deeper than {MAX_DEPTH} levels",
-                            self.peek()[2])
+            raise ExprError("GS130", "depth", offset=self.peek()[2], depth=MAX_DEPTH)
 
     def expr(self):
         self._nest()
@@ -137,14 +138,13 @@ class _Parser:
         if kind == "num":
             value = float(text) if any(c in text for c in ".eE") else int(text)
             if not math.isfinite(value):
-                raise ExprError("GS132", f"the number {text} is too large: it is not a finite "
-                                "real number", offset)
+                raise ExprError("GS132", "number", offset=offset, number=text)
             return value
         if kind == "name":
             if self.peek()[1] == "(":
                 if text not in FUNCTIONS:
-                    raise ExprError("GS130", f"unknown function '{text}' in expression "
-                                    f"'{self.text}'. Expected: min, max", offset)
+                    raise ExprError("GS130", "function", offset=offset, name=text,
+                                    text=self.text)
                 self.take("(")
                 self._nest()
                 args = [self.expr()]
@@ -159,15 +159,15 @@ class _Parser:
             if text not in self.scope:
                 from .errors import did_you_mean
 
-                raise ExprError("GS131", f"unknown parameter '{text}' in expression "
-                                f"'{self.text}'", offset,
-                                did_you_mean(text, list(self.scope)) or
-                                (f"parameters: {', '.join(self.scope)}" if self.scope
-                                 else "declare it under 'params'"))
+                hint = did_you_mean(text, list(self.scope)) or (
+                    "parameters: " + ", ".join(self.scope) if self.scope
+                    else "declare it under 'params'")
+                raise ExprError("GS131", "unknown", offset=offset, hint=hint, name=text,
+                                text=self.text)
             value = self.scope[text]
             if isinstance(value, float) and not math.isfinite(value):
-                raise ExprError("GS132", f"parameter '{text}' is {_short(value)}; expressions "
-                                "work with finite numbers only", offset)
+                raise ExprError("GS132", "parameter", offset=offset, name=text,
+                                value=_short(value))
             return value
         if text == "(":
             self._nest()
@@ -176,8 +176,7 @@ class _Parser:
             self.depth -= 1
             return value
         got = "the end of the expression" if kind == "end" else repr(text)
-        raise ExprError("GS130", f"expected a number, a parameter or '(' in expression "
-                        f"'{self.text}'. Received: {got}", offset)
+        raise ExprError("GS130", "operand", offset=offset, text=self.text, received=got)
 
 
 def _short(value: Any) -> str:
@@ -187,8 +186,8 @@ def _short(value: Any) -> str:
 
 def _number(value: Any, op: str, offset: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ExprError("GS132", f"'{op}' needs numbers. Received: {_short(value)} "
-                        f"({type(value).__name__})", offset)
+        raise ExprError("GS132", "operand", offset=offset, op=op, received=_short(value),
+                        type=type(value).__name__)
 
 
 def _apply(op: str, a: Any, b: Any, offset: int):
@@ -198,8 +197,8 @@ def _apply(op: str, a: Any, b: Any, offset: int):
         if op == "**":
             if isinstance(a, int) and isinstance(b, int) and b > 0 and \
                     max(abs(a).bit_length() - 1, 0) * b > MAX_INT_BITS:
-                raise ExprError("GS132", f"{_short(a)} ** {_short(b)} is too large (more than {MAX_INT_BITS} "
-                                "bits)", offset)
+                raise ExprError("GS132", "power", offset=offset, a=_short(a), b=_short(b),
+                                bits=MAX_INT_BITS)
             result = a ** b
         elif op == "+":
             result = a + b
@@ -214,25 +213,24 @@ def _apply(op: str, a: Any, b: Any, offset: int):
         else:
             result = a % b
     except ZeroDivisionError:
-        raise ExprError("GS132", f"division by zero in '{_short(a)} {op} {_short(b)}'",
-                        offset) from None
+        raise ExprError("GS132", "division", offset=offset, a=_short(a), op=op,
+                        b=_short(b)) from None
     except OverflowError:
-        raise ExprError("GS132", f"'{_short(a)} {op} {_short(b)}' overflows", offset) from None
+        raise ExprError("GS132", "overflow", offset=offset, a=_short(a), op=op,
+                        b=_short(b)) from None
     if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
-        raise ExprError("GS132", f"result of '{op}' is too large (more than {MAX_INT_BITS} bits)",
-                        offset)
+        raise ExprError("GS132", "result", offset=offset, op=op, bits=MAX_INT_BITS)
     if isinstance(result, complex) or (isinstance(result, float) and not math.isfinite(result)):
-        raise ExprError("GS132", f"'{_short(a)} {op} {_short(b)}' is not a finite real number",
-                        offset)
+        raise ExprError("GS132", "not_finite", offset=offset, a=_short(a), op=op, b=_short(b))
     return result
 
 
 def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
     """The value of one expression (the text between `${` and `}`)."""
     if len(text) > MAX_LENGTH:
-        raise ExprError("GS130", f"expression longer than {MAX_LENGTH} characters", 0)
+        raise ExprError("GS130", "length", length=MAX_LENGTH)
     if not text.strip():
-        raise ExprError("GS130", "empty expression '${}'", 0)
+        raise ExprError("GS130", "empty")
     return _Parser(text, scope).parse()
 
 
@@ -285,23 +283,18 @@ class Budget:
     def spend(self, amount: int, offset: int = 0) -> None:
         self.left -= amount
         if self.left < 0:
-            raise ExprError("GS160", f"the values that parameters and repeats produce in this "
-                            f"spec come to more than {self.limits.max_values:,} (text counts one "
-                            f"per {self.CHARS_PER_VALUE} characters); graphspec refuses it rather "
-                            "than spend unbounded time or memory", offset,
-                            _raise_hint("max_nodes", "--max-nodes"))
+            raise ExprError("GS160", "values", offset=offset,
+                            hint=raise_hint("max_nodes", "--max-nodes", _BUILD),
+                            limit=self.limits.max_values, chars=self.CHARS_PER_VALUE)
 
 
-def _raise_hint(argument: str, flag: str) -> str:
-    return (f"if the spec is meant to build values this large, raise the limit: {flag} "
-            f"(graphspec.Limits({argument}=...) in Python)")
+_BUILD = "build values this large"  # what a spec over a substitution limit is meant to do
 
 
 def _too_large(what: str, unit: str, limits: Limits, offset: int) -> ExprError:
-    return ExprError("GS160", f"this substitution would build {what} of more than "
-                     f"{limits.max_value_size:,} {unit}, the limit; graphspec refuses it rather "
-                     "than spend unbounded time or memory", offset,
-                     _raise_hint("max_value_size", "--max-value-size"))
+    return ExprError("GS160", "value_size", offset=offset,
+                     hint=raise_hint("max_value_size", "--max-value-size", _BUILD),
+                     what=what, limit=limits.max_value_size, unit=unit)
 
 
 _OPEN = re.compile(r"\$?\$\{")
@@ -324,10 +317,9 @@ def _segments(text: str) -> list[str | tuple[str, int]]:
         close = text.find("}", pos)
         brace = text.find("{", pos, len(text) if close < 0 else close)
         if close < 0 or brace >= 0:
-            raise ExprError("GS130", f"'${{' at character {match.start() + 1} is not closed: "
-                            f"expected '}}' {'before the' if brace >= 0 else 'after the'} "
-                            f"{'{' if brace >= 0 else 'expression'} in '{_short(text)[1:-1]}'",
-                            match.start(), "write '$${' for a literal '${'")
+            raise ExprError("GS130", "unclosed_brace" if brace >= 0 else "unclosed",
+                            offset=match.start(), hint="write '$${' for a literal '${'",
+                            position=match.start() + 1, text=_short(text)[1:-1])
         if any(literal):
             parts.append("".join(literal))
         literal = []

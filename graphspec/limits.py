@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
+from .codes import CATALOGUE
+from .errors import Diagnostic
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -58,18 +61,29 @@ class Limits:
 DEFAULT = Limits()
 
 
-def limit_diagnostic(path: str, what: str, argument: str, flag: str):
-    from .errors import ERROR, Diagnostic
+def raise_hint(argument: str, flag: str, meant: str = "be this large") -> str:
+    """The hint of a GS160: which option raises the limit, on the command line and in Python."""
+    return (f"if the spec is meant to {meant}, raise the limit: {flag} "
+            f"(graphspec.Limits({argument}=...) in Python)")
 
-    return Diagnostic(path, None, None, "GS160", ERROR, f"{what}; graphspec refuses it rather "
-                      "than spend unbounded time or memory",
-                      f"if the spec is meant to be this large, raise the limit: {flag} "
-                      f"(graphspec.Limits({argument}=...) in Python)")
+
+def limit_report(path: str, template: str, argument: str, flag: str, **fields: Any):
+    """A GS160 for the whole of `path` (no position): the catalogue's `template` filled from
+    `fields`, with a hint naming the option that raises the limit (`argument` of Limits, `flag`
+    on the command line)."""
+    code = CATALOGUE["GS160"]
+    return Diagnostic(path, None, None, code.id, code.severity, code.render(template, **fields),
+                      raise_hint(argument, flag))
+
+
+def limit_diagnostic(path: str, what: str, argument: str, flag: str):
+    """A GS160 whose first words, `what` was exceeded, the caller has already written; prefer
+    `limit_report` with a template of the catalogue."""
+    return limit_report(path, "limit", argument, flag, what=what)
 
 
 def too_many_nodes(path: str, limits: Limits):
-    return limit_diagnostic(path, f"the spec has more than {limits.max_nodes:,} nodes (after "
-                            "blocks and repeats are expanded)", "max_nodes", "--max-nodes")
+    return limit_report(path, "nodes", "max_nodes", "--max-nodes", limit=limits.max_nodes)
 
 _BRACKETS = re.compile(r"[^\[\]{}]+")
 _INDENT = re.compile(r"^[ \t]*", re.M)

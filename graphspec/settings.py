@@ -36,10 +36,19 @@ def _known(kind: str) -> list[str]:
     return catalog.load().get(kind, [])
 
 
+# Keras resolves these names in any case (`ADAM`, `Accuracy`); the rest must match exactly.
+_ANY_CASE = {"optimizers": None, "metrics": {"accuracy", "acc", "crossentropy", "ce"}}
+
+
 def _name(source: Source, loc: Loc, kind: str, what: str, value: Any,
           diags: list[Diagnostic]) -> None:
     known = _known(kind)
-    if isinstance(value, str) and known and value not in known:
+    if not isinstance(value, str) or not known or value in known:
+        return
+    folded = _ANY_CASE.get(kind, set())
+    if folded is None:
+        folded = {k.lower() for k in known}
+    if value.lower() not in folded:
         diags.append(report(source, loc, "GS302", "unknown_name", what=what, received=value,
                             hint=did_you_mean(value, known) or f"see keras.{kind} for the names"))
 

@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Sequence
 
 import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from .codes import CATALOGUE
 from .errors import ERROR, Diagnostic, SpecError, pointer
-from .limits import DEFAULT, Limits, expanded_size, limit_diagnostic, nesting_estimate
+from .limits import DEFAULT, Limits, expanded_size, limit_report, nesting_estimate
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
@@ -75,16 +76,18 @@ class _TooLarge(Exception):
     is constructed."""
 
 
-class _Refused(ConstructorError):
-    """A tag that would build something other than plain data (GS102)."""
+class _Refused(yaml.MarkedYAMLError):
+    """What the loader itself refuses, as a code and a template of the catalogue: a tag that
+    would build something other than plain data (GS102), or well-formed YAML that is not a
+    valid spec document, such as a list or mapping used as a key or a value that does not fit
+    its explicit tag (GS101)."""
+
+    def __init__(self, code: str, template: str, mark, hint: str | None = None, **fields):
+        super().__init__(problem=CATALOGUE[code].render(template, **fields), problem_mark=mark)
+        self.code, self.template, self.fields, self.hint = code, template, fields, hint
 
 
-class _Malformed(yaml.MarkedYAMLError):
-    """Well-formed YAML that is not a valid spec document: a list or mapping used as a key, a
-    value that does not fit its explicit tag (GS101)."""
-
-    def __init__(self, problem: str, mark):
-        super().__init__(problem=problem, problem_mark=mark)
+_PLAIN_ONLY = "specs hold plain data only; remove the tag"
 
 
 _RESOLVED: dict[str, str] = {}  # plain scalar -> tag; specs repeat the same few words
@@ -121,8 +124,7 @@ class _Loader(_BaseLoader):
         return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
 
     def construct_undefined(self, node):
-        raise _Refused(None, None, f"could not determine a constructor for the tag {node.tag!r}",
-                       node.start_mark)
+        raise _Refused("GS102", "unknown", node.start_mark, _PLAIN_ONLY, tag=node.tag)
 
 
 def _construct_map(loader: _Loader, node: MappingNode) -> Iterator[dict]:
@@ -130,8 +132,7 @@ def _construct_map(loader: _Loader, node: MappingNode) -> Iterator[dict]:
     for key_node, _ in node.value:
         if not isinstance(key_node, ScalarNode):
             kind = "list" if isinstance(key_node, SequenceNode) else "mapping"
-            raise _Malformed(f"a {kind} is used as a mapping key; keys must be plain scalars "
-                             "(a name, a number, true/false or null)", key_node.start_mark)
+            raise _Refused("GS101", "key", key_node.start_mark, kind=kind)
         if key_node.tag == _MERGE_TAG:
             continue
         key = (key_node.tag, key_node.value)
@@ -154,17 +155,19 @@ def _checked(construct):
             value = node.value
             if len(value) > 40:
                 value = value[:18] + "..." + value[-18:]
+            tag = _short_tag(node.tag)
+            if not isinstance(exc, ValueError):
+                raise _Refused("GS101", "tagged", node.start_mark, value=value, tag=tag) from None
             # Python's own advice (sys.set_int_max_str_digits) is not for spec authors.
-            why = f": {str(exc).split(';')[0]}" if isinstance(exc, ValueError) else ""
-            raise _Malformed(f"cannot read {value!r} as {_short_tag(node.tag)}{why}",
-                             node.start_mark) from None
+            raise _Refused("GS101", "tagged_why", node.start_mark, value=value, tag=tag,
+                           why=str(exc).split(";")[0]) from None
     return checked
 
 
 def _refuse(kind: str):
     def refuse(loader, node):
-        raise _Refused(None, None, f"the tag {_short_tag(node.tag)} builds {kind}, which a spec "
-                       "cannot hold", node.start_mark)
+        raise _Refused("GS102", "not_plain", node.start_mark, _PLAIN_ONLY,
+                       tag=_short_tag(node.tag), kind=kind)
     return refuse
 
 
@@ -463,23 +466,21 @@ def _read(spec: Any, room: _Room) -> tuple[Source, list[Diagnostic]]:
         _check_size(source, room)
         return source, []
     if not isinstance(spec, (str, os.PathLike)):
-        raise SpecError([Diagnostic("<spec>", None, None, "GS002", ERROR,
-                                    "a spec source must be a path to a .yaml, .yml or .json file "
-                                    f"or a dict. Received: {type(spec).__name__}")])
+        raise SpecError([_error("<spec>", _NOWHERE, "GS002", "type",
+                                received=type(spec).__name__)])
     path = Path(spec)
     shown = str(spec)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
-        raise SpecError([Diagnostic(shown, None, None, "GS002", ERROR,
-                                    f"cannot tell the format of '{shown}': expected a .yaml, .yml "
-                                    f"or .json file. Received suffix: '{path.suffix}'")])
+        raise SpecError([_error(shown, _NOWHERE, "GS002", "suffix", path=shown,
+                                suffix=path.suffix)])
     data = _read_bytes(path, shown, room)
     try:
         # A byte order mark is allowed (Windows editors write one); it is not part of the text.
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError([Diagnostic(shown, None, None, "GS001", ERROR,
-                                    f"cannot read '{shown}': {exc}")]) from None
+        raise SpecError([_error(shown, _NOWHERE, "GS001", "unreadable", path=shown,
+                                error=exc)]) from None
     source = Source(shown, None, text, path.resolve().parent)
     source.size = len(data)
     diagnostics = _parse(source, room, json_text=suffix == ".json")
@@ -495,9 +496,8 @@ def read_value(text: str, limits: Limits = DEFAULT, *, where: str = "--set") -> 
         return ""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
-        raise SpecError([limit_diagnostic(where, f"the value is {size:,} bytes, more than the "
-                                          f"limit of {limits.max_bytes:,}", "max_bytes",
-                                          "--max-bytes")])
+        raise SpecError([limit_report(where, "value_bytes", "max_bytes", "--max-bytes",
+                                      size=size, limit=limits.max_bytes)])
     source = Source(where, None, text)
     diagnostics = _parse(source, _Room(limits.max_bytes, limits.max_values, limits, None),
                          json_text=False)
@@ -507,32 +507,30 @@ def read_value(text: str, limits: Limits = DEFAULT, *, where: str = "--set") -> 
 
 
 def _read_bytes(path: Path, shown: str, room: _Room) -> bytes:
-    def unreadable(message: str) -> SpecError:
-        return SpecError([Diagnostic(shown, None, None, "GS001", ERROR, message)])
+    def unreadable(template: str, **fields) -> SpecError:
+        return SpecError([_error(shown, _NOWHERE, "GS001", template, path=shown, **fields)])
 
     allowed = max(room.bytes, 0)
     limit = room.limits.max_bytes
-    too_much = limit_diagnostic(shown, f"the spec and its imports come to more than {limit:,} "
-                                f"bytes or {room.limits.max_values:,} values, the limits (every "
-                                f"file counts at least {FILE_COST:,} bytes)", "max_bytes",
-                                "--max-bytes")
+    too_much = limit_report(shown, "spec_bytes", "max_bytes", "--max-bytes", limit=limit,
+                            values=room.limits.max_values, file_cost=FILE_COST)
     if room.spent is not None and (allowed < FILE_COST or room.values <= 0):
         raise SpecError([too_much])
     try:
         mode, size, data = _read_regular(path, allowed)
     except FileNotFoundError:
-        raise unreadable(f"no such file: '{shown}'") from None
+        raise unreadable("missing") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        raise unreadable(f"cannot read '{shown}': {exc}") from None
+        raise unreadable("unreadable", error=exc) from None
     if data is None:
-        raise unreadable(f"'{shown}' is {_file_kind(mode)}, not a regular file; a spec must be "
-                         "a .yaml, .yml or .json file")
+        raise unreadable("not_regular", kind=_file_kind(mode))
     if room.spent is not None:
         room.spent.bytes += max(size, len(data), FILE_COST)
     if room.spent is None and (size > allowed or len(data) > allowed):
-        size_text = f"{size:,}" if size > allowed else f"more than {allowed:,}"
-        raise SpecError([limit_diagnostic(shown, f"the file is {size_text} bytes, more than the "
-                                          f"limit of {limit:,}", "max_bytes", "--max-bytes")])
+        # The file may have grown after its size was read: then only a lower bound is known.
+        raise SpecError([limit_report(shown, "file_bytes" if size > allowed else "file_grew",
+                                      "max_bytes", "--max-bytes", size=max(size, allowed),
+                                      limit=limit)])
     if room.spent is not None and max(size, len(data), FILE_COST) > allowed:
         raise SpecError([too_much])
     return data
@@ -569,9 +567,9 @@ def _parse(source: Source, room: _Room, json_text: bool) -> list[Diagnostic]:
     depth = nesting_estimate(source.text)
     if depth > limits.max_depth:
         # libyaml's composer recurses in C and crashes the process on very deep nesting.
-        raise SpecError([limit_diagnostic(source.path, f"the {_what(source)} nests about {depth} "
-                                          f"levels deep, more than the limit of "
-                                          f"{limits.max_depth}", "max_depth", "--max-depth")])
+        raise SpecError([limit_report(source.path, "nesting", "max_depth", "--max-depth",
+                                      what=_what(source), depth=depth,
+                                      limit=limits.max_depth)])
     with _collector_paused():
         diagnostics = (_parse_json(source, room) if json_text
                        else _parse_yaml(source, source.text, room))
@@ -585,12 +583,10 @@ def _what(source: Source, file: str = "file") -> str:
 
 
 def _too_large(source: Source, room: _Room) -> SpecError:
-    limit = f"{room.limits.max_values:,} values"
-    what = (f"the spec and its imports hold more than {limit} together" if room.spent is not None
-            else f"the {_what(source, 'document')} holds more than {limit}")
-    return SpecError([limit_diagnostic(source.path, f"{what} (counting every value that YAML "
-                                       "aliases repeat; a structure that contains itself is "
-                                       "endless)", "max_nodes", "--max-nodes")])
+    template = "spec_values" if room.spent is not None else "document_values"
+    return SpecError([limit_report(source.path, template, "max_nodes", "--max-nodes",
+                                   what=_what(source, "document"),
+                                   limit=room.limits.max_values)])
 
 
 def _check_size(source: Source, room: _Room) -> None:
@@ -608,37 +604,45 @@ def _parse_yaml(source: Source, text: str, room: _Room) -> list[Diagnostic]:
     except _TooLarge:
         raise _too_large(source, room) from None
     except _Refused as exc:
-        raise SpecError([_yaml_error(source, exc, "GS102")]) from None
+        raise SpecError([_error(source.path, _mark(exc.problem_mark), exc.code, exc.template,
+                                exc.hint, **exc.fields)]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([_yaml_error(source, exc, "GS101")]) from None
+        raise SpecError([_yaml_error(source, exc)]) from None
     except RecursionError:  # the nesting estimate lets nothing this deep through
-        raise SpecError([limit_diagnostic(source.path, f"the {_what(source)} nests too deeply",
-                                          "max_depth", "--max-depth")]) from None
+        raise SpecError([limit_report(source.path, "too_deep", "max_depth", "--max-depth",
+                                      what=_what(source))]) from None
     finally:
         loader.dispose()
-    return [
-        Diagnostic(source.path, *_mark(second), "GS103", ERROR,
-                   f"key '{key}' is written twice in the same mapping (first at line "
-                   f"{first.line + 1}); YAML would silently keep only the last one",
-                   "remove or rename one of them")
-        for key, first, second in loader.duplicate_keys
-    ]
+    return [_error(source.path, _mark(second), "GS103", "twice", "remove or rename one of them",
+                   key=key, first=first.line + 1)
+            for key, first, second in loader.duplicate_keys]
 
 
-def _yaml_error(source: Source, exc: yaml.YAMLError, code: str) -> Diagnostic:
+def _yaml_error(source: Source, exc: yaml.YAMLError) -> Diagnostic:
+    """GS101 in PyYAML's own words, at its mark."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line, column = _mark(mark) if mark is not None else (1, 1)
+    at = _mark(mark) if mark is not None else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     context_mark = getattr(exc, "context_mark", None)
-    if context and context_mark is not None and mark is not context_mark:
-        context += " started at line {}, column {}".format(*_mark(context_mark))
-    message = f"{context}: {problem}" if context else problem
-    hint = None
-    if code == "GS102":
-        message = f"unsafe or unknown YAML tag: {problem}"
-        hint = "specs hold plain data only; remove the tag"
-    return Diagnostic(source.path, line, column, code, ERROR, message, hint)
+    if not context:
+        return _error(source.path, at, "GS101", "yaml", problem=problem)
+    if context_mark is not None and mark is not context_mark:
+        line, column = _mark(context_mark)
+        return _error(source.path, at, "GS101", "yaml_started", context=context, line=line,
+                      column=column, problem=problem)
+    return _error(source.path, at, "GS101", "yaml_context", context=context, problem=problem)
+
+
+_NOWHERE = (None, None)  # a diagnostic about the whole file
+
+
+def _error(path: str, at: tuple[int | None, int | None], code: str, template: str,
+           hint: str | None = None, /, **fields: Any) -> Diagnostic:
+    """A diagnostic of the catalogue located by (line, column) rather than by a key path: at
+    a parser's mark, or `_NOWHERE`."""
+    entry = CATALOGUE[code]
+    return Diagnostic(path, *at, entry.id, entry.severity, entry.render(template, **fields), hint)
 
 
 def _parse_json(source: Source, room: _Room) -> list[Diagnostic]:
@@ -652,15 +656,14 @@ def _parse_json(source: Source, room: _Room) -> list[Diagnostic]:
     try:
         source.data = json.loads(source.text, object_pairs_hook=pairs)
     except RecursionError:  # the nesting estimate lets nothing this deep through; belt and braces
-        raise SpecError([limit_diagnostic(source.path, "the file nests too deeply", "max_depth",
-                                          "--max-depth")]) from None
+        raise SpecError([limit_report(source.path, "too_deep", "max_depth", "--max-depth",
+                                      what="file")]) from None
     except json.JSONDecodeError as exc:
-        raise SpecError([Diagnostic(source.path, exc.lineno, exc.colno, "GS101", ERROR,
-                                    f"invalid JSON: {exc.msg}")]) from None
+        raise SpecError([_error(source.path, (exc.lineno, exc.colno), "GS101", "json",
+                                error=exc.msg)]) from None
     except ValueError as exc:  # a number Python will not convert (more than 4,300 digits)
         _parse_yaml(source, _yaml_text(source), room)  # raises, located, when YAML sees it too
-        raise SpecError([Diagnostic(source.path, None, None, "GS101", ERROR,
-                                    f"invalid JSON: {exc}")]) from None
+        raise SpecError([_error(source.path, _NOWHERE, "GS101", "json", error=exc)]) from None
     if not duplicated:
         return []
     # Rare path: re-read with the YAML loader, which knows where each duplicate stands.

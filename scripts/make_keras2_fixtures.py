@@ -100,16 +100,36 @@ def seq2seq():
     return k2.Model([src, tgt], out, name="seq2seq")
 
 
+# Logits, not probabilities: near-uniform softmax outputs of 1000 classes would hide
+# differences far larger than the tolerance the tests compare with.
 def resnet50():
-    return k2.applications.ResNet50(weights=None)
+    return k2.applications.ResNet50(weights=None, classifier_activation=None)
 
 
 def mobilenet_v2():
-    return k2.applications.MobileNetV2(weights=None)
+    return k2.applications.MobileNetV2(weights=None, classifier_activation=None)
+
+
+def mobilenet_v3_small():
+    """TFOpLambda layers (hard sigmoid as `relu6(x + 3.0) * (1.0 / 6.0)`) and names with '/'."""
+    return k2.applications.MobileNetV3Small(input_shape=(96, 96, 3), weights=None,
+                                            classifier_activation=None)
+
+
+def tf_ops():
+    """TensorFlow functions applied to tensors, which Keras 2 records as TFOpLambda layers."""
+    import tensorflow as tf
+
+    x, y = k2.Input((4,), name="x"), k2.Input((4,), name="y")
+    scaled = tf.math.truediv((x + 3.0) * y, 2.0)
+    joined = tf.concat([scaled, tf.reduce_mean(scaled, axis=1, keepdims=True)], axis=-1)
+    gate = tf.math.sigmoid(1.0 - (tf.nn.relu(joined) - 1.5))
+    return k2.Model([x, y], [gate, tf.nn.softmax(joined)], name="tf_ops")
 
 
 MODELS = {"mlp": mlp, "multi_io": multi_io, "cnn": cnn, "seq2seq": seq2seq,
-          "resnet50": resnet50, "mobilenet_v2": mobilenet_v2}
+          "resnet50": resnet50, "mobilenet_v2": mobilenet_v2,
+          "mobilenet_v3_small": mobilenet_v3_small, "tf_ops": tf_ops}
 
 
 def _randomize_constants(model, rng) -> None:
@@ -138,6 +158,7 @@ def _sample(model, rng) -> list:
 
 
 def write(name: str, out: Path) -> None:
+    k2.backend.clear_session()  # layer names count from 0 again, whatever was made before
     k2.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     model = MODELS[name]()

@@ -33,6 +33,11 @@ def _activation_bytes(tensors: list[Tensor]) -> int | None:
     return total
 
 
+# Built-in layers that take string tensors; every other built-in layer computes with numbers.
+_TEXT_LAYERS = frozenset({"StringLookup", "TextVectorization", "Hashing", "HashedCrossing",
+                          "Identity"})
+
+
 class Analyzer:
     def __init__(self, source, strict: bool = False):
         self.source = source
@@ -100,6 +105,16 @@ class Analyzer:
         if missing:
             return unknown("an input is unknown")
         call, rule = self._call(node, owner, inputs)
+        strings = [t for t in call.tensors() if t.dtype == "string"]
+        if strings and owner.kind == "layer" and owner.type not in _TEXT_LAYERS \
+                and owner.type not in LAYER_REGISTRY:
+            # Keras builds such a model and fails only when it is called on data.
+            self._report(node, Issue(
+                "GS411", "string", at=("in",) if node.decl.in_ is not None else (),
+                what=type_, received=describe_all(strings),
+                hint="turn text into numbers first, e.g. with a StringLookup, "
+                     "TextVectorization or Hashing node"))
+            return unknown("dtype error")
         if rule is None:
             self._warn_unknown(node, owner, "no_rule")
             return unknown("no shape rule")

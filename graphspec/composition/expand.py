@@ -221,8 +221,8 @@ class Expander:
             try:
                 self.subst.budget.charge(getattr(decl, "args", None))
             except expr.ExprError as exc:
-                raise TooLarge(report(self.main, loc, "GS160", "budget", message=str(exc),
-                                      hint=exc.hint)) from None
+                raise TooLarge(report(self.main, loc, exc.code, exc.template, hint=exc.hint,
+                                      **exc.fields)) from None
         self.emitted.add(id(decl))
         data = decl.model_dump(by_alias=True, exclude_unset=True)
         data.pop("repeat", None)

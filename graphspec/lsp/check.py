@@ -16,10 +16,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from .. import analysis, composition, document, graph, registry, source
-from ..api import _unique
+from ..pipeline import unique as _unique
 from ..codes import CATALOGUE
 from ..composition import library
 from ..errors import Diagnostic, SpecError, sort_diagnostics
@@ -69,8 +69,10 @@ class Imports:
         self._cache: dict[tuple[str, bytes], tuple[source.Source, list[Diagnostic]]] = {}
         self.read_paths: dict[str, source.Source] = {}  # what the current validation read
 
-    def read(self, shown: str, limits: Limits = DEFAULT, **_: Any
+    def read(self, shown: str, limits: Limits = DEFAULT, *, spent: source.Spent | None = None
              ) -> tuple[source.Source, list[Diagnostic]]:
+        """`source.read` of an imported file (the same diagnostics, limits shared through
+        `spent` included), from the editor or the cache when the content was seen before."""
         text = self.buffer(os.path.abspath(shown))
         if text is None:
             try:
@@ -78,7 +80,7 @@ class Imports:
             except OSError:
                 data = None
             if data is None:  # source.read says why, located, as the CLI would
-                return source.read(shown, limits)
+                return source.read(shown, limits, spent=spent)
             key = (shown, hashlib.blake2b(data, digest_size=16).digest())
             make = lambda: source.read(shown, limits)  # noqa: E731 (all of read's checks)
         else:
@@ -87,12 +89,38 @@ class Imports:
             make = lambda: read_text(text, shown, limits)  # noqa: E731
         found = self._cache.get(key)
         if found is None:
-            found = make()  # a SpecError (syntax, limits) is not cached: it is reported
+            try:
+                found = make()
+            except SpecError:  # not cached; read as a validation does, for its exact error
+                if text is None:
+                    return source.read(shown, limits, spent=spent)
+                raise
             if len(self._cache) > 256:  # old versions of edited files
                 self._cache.clear()
             self._cache[key] = found
+        if spent is not None:
+            _charge(spent, found[0], limits, shown, disk=text is None)
         self.read_paths[shown] = found[0]
         return found[0], list(found[1])
+
+
+def _charge(spent: source.Spent, read: source.Source, limits: Limits, shown: str,
+            disk: bool) -> None:
+    """Count a file parsed on its own in the limits its spec and imports share; over them,
+    the error `source.read` gives."""
+    before = spent.bytes, spent.values
+    spent.add(read)
+    if spent.bytes <= limits.max_bytes and spent.values <= limits.max_values:
+        return
+    spent.bytes, spent.values = before
+    if disk:  # read it again, counted: this raises the error a validation would give
+        source.read(shown, limits, spent=spent)
+        return  # (it fits now: the file changed meanwhile)
+    spent.bytes, spent.values = limits.max_bytes + 1, limits.max_values + 1  # nothing more fits
+    raise SpecError([limit_diagnostic(
+        shown, f"the spec and its imports come to more than {limits.max_bytes:,} bytes or "
+        f"{limits.max_values:,} values, the limits (every file counts at least "
+        f"{source.FILE_COST:,} bytes)", "max_bytes", "--max-bytes")])
 
 
 def read_text(text: str, path: str, limits: Limits = DEFAULT
@@ -145,11 +173,14 @@ def check(text: str, path: str, options: Options, imports: Imports) -> Result:
     if parsed is None:
         return result
     imports.read_paths = {}
+    # A library (a file that only lends blocks and parameters through `imports`) is no
+    # model: it is not asked for one, and parameter overrides are for the specs that use it.
+    library = result.library
     with _reading(imports):
-        composed, found = composition.compose(src, parsed, options.params, limits,
-                                              options.allow_imports_from)
+        composed, found = composition.compose(src, parsed, None if library else options.params,
+                                              limits, options.allow_imports_from)
     result.imported = imports.read_paths
-    if result.library:  # only an imported file may leave out inputs and layers, and it is one
+    if library:
         found = [d for d in found if not (d.code == "GS111" and d.message.startswith(_NO_MODEL))]
     diagnostics += found
     result.composition = composed

@@ -156,8 +156,13 @@ def span(lines: list[str], line: int, column: int, last: Any = None) -> Range:
     key or value that starts there (a block collection: the rest of its first line), else
     the name inside a value that the position points into. `last` is the last part of the
     diagnostic's key path, which tells a key from the mapping that starts at the same place."""
-    if not 0 <= line < len(lines):
-        return (line, column), (line, column)
+    if line >= len(lines) or (line >= 0 and not lines[line].strip()):
+        # Nothing written there (YAML's "end of stream"): the last thing written before it.
+        line = next((i for i in range(min(line, len(lines) - 1), -1, -1) if lines[i].strip()),
+                    -1)
+        column = len(lines[line].rstrip()) if line >= 0 else 0
+    if line < 0:
+        return (0, 0), (0, 0)
     first, stop, dedent = _window(lines, line)
     window = build("\n".join(text[dedent:] if _indent(text) >= dedent else ""
                              for text in lines[first:stop]))
@@ -168,7 +173,10 @@ def span(lines: list[str], line: int, column: int, last: Any = None) -> Range:
         start, end, block = found
         start, end = (start[0] + first, start[1] + dedent), (end[0] + first, end[1] + dedent)
         return (start, _line_end(lines, start[0])) if block else (start, end)
-    return (line, column), (line, _word_end(lines[line], column))
+    text = lines[line]
+    if column >= len(text.rstrip()) and text.strip():  # at the end (YAML's "end of stream"):
+        column = len(text.rstrip()) - 1                # the last character written
+    return (line, column), (line, _word_end(text, column))
 
 
 def item_range(item: Item, lines: list[str]) -> Range:
@@ -188,6 +196,8 @@ def _item(index: Index, position: Position, last: Any) -> tuple[Position, Positi
             return scalar.start, scalar.end, False
     if collection is not None:
         return collection.start, collection.end, not collection.flow
+    if scalar is not None and position == scalar.end:  # where the text stopped parsing
+        return scalar.start, scalar.end, False
     if scalar is not None:  # a place inside a value: the name there, e.g. in `${...}`
         line = position[0]
         return position, (line, _word_end_in(scalar, position)), False

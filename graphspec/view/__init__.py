@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import signal
 import sys
-import webbrowser
 
 from ..errors import Diagnostic, SpecError
 from .model import build as build_model
 from .page import render_html
-from .server import ViewServer
 
 __all__ = ["ViewServer", "add_parser", "build_model", "render_html", "run"]
+
+
+def __getattr__(name: str):
+    # The server (http.server) and webbrowser load only when a page is served: `graphspec
+    # --help` and the other commands do not pay for them.
+    if name == "ViewServer":
+        from .server import ViewServer
+
+        return ViewServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _FILE_PROBLEMS = {"GS001", "GS002"}  # the spec file is missing or not a spec file
 
@@ -59,8 +67,12 @@ def run(args) -> int:
         cli._print_diagnostics(problems)
         print(f"drew {model['name']}: {model['stats']['nodes']} nodes -> {target}")
         return cli.ExitCode.ERRORS if not model["ok"] else cli.ExitCode.OK
+    import webbrowser
+
+    from .server import ViewServer
+
     try:
-        server = ViewServer(build, args.port)
+        server = ViewServer(build, args.port, first=model)
     except OSError as exc:
         raise cli.UsageError(f"cannot listen on 127.0.0.1:{args.port}: "
                              f"{exc.strerror or exc}") from None

@@ -7,11 +7,13 @@ MACs) only when the structure is valid. No Keras here.
 
 The model (all plain JSON):
   name, path, version (set by the server), ok (no errors), stats {nodes, params, macs},
-  nodes:    [{id, kind, type, label, cluster, args, accepts, inputs, outputs, shapes, dtype,
-              params, macs, file, line, context, owner, diag}]
+  nodes:    [{id, kind, type, label, cluster, args, inputs, shapes, dtype, params,
+              trainable, macs, file, line, owner, body, diag}]  (label: when not the id;
+              file: when not the spec's; trainable: when not params)
   clusters: [{id, kind ("block" | "repeat"), label, name, parent, size}]
   edges:    [{source, target, label}]   one per connected pair, outputs included
   diagnostics: [{severity, code, message, hint, file, line, column, pointer, node}]
+  arguments: {"layer Dense": [names]}   every argument of each layer class and op used
   files:    {path: text}                the spec and the imported files its nodes come from
   watch:    [path]                      the files whose change redraws the page
 """
@@ -24,11 +26,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .. import analysis, catalog, composition, document, graph, registry, source, walk
+from .. import catalog, composition, document, pipeline, registry, source, walk
 from ..composition import SPEC_SUFFIXES
-from ..api import _unique
-from ..errors import ERROR, Diagnostic, SpecError, pointer, sort_diagnostics
-from ..limits import DEFAULT, Limits, too_many_nodes
+from ..errors import ERROR, Diagnostic, SpecError, pointer
+from ..limits import DEFAULT, Limits
 
 _COPY = re.compile(r"^(?P<name>.*)\[(?P<k>\d+)\] \(block (?P<block>.*)\)$")
 _LAST_PART = re.compile(r"(\.[^.\[]*|\[\d+\])$")
@@ -40,37 +41,17 @@ def build(path: str | os.PathLike, *, params: dict | None = None, limits: Limits
     """The model of the spec at `path`; problems in the spec become its diagnostics, never
     exceptions."""
     limits = limits or DEFAULT
-    registry.load_entry_points()
-    try:
-        src, diagnostics = source.read(path, limits)
-    except SpecError as exc:
-        model = _model(str(path), None, None, None, list(exc.diagnostics), {})
+    stages = pipeline.run(path, pipeline.Options(params, limits, allow_imports_from))
+    src = stages.source
+    if src is None:  # the file itself could not be read
+        model = _model(str(path), None, None, None, stages.diagnostics, {})
         model["watch"] = [str(path)]
         return model
-    comp = checked = summary = None
-    name = src.data.get("name") if isinstance(src.data, dict) else None
-    layers = src.data.get("layers") if isinstance(src.data, dict) else None
-    if isinstance(layers, list) and len(layers) > limits.max_nodes:
-        diagnostics.append(too_many_nodes(src.path, limits))
-        parsed = None
-    else:
-        parsed, more = document.validate_document(src)
-        diagnostics += more
-    if parsed is not None:
-        name = parsed.name
-        comp, more = composition.compose(src, parsed, params, limits, allow_imports_from)
-        diagnostics += more
-    if comp is not None:
-        checked, more = graph.check(src, comp)
-        diagnostics += more
-    if checked is not None:
-        summary, more = analysis.analyze(src, checked, name=parsed.name)
-        diagnostics += more
-        if checked.budget is not None:
-            diagnostics += analysis.budget.check(src, source.Loc(("budget",), src), summary,
-                                                 checked.budget.model_dump())
-    model = _model(src.path, name if isinstance(name, str) else None, comp, summary,
-                   _unique(sort_diagnostics(diagnostics)), _files(src, comp), src)
+    name = stages.document.name if stages.document is not None else \
+        src.data.get("name") if isinstance(src.data, dict) else None
+    comp = stages.composition
+    model = _model(src.path, name if isinstance(name, str) else None, comp, stages.summary,
+                   stages.diagnostics, _files(src, comp), src)
     roots = [(src.base_dir or Path.cwd()).resolve()] + [Path(d).resolve()
                                                         for d in allow_imports_from]
     model["watch"] = _watch(src, limits, roots) if src.text is not None else []
@@ -89,8 +70,9 @@ def _model(path: str, name: str | None, comp, summary, diagnostics: list[Diagnos
         for input_name, spec in comp.inputs.items():
             nodes.append(_input_node(input_name, spec, comp_source, rows.get(input_name)))
         repeats = _plain_repeats(comp.nodes)
+        lines: dict[tuple, int | None] = {}  # the copies of a block share their places
         for composed in comp.nodes:
-            node = _node(composed, rows.get(composed.name))
+            node = _node(composed, rows.get(composed.name), lines)
             node["cluster"] = _place(composed, repeats, clusters)
             nodes.append(node)
         known = {n["id"] for n in nodes}
@@ -112,19 +94,19 @@ def _model(path: str, name: str | None, comp, summary, diagnostics: list[Diagnos
                           "line": None, "pointer": "outputs"})
             edges.append({"source": ref.node, "target": out_id,
                           "label": _edge_label(["" if ref.index is None else str(ref.index)])})
-        by_id = {n["id"]: n for n in nodes}
-        for edge in edges:
-            by_id[edge["source"]].setdefault("outputs", []).append(edge["target"])
         for cluster in clusters.values():
             if cluster["kind"] == "repeat":
                 cluster["label"] = cluster["label"].replace("{n}", str(cluster.pop("copies")))
     errors = [d for d in diagnostics if d.is_error]
+    placed = _diagnostics(diagnostics, nodes, clusters)
+    arguments: dict[str, list[str]] = {}
+    for node in nodes:
+        _compact(node, path, arguments)
     model = {
         "name": name or Path(path).stem, "path": path, "version": 0, "ok": not errors,
         "composed": comp is not None, "analyzed": summary is not None,
         "nodes": nodes, "clusters": list(clusters.values()), "edges": edges,
-        "diagnostics": _diagnostics(diagnostics, nodes, clusters, files),
-        "files": files,
+        "diagnostics": placed, "arguments": arguments, "files": files,
         "stats": {"nodes": len(comp.nodes) if comp is not None else 0,
                   "errors": len(errors), "warnings": len(diagnostics) - len(errors),
                   "params": summary.params if summary is not None else None,
@@ -142,7 +124,7 @@ def _input_node(name: str, spec, src: source.Source, row) -> dict:
     return node
 
 
-def _node(composed, row) -> dict:
+def _node(composed, row, lines: dict) -> dict:
     decl = composed.decl
     loc = composed.loc
     where = getattr(loc, "source", None)
@@ -155,10 +137,10 @@ def _node(composed, row) -> dict:
     else:
         kind, type_, args = "share", composed.share, {}
     node = {"id": composed.name, "kind": kind, "type": type_, "label": composed.name,
-            "args": _plain(args), "accepts": _accepts(kind, type_, args),
-            "refs": [leaf for _, leaf in walk.leaves(composed.inputs) if leaf is not None],
+            "args": _plain(args),
+            "refs": _refs(composed.inputs),
             "file": where.path if where is not None else None,
-            "line": where.locate(loc)[0] if where is not None else None,
+            "line": _line(where, loc, lines),
             "pointer": pointer(loc), "context": getattr(loc, "context", None)}
     if kind == "share":
         node["owner"] = composed.share
@@ -168,17 +150,46 @@ def _node(composed, row) -> dict:
     return node
 
 
-def _accepts(kind: str, type_: str | None, args: dict) -> list[str]:
-    """The arguments a layer or op also takes and that the spec leaves at their defaults."""
-    if type_ is None or kind not in ("layer", "op"):
-        return []
+def _line(where, loc, lines: dict) -> int | None:
+    if where is None:
+        return None
+    key = (where.path, tuple(loc))
+    if key not in lines:
+        lines[key] = where.locate(loc)[0]
+    return lines[key]
+
+
+def _refs(inputs) -> list:
+    if isinstance(inputs, composition.Ref):
+        return [inputs]  # the common case, without a walk
+    return [leaf for _, leaf in walk.leaves(inputs) if leaf is not None]
+
+
+def _compact(node: dict, path: str, arguments: dict) -> None:
+    """Leave out what the page can tell without it: 10,000 nodes make a large page."""
+    for key in ("pointer", "context"):
+        node.pop(key, None)
+    if node.get("label") == node["id"]:
+        del node["label"]
+    if node.get("file") == path:
+        del node["file"]
+    if node.get("trainable") == node.get("params"):
+        node.pop("trainable", None)
+    if node["kind"] in ("layer", "op") and node["type"] is not None:
+        key = f"{node['kind']} {node['type']}"
+        if key not in arguments:
+            arguments[key] = _arguments(node["kind"], node["type"])
+
+
+def _arguments(kind: str, type_: str) -> list[str]:
+    """Every argument a layer class or op takes (the page greys the ones left at default)."""
     if kind == "layer":
         entry = catalog.layer(type_)
         names = entry["args"] if entry else []
     else:
         sig = registry.OPS.signature(type_)
         names = list(sig.keyword) if sig is not None else []
-    return [n for n in names if n not in args and n not in ("dtype", "autocast", "name")]
+    return [n for n in names if n not in ("dtype", "autocast", "name")]
 
 
 def _add_summary(node: dict, row) -> None:
@@ -193,8 +204,14 @@ def _add_summary(node: dict, row) -> None:
         node["note"] = row.note
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
     """JSON-safe data: `inf` and `nan` (which YAML can write) become text."""
+    if isinstance(value, dict) and all(type(v) in _SCALARS for v in value.values()):
+        return value  # most arguments: nothing to change, and 10,000 nodes to look at
+
     def fix(v, _path):
         if isinstance(v, float) and not math.isfinite(v):
             return str(v)
@@ -281,8 +298,8 @@ def _ancestors(clusters: dict, cluster_id: str | None):
 
 # -- diagnostics ------------------------------------------------------------------------------
 
-def _diagnostics(diagnostics: list[Diagnostic], nodes: list[dict], clusters: dict,
-                 files: dict) -> list[dict]:
+def _diagnostics(diagnostics: list[Diagnostic], nodes: list[dict], clusters: dict
+                 ) -> list[dict]:
     places: dict[tuple, list[dict]] = {}
     for node in nodes:
         if node.get("pointer") is not None:
@@ -318,9 +335,8 @@ def _node_of(d: Diagnostic, places: dict, ids: set, clusters: dict, nodes: list[
             if outs:
                 index = re.match(r"outputs\[(\d+)\]", at)
                 return outs[min(int(index[1]), len(outs) - 1)]["id"] if index else outs[0]["id"]
-        at = _LAST_PART.sub("", at)
-        if at == d.pointer:
-            break
+        shorter = _LAST_PART.sub("", at)
+        at = shorter if shorter != at else ""
     instance = re.match(r"^(layers\[\d+\])", d.pointer or "")
     if instance:
         for cluster in clusters.values():

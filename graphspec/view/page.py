@@ -21,6 +21,10 @@ from importlib import resources
 STATIC_FILES = {"dagre.min.js": "text/javascript", "view.js": "text/javascript",
                 "view.css": "text/css"}
 STATES = ("added", "changed", "removed")
+#: What the served page may load: its own scripts, styles and model, from its own server.
+SERVED_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+              "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+              "frame-ancestors 'none'")
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -91,8 +95,7 @@ def _page(graph_json: dict, *, inline: bool, live: bool) -> str:
         style = '<link rel="stylesheet" href="static/view.css">'
         script_tags = ('<script src="static/dagre.min.js"></script>\n'
                        '<script src="static/view.js"></script>')
-        csp = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-               "img-src 'self' data:; base-uri 'none'; form-action 'none'")
+        csp = SERVED_CSP
     return _TEMPLATE.format(csp=csp, title=title, style=style, data=_json_in_html(data),
                             scripts=script_tags)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -41,13 +42,13 @@ def _stamp(path: str):
 class Live:
     """The current model, its version, and the watcher that replaces it."""
 
-    def __init__(self, build: Callable[[], dict]):
+    def __init__(self, build: Callable[[], dict], first: dict | None = None):
         self._build = build
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self.version = 0
         self.rebuilt_at = 0.0
-        self._publish(build())
+        self._publish(first if first is not None else build())
         self._thread = threading.Thread(target=self._watch, name="graphspec-view-watch",
                                         daemon=True)
 
@@ -71,8 +72,15 @@ class Live:
 
     def _watch(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
-            if any(_stamp(p) != stamp for p, stamp in self.stamps.items()):
+            stamps = {p: _stamp(p) for p in self.stamps}
+            if stamps == self.stamps:
+                continue
+            try:
                 self._publish(self._build())
+            except Exception as exc:  # a bug in graphspec: keep serving the last model
+                self.stamps = stamps  # and try again at the next save
+                print(f"graphspec view: internal error while reading the spec: "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
 
     def wait_newer(self, version: int, timeout: float = WAIT_SECONDS) -> bytes | None:
         """The model's JSON once its version is newer than `version`; None on time-out."""
@@ -85,6 +93,8 @@ class Live:
 class _Handler(BaseHTTPRequestHandler):
     server: "ViewServer"
     protocol_version = "HTTP/1.1"
+    server_version = "graphspec-view"
+    sys_version = ""
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass  # the terminal is the user's; requests are not news
@@ -97,7 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
         live = self.server.live
         if parts.path == "/":
             body = page.served_page(live.model).encode()
-            return self._send(HTTPStatus.OK, body, "text/html; charset=utf-8")
+            return self._send(HTTPStatus.OK, body, "text/html; charset=utf-8",
+                              {"Content-Security-Policy": page.SERVED_CSP})
         if parts.path == "/graph.json":
             after = parse_qs(parts.query).get("after", [None])[0]
             if after is None:
@@ -116,12 +127,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, body, page.STATIC_FILES[name] + "; charset=utf-8")
         return self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str | None) -> None:
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str | None,
+              headers: dict | None = None) -> None:
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for key, value in _SECURITY_HEADERS.items():
+        for key, value in {**_SECURITY_HEADERS, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -131,16 +143,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ViewServer(ThreadingHTTPServer):
-    """`ViewServer(build, port)`: serves the model that `build()` returns, rebuilt whenever
-    one of its watched files changes. Port 0 takes a free port (see `.port`, `.url`)."""
+    """`ViewServer(build, port)`: serves the model that `build()` returns (`first`, when it
+    was built already), rebuilt whenever one of its watched files changes. Port 0 takes a
+    free port (see `.port`, `.url`)."""
 
     daemon_threads = True  # a page waiting for a change never holds up the stop
 
-    def __init__(self, build: Callable[[], dict], port: int = 0):
-        self.live = Live(build)
+    def __init__(self, build: Callable[[], dict], port: int = 0, first: dict | None = None):
+        self.live = Live(build, first)
         super().__init__((HOST, port), _Handler)
         self.port = self.server_address[1]
         self.url = f"http://{HOST}:{self.port}/"
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a page closed or reloaded while it waited for a change: not news
+        super().handle_error(request, client_address)
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         self.live.start()

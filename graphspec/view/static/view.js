@@ -7,6 +7,7 @@
 
   var SVGNS = "http://www.w3.org/2000/svg";
   var EXPAND_ALL_UP_TO = 60; // nodes: smaller graphs start with every block open
+  var EXPAND_ALL_MAX = 2000; // boxes that "expand all" may show at once
   var CHAR = 7.2, LINE = 15, PAD = 12;
 
   var model = null;           // the model drawn
@@ -61,7 +62,7 @@
   // -- the model ----------------------------------------------------------------------------
   function indexModel(m) {
     var ix = { node: new Map(), cluster: new Map(), ancestors: new Map(), lines: {},
-               clusterInfo: new Map(), diagOf: new Map() };
+               clusterInfo: new Map(), diagOf: new Map(), outputs: new Map() };
     m.clusters.forEach(function (c) {
       ix.cluster.set(c.id, c);
       ix.clusterInfo.set(c.id, { params: 0, unknown: false, diag: null, state: null });
@@ -72,6 +73,9 @@
       return out.reverse(); // outermost first
     }
     m.nodes.forEach(function (n) {
+      if (n.label === undefined) n.label = n.id;
+      if (n.file === undefined) n.file = m.path;
+      if (n.trainable === undefined) n.trainable = n.params;
       ix.node.set(n.id, n);
       var anc = n.cluster ? chain(n.cluster) : [];
       ix.ancestors.set(n.id, anc);
@@ -84,16 +88,15 @@
       });
     });
     m.clusters.forEach(function (c) { ix.ancestors.set(c.id, c.parent ? chain(c.parent) : []); });
+    m.edges.forEach(function (e) {
+      if (!ix.outputs.has(e.source)) ix.outputs.set(e.source, []);
+      ix.outputs.get(e.source).push(e.target);
+    });
+    members(m, ix);
     m.diagnostics.forEach(function (d, i) {
       if (d.node) { if (!ix.diagOf.has(d.node)) ix.diagOf.set(d.node, []); ix.diagOf.get(d.node).push(i); }
     });
     return ix;
-  }
-
-  function visibleId(id) {
-    var anc = index.ancestors.get(id) || [];
-    for (var i = 0; i < anc.length; i++) if (!expanded.has(anc[i])) return anc[i];
-    return id;
   }
 
   function labelLines(n) {
@@ -119,50 +122,85 @@
   }
 
   // -- layout ---------------------------------------------------------------------------------
-  function layout() {
-    var g = new dagre.graphlib.Graph({ compound: true });
-    g.setGraph({ rankdir: "TB", nodesep: 22, ranksep: 44, edgesep: 12, marginx: 30, marginy: 30 });
-    g.setDefaultEdgeLabel(function () { return {}; });
-    var items = new Map(); // visible id -> {lines, kind, ...}
-    model.nodes.forEach(function (n) {
-      var v = visibleId(n.id);
-      if (!items.has(v)) {
-        var c = index.cluster.get(v);
-        var lines = c ? clusterLines(c) : labelLines(n);
-        var item = { id: v, cluster: c || null, node: c ? null : n, lines: lines };
-        items.set(v, item);
-        var size = boxSize(lines);
-        g.setNode(v, { width: size.width + (c ? 6 : 0), height: size.height + (c ? 6 : 0) });
-      }
-    });
-    var open = [];
-    model.clusters.forEach(function (c) {
-      if (!expanded.has(c.id)) return;
-      var anc = index.ancestors.get(c.id);
-      for (var i = 0; i < anc.length; i++) if (!expanded.has(anc[i])) return;
-      open.push(c);
-      g.setNode(c.id, { label: c.label });
-    });
-    open.forEach(function (c) { if (c.parent) g.setParent(c.id, c.parent); });
-    items.forEach(function (item) {
-      var parent = item.cluster ? item.cluster.parent : item.node.cluster;
-      if (parent) g.setParent(item.id, parent);
-    });
-    var edges = new Map();
+  // Each open block is laid out on its own (a flat dagre graph of its direct members) and
+  // then stands as one box in the layout of the level around it: dagre's compound layout is
+  // many times slower. An edge is laid out at the deepest open block holding both of its
+  // ends; inside an open block it continues from the block's entry (":in") or to its exit
+  // (":out"), two points that dagre places above and below the members.
+  var CPAD = 10, HEAD = 22;
+
+  function members(m, ix) {
+    var by = new Map();
+    function at(id) { if (!by.has(id)) by.set(id, { nodes: [], clusters: [] }); return by.get(id); }
+    m.nodes.forEach(function (n) { at(n.cluster || "").nodes.push(n); });
+    m.clusters.forEach(function (c) { at(c.parent || "").clusters.push(c); });
+    ix.members = by;
+  }
+
+  function levelEdges() {
+    var levels = new Map();
+    function add(level, a, b, label, source, target) {
+      if (!levels.has(level)) levels.set(level, new Map());
+      var edges = levels.get(level), key = a + "\n" + b;
+      if (!edges.has(key)) edges.set(key, { v: a, w: b, label: label, level: level });
+      else edges.get(key).label = "";
+    }
     model.edges.forEach(function (e) {
-      var a = visibleId(e.source), b = visibleId(e.target);
-      if (a === b) return;
-      var key = a + "\n" + b;
-      var edge = edges.get(key);
-      if (!edge) {
-        edge = { v: a, w: b, label: a === e.source && b === e.target ? e.label : "", sources: [], targets: [] };
-        edges.set(key, edge);
-        g.setEdge(a, b);
+      var A = index.ancestors.get(e.source) || [], B = index.ancestors.get(e.target) || [];
+      var i = 0;
+      while (i < A.length && i < B.length && A[i] === B[i] && expanded.has(A[i])) i++;
+      if (i < A.length && i < B.length && A[i] === B[i]) return; // inside one closed block
+      var level = i ? A[i - 1] : "";
+      var a = i < A.length ? A[i] : e.source, b = i < B.length ? B[i] : e.target;
+      add(level, a, b, a === e.source && b === e.target ? e.label : "");
+      for (var j = i; j < A.length && expanded.has(A[j]); j++) add(A[j], j + 1 < A.length ? A[j + 1] : e.source, ":out", "");
+      for (j = i; j < B.length && expanded.has(B[j]); j++) add(B[j], ":in", j + 1 < B.length ? B[j + 1] : e.target, "");
+    });
+    return levels;
+  }
+
+  function layoutLevel(level, edges, stats) {
+    var g = new dagre.graphlib.Graph();
+    var top = level === "";
+    g.setGraph({ rankdir: "TB", nodesep: 22, ranksep: 34, edgesep: 12,
+                 marginx: top ? 30 : 0, marginy: top ? 30 : 0 });
+    g.setDefaultEdgeLabel(function () { return {}; });
+    var inner = new Map(), items = [];
+    var mine = index.members.get(level) || { nodes: [], clusters: [] };
+    mine.nodes.forEach(function (n) {
+      var lines = labelLines(n), size = boxSize(lines);
+      g.setNode(n.id, size);
+      items.push({ id: n.id, node: n, cluster: null, lines: lines });
+    });
+    mine.clusters.forEach(function (c) {
+      if (expanded.has(c.id)) {
+        var sub = layoutLevel(c.id, edges, stats);
+        inner.set(c.id, sub);
+        g.setNode(c.id, { width: Math.max(sub.width + 2 * CPAD, c.label.length * 6.6 + 30), height: sub.height + HEAD + CPAD });
+        items.push({ id: c.id, node: null, cluster: c, open: true });
+      } else {
+        var lines = clusterLines(c), size = boxSize(lines);
+        g.setNode(c.id, { width: size.width + 6, height: size.height + 6 });
+        items.push({ id: c.id, node: null, cluster: c, lines: lines });
       }
-      edge.sources.push(e.source); edge.targets.push(e.target);
+    });
+    var mineEdges = edges.get(level) || new Map();
+    mineEdges.forEach(function (e) {
+      [e.v, e.w].forEach(function (port) { if (port[0] === ":" && !g.hasNode(port)) g.setNode(port, { width: 1, height: 1 }); });
+      g.setEdge(e.v, e.w);
     });
     dagre.layout(g);
-    return { g: g, items: items, open: open, edges: edges };
+    stats.items += items.length;
+    stats.edges += mineEdges.size;
+    var gl = g.graph();
+    return { g: g, items: items, inner: inner, edges: mineEdges, width: gl.width || 1, height: gl.height || 1 };
+  }
+
+  function layout() {
+    var stats = { items: 0, edges: 0 };
+    var root = layoutLevel("", levelEdges(), stats);
+    root.stats = stats;
+    return root;
   }
 
   // -- drawing --------------------------------------------------------------------------------
@@ -176,77 +214,86 @@
     return d;
   }
 
-  function render(lay) {
-    var frag = document.createDocumentFragment();
+  function render(root) {
+    var layers = { clusters: document.createDocumentFragment(), edges: document.createDocumentFragment(),
+                   nodes: document.createDocumentFragment() };
     drawn = new Map();
-    var depth = function (c) { return index.ancestors.get(c.id).length; };
-    lay.open.slice().sort(function (a, b) { return depth(a) - depth(b); }).forEach(function (c) {
-      var p = lay.g.node(c.id);
-      var x = p.x - p.width / 2, y = p.y - p.height / 2;
-      var grp = s("g", { "class": "cluster " + c.kind, "data-cluster": c.id });
-      grp.appendChild(s("rect", { x: x, y: y, width: p.width, height: p.height, rx: 8 }));
-      var t = s("text", { x: x + 8, y: y + 13 }, "\u25BE " + c.label);
-      t.appendChild(s("title", {}, "collapse " + c.label));
-      grp.appendChild(t);
-      frag.appendChild(grp);
-      drawn.set(c.id, { x: p.x, y: p.y, width: p.width, height: p.height });
-    });
+    renderLevel(root, 0, 0, null, layers);
+    viewport.replaceChildren(layers.clusters, layers.edges, layers.nodes);
+    drawn.bounds = { width: root.width, height: root.height };
+    highlightEdges();
+  }
+
+  function renderLevel(lay, dx, dy, box, layers) {
     lay.edges.forEach(function (e) {
       var ge = lay.g.edge(e.v, e.w);
       if (!ge || !ge.points) return;
-      var path = s("path", { "class": "edge", d: curve(ge.points), "marker-end": "url(#arrow)",
-                              "data-source": e.v, "data-target": e.w });
-      frag.appendChild(path);
+      var pts = ge.points.map(function (p) { return { x: p.x + dx, y: p.y + dy }; });
+      if (e.v === ":in") pts.unshift({ x: pts[0].x, y: box.top });
+      if (e.w === ":out") pts.push({ x: pts[pts.length - 1].x, y: box.bottom });
+      var port = e.v[0] === ":" || e.w[0] === ":";
+      var attrs = { "class": port ? "edge port" : "edge", d: curve(pts), "data-source": e.v, "data-target": e.w };
+      if (e.w !== ":out" && !lay.inner.has(e.w)) attrs["marker-end"] = "url(#arrow)";
+      layers.edges.appendChild(s("path", attrs));
       if (e.label) {
-        var mid = ge.points[Math.floor(ge.points.length / 2)];
-        frag.appendChild(s("text", { "class": "edge-label", x: mid.x + 4, y: mid.y - 2 }, e.label));
+        var mid = pts[Math.floor(pts.length / 2)];
+        layers.edges.appendChild(s("text", { "class": "edge-label", x: mid.x + 4, y: mid.y - 2 }, e.label));
       }
     });
     lay.items.forEach(function (item) {
       var p = lay.g.node(item.id);
-      var x = p.x - p.width / 2, y = p.y - p.height / 2;
-      var cls = "node";
-      var grp;
-      if (item.cluster) {
-        var info = index.clusterInfo.get(item.id);
-        cls += " kind-cluster" + (info.diag ? " diag-" + info.diag : "") + (info.state ? " state-" + info.state : "");
-        grp = s("g", { "class": cls, "data-id": item.id, "data-kind": "cluster",
-                       transform: "translate(" + x + "," + y + ")" });
-        grp.appendChild(s("rect", { "class": "stack", x: 6, y: 6, width: p.width - 6, height: p.height - 6, rx: 5 }));
-        grp.appendChild(s("rect", { "class": "box", width: p.width - 6, height: p.height - 6, rx: 5 }));
-        grp.appendChild(s("title", {}, "expand " + item.cluster.label));
-      } else {
-        var n = item.node;
-        var state = model.states ? model.states[n.id] : null;
-        cls += " kind-" + n.kind + (n.diag ? " diag-" + n.diag : "") + (state ? " state-" + state : "") +
-          (n.id === selected ? " selected" : "");
-        grp = s("g", { "class": cls, "data-id": n.id, "data-kind": n.kind,
-                       transform: "translate(" + x + "," + y + ")" });
-        var rx = n.kind === "output" ? p.height / 2 : n.kind === "input" ? 10 : 4;
-        grp.appendChild(s("rect", { "class": "box", width: p.width, height: p.height, rx: rx }));
-        if (n.kind === "submodel") grp.appendChild(s("rect", { "class": "box", x: 4, y: 4, width: p.width - 8, height: p.height - 8, rx: 3 }));
+      var x = p.x - p.width / 2 + dx, y = p.y - p.height / 2 + dy;
+      drawn.set(item.id, { x: p.x + dx, y: p.y + dy, width: p.width, height: p.height });
+      if (item.open) {
+        var c = item.cluster;
+        var grp = s("g", { "class": "cluster " + c.kind, "data-cluster": c.id });
+        grp.appendChild(s("rect", { x: x, y: y, width: p.width, height: p.height, rx: 8 }));
+        var t = s("text", { x: x + 8, y: y + 15 }, "\u25BE " + c.label);
+        t.appendChild(s("title", {}, "collapse " + c.label));
+        grp.appendChild(t);
+        layers.clusters.appendChild(grp);
+        renderLevel(lay.inner.get(c.id), x + CPAD, y + HEAD, { top: y, bottom: y + p.height }, layers);
+        return;
       }
-      var w = item.cluster ? p.width - 6 : p.width;
-      item.lines.forEach(function (line, i) {
-        var cl = i === 0 ? "name" : (!item.cluster && item.node.shapes && i === item.lines.length - 1) ? "shape" : "type";
-        grp.appendChild(s("text", { "class": cl, x: w / 2, y: 7 + LINE * (i + 1) - 3, "text-anchor": "middle" },
-                          line.length > 48 ? line.slice(0, 46) + "\u2026" : line));
-      });
-      frag.appendChild(grp);
-      drawn.set(item.id, { x: p.x, y: p.y, width: p.width, height: p.height });
+      layers.nodes.appendChild(nodeElement(item, x, y, p.width, p.height));
     });
-    viewport.replaceChildren(frag);
-    var gl = lay.g.graph();
-    drawn.bounds = { width: gl.width || 0, height: gl.height || 0 };
-    highlightEdges();
+  }
+
+  function nodeElement(item, x, y, width, height) {
+    var grp, w = width;
+    if (item.cluster) {
+      var info = index.clusterInfo.get(item.id);
+      grp = s("g", { "class": "node kind-cluster" + (info.diag ? " diag-" + info.diag : "") + (info.state ? " state-" + info.state : ""),
+                     "data-id": item.id, "data-kind": "cluster", transform: "translate(" + x + "," + y + ")" });
+      w = width - 6;
+      grp.appendChild(s("rect", { "class": "stack", x: 6, y: 6, width: w, height: height - 6, rx: 5 }));
+      grp.appendChild(s("rect", { "class": "box", width: w, height: height - 6, rx: 5 }));
+      grp.appendChild(s("title", {}, "expand " + item.cluster.label));
+    } else {
+      var n = item.node;
+      var state = model.states ? model.states[n.id] : null;
+      grp = s("g", { "class": "node kind-" + n.kind + (n.diag ? " diag-" + n.diag : "") + (state ? " state-" + state : "") +
+                     (n.id === selected ? " selected" : ""),
+                     "data-id": n.id, "data-kind": n.kind, transform: "translate(" + x + "," + y + ")" });
+      var rx = n.kind === "output" ? height / 2 : n.kind === "input" ? 10 : 4;
+      grp.appendChild(s("rect", { "class": "box", width: width, height: height, rx: rx }));
+      if (n.kind === "submodel") grp.appendChild(s("rect", { "class": "box", x: 4, y: 4, width: width - 8, height: height - 8, rx: 3 }));
+    }
+    item.lines.forEach(function (line, i) {
+      var cl = i === 0 ? "name" : (!item.cluster && item.node.shapes && i === item.lines.length - 1) ? "shape" : "type";
+      grp.appendChild(s("text", { "class": cl, x: w / 2, y: 7 + LINE * (i + 1) - 3, "text-anchor": "middle" },
+                        line.length > 48 ? line.slice(0, 46) + "\u2026" : line));
+    });
+    return grp;
   }
 
   function draw(kind, anchor) {
     var t0 = performance.now();
     var before = anchor && drawn ? drawn.get(anchor) : null;
+    var empty = !drawn || drawn.size === 0;  // nothing was drawn yet: frame the new graph
     var lay = layout();
     render(lay);
-    if (kind === "load") fit();
+    if (kind === "load" || empty) fit();
     else if (before && drawn.get(anchor)) {
       var after = drawn.get(anchor);  // keep what was clicked where it was on screen
       view.x += (after.x - after.width / 2) - (before.x - before.width / 2);
@@ -256,7 +303,7 @@
     var t1 = performance.now();
     metrics.version = model.version;
     metrics.draws.push({ kind: kind, version: model.version, start: t0, end: t1, ms: t1 - t0,
-                         wall: Date.now(), visible: lay.items.size, edges: lay.edges.size });
+                         wall: Date.now(), visible: lay.stats.items, edges: lay.stats.edges });
     if (metrics.draws.length > 200) metrics.draws.shift();
     document.body.setAttribute("data-version", String(model.version));
     document.body.setAttribute("data-draws", String(Number(document.body.getAttribute("data-draws") || 0) + 1));
@@ -273,6 +320,13 @@
     view.scale = Math.min(1.5, Math.max(0.02, Math.min(w / (b.width + 20), hgt / (b.height + 20))));
     view.x = b.width / 2 - w / (2 * view.scale);
     view.y = b.height / 2 - hgt / (2 * view.scale);
+    applyView();
+  }
+  function fitWidth() {  // a tall graph: as wide as the window, from its top
+    var w = svg.clientWidth || 800, b = drawn.bounds;
+    view.scale = Math.max(0.02, Math.min(1, w / (b.width + 40)));
+    view.x = b.width / 2 - w / (2 * view.scale);
+    view.y = 0;
     applyView();
   }
   function centerOn(id) {
@@ -415,19 +469,21 @@
     if (n.params !== undefined) t.appendChild(row("params", num(n.params) + (n.trainable !== null && n.trainable !== n.params ? " (" + num(n.trainable) + " trainable)" : "")));
     if (n.macs !== undefined) t.appendChild(row("MACs", num(n.macs)));
     var anc = index.ancestors.get(n.id) || [];
-    if (n.context || anc.length) t.appendChild(row("block", n.context || index.cluster.get(anc[anc.length - 1]).label));
+    if (anc.length) t.appendChild(row("block", anc.map(function (c) { return index.cluster.get(c).label; }).join(" \u203A ")));
     if (n.file) t.appendChild(row("source", n.file + (n.line ? ":" + n.line : "")));
     kids.push(t);
     var argNames = Object.keys(n.args || {});
-    if (argNames.length || (n.accepts && n.accepts.length)) {
+    var accepts = ((model.arguments || {})[n.kind + " " + n.type] || []).filter(function (a) { return !(a in (n.args || {})); });
+    if (argNames.length || accepts.length) {
       kids.push(h("h3", { text: "arguments" }));
       var at = h("table", { id: "args" });
       argNames.forEach(function (k) { at.appendChild(row(k, valueText(n.args[k]))); });
       kids.push(at);
-      if (n.accepts && n.accepts.length)
-        kids.push(h("p", { "class": "default", text: "defaults: " + n.accepts.join(", ") }));
+      if (!argNames.length) kids.push(h("p", { "class": "muted", text: "none written" }));
+      if (accepts.length)
+        kids.push(h("p", { "class": "default", text: "left at their defaults: " + accepts.join(", ") }));
     }
-    var ins = (n.inputs || []), outs = (n.outputs || []);
+    var ins = (n.inputs || []), outs = (index.outputs.get(n.id) || []);
     kids.push(h("h3", { text: "inputs" }), ins.length ? h("div", { id: "inputs" }, ins.map(refLink)) : h("p", { "class": "muted", text: "none" }));
     kids.push(h("h3", { text: "outputs" }), outs.length ? h("div", { id: "outputs" }, outs.map(refLink)) : h("p", { "class": "muted", text: "none" }));
     if (n.body) kids.push(h("h3", { text: "sub-model nodes" }), h("p", { text: n.body.join(", ") }));
@@ -495,6 +551,7 @@
   }
   function jump(id) {
     matches.replaceChildren();
+    search.value = "";
     search.blur();
     select(id, true);
   }
@@ -512,8 +569,21 @@
   });
   $("fit").addEventListener("click", fit);
   $("expand-all").addEventListener("click", function () {
-    model.clusters.forEach(function (c) { expanded.add(c.id); });
-    draw("expand-all"); fit();
+    // Outer blocks first, as long as the page stays quick to draw.
+    var shown = (index.members.get("") || { nodes: [], clusters: [] });
+    var count = shown.nodes.length + shown.clusters.length, left = 0;
+    model.clusters.slice().sort(function (a, b) {
+      return index.ancestors.get(a.id).length - index.ancestors.get(b.id).length;
+    }).forEach(function (c) {
+      var open = index.ancestors.get(c.id).every(function (a) { return expanded.has(a); });
+      if (expanded.has(c.id)) return;
+      var mine = index.members.get(c.id) || { nodes: [], clusters: [] };
+      var more = mine.nodes.length + mine.clusters.length - 1;
+      if (!open || count + more > EXPAND_ALL_MAX) { left++; return; }
+      expanded.add(c.id); count += more;
+    });
+    draw("expand-all"); fitWidth();
+    if (left) setStatus(left + " blocks left closed (a large graph)", false);
   });
   $("collapse-all").addEventListener("click", function () {
     expanded.clear(); draw("collapse-all"); fit();
@@ -527,6 +597,7 @@
   }
 
   function apply(m, kind) {
+    currentDiag = -1;
     if (kind !== "load" && !m.nodes.length && model && model.nodes.length) {
       // Nothing could be read (a syntax error): keep the last graph, dimmed, with the problems.
       var kept = model;
@@ -535,7 +606,7 @@
       index = indexModel(model);
       stale = true;
       svg.classList.add("stale");
-      setStatus("showing the last graph that could be read", true);
+      setStatus("the spec cannot be read: last graph shown", true);
       showHeader(); showDiagnostics(); showDetails();
       metrics.version = m.version;
       document.body.setAttribute("data-version", String(m.version));
@@ -555,7 +626,7 @@
     draw(kind);
     showDiagnostics();
     if (selected !== null) select(selected, false); else showDetails();
-    if (m.live) setStatus(m.ok ? "live" : "live \u00B7 the spec has errors", !m.ok);
+    if (m.live) setStatus(m.ok ? "live" : "live \u00B7 errors", !m.ok);
   }
 
   function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
