@@ -43,9 +43,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--tuner", default="random", choices=["random", "bayesian", "hyperband"])
     args = parser.parse_args()
+    from make_tune_data import make
+
     import graphspec
     from graphspec.keras import tune
-    from make_tune_data import make
 
     spec = graphspec.load(ROOT / "examples" / "tune_mlp.yaml")
     with tempfile.TemporaryDirectory() as folder:

@@ -33,6 +33,7 @@ class ExitCode(enum.IntEnum):
 # Diagnostics about the file itself (missing, not a spec file) are usage errors.
 _USAGE_CODES = {"GS001", "GS002"}
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+_KERAS2_SUFFIXES = (".h5", ".hdf5", ".json")  # Keras 2 models: model.save, model.to_json()
 _SEED_RANGE = (0, 2**32 - 1)  # NumPy's seeds, which Keras's set_random_seed passes on
 
 
@@ -117,11 +118,18 @@ def _parser() -> argparse.ArgumentParser:
     trn.add_argument("--quiet", action="store_true", help="no progress bar")
 
     exp = sub.add_parser("export", parents=[spec_options], help="write the spec of a Keras model",
-                         description="Write the spec of a saved .keras model, or of a "
-                         "keras.applications architecture (built with weights=None).")
+                         description="Write the spec of a saved .keras model, of a Keras 2 "
+                         "model (.h5 from model.save, .json from model.to_json(); read as "
+                         "data, never deserialized), or of a keras.applications architecture "
+                         "(built with weights=None).")
     exp.add_argument("source", metavar="SOURCE",
-                     help="a .keras file, or e.g. keras.applications.MobileNetV2")
+                     help="a .keras, .h5 or .json file, or e.g. keras.applications.MobileNetV2")
     exp.add_argument("-o", "--output", required=True, metavar="SPEC.yaml")
+    exp.add_argument("--build", metavar="OUT.keras",
+                     help="Keras 2 models: also build the spec and save the model here")
+    exp.add_argument("--weights", action=argparse.BooleanOptionalAction, default=None,
+                     help="Keras 2 models: copy the .h5 file's weights into the --build model, "
+                     "matching layers by name (default: on for .h5)")
 
     plt = sub.add_parser("plot", parents=[spec_options], help="draw the graph of a spec",
                          description="Draw a spec's graph as SVG or PNG (needs Graphviz), "
@@ -325,6 +333,12 @@ def _train(args) -> ExitCode:
 def _export(args) -> ExitCode:
     out = _target(args.output, _SPEC_SUFFIXES)
     given = args.source
+    if Path(given).suffix.lower() in _KERAS2_SUFFIXES:
+        return _export_keras2(args, out)
+    if args.build or args.weights is not None:
+        raise UsageError("--build and --weights are for Keras 2 models (.h5, .json)")
+    if given.lower().endswith(".keras") and not os.path.lexists(given):
+        raise UsageError(f"no such file: '{given}'")
     from .keras import export
 
     model = export.load_model(given) if given.endswith(".keras") else export.application(given)
@@ -340,6 +354,34 @@ def _export(args) -> ExitCode:
     print(f"exported {spec.name}: {spec.kind}, {len(spec.build_order)} nodes, "
           f"{len(text.splitlines())} lines -> {out}")
     return ExitCode.OK
+
+
+def _export_keras2(args, out: Path) -> ExitCode:
+    if not Path(args.source).is_file():
+        raise UsageError(f"no such file: '{args.source}'")
+    if args.weights and Path(args.source).suffix.lower() == ".json":
+        raise UsageError("a .json model (model.to_json()) holds no weights: leave out --weights")
+    built = _target(args.build, (".keras",)) if args.build else None
+    from .keras import keras2
+
+    result = _interruptible(lambda: keras2.convert(args.source, build=built is not None,
+                                                   weights=args.weights))
+    spec = result.spec
+    text = json.dumps(spec.source.data, indent=2) + "\n" if out.suffix.lower() == ".json" \
+        else spec.to_yaml()
+    output.write_text(out, text)
+    print(f"exported {spec.name} (Keras 2): {spec.kind}, {len(spec.build_order)} nodes, "
+          f"{len(text.splitlines())} lines -> {out}")
+    if built is None:
+        return ExitCode.OK
+    spec.save(result.model, built)
+    print(f"built {spec.name}: {result.model.count_params():,} parameters -> {built}")
+    if result.report is None:
+        return ExitCode.OK
+    print(result.report.summary())
+    for problem in result.report.problems():
+        print(f"graphspec: warning: {problem}", file=sys.stderr)
+    return ExitCode.OK if result.report.complete else ExitCode.ERRORS
 
 
 def _plot(args) -> ExitCode:

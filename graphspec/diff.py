@@ -203,50 +203,50 @@ class Diff:
 
     def text(self, *, color: bool = False) -> str:
         """The readable report: `--- A` / `+++ B`, a section per kind of change, totals."""
-        paint = _Paint(color)
-        lines = [paint.red(f"--- {self.a} ({self.name_a})"),
-                 paint.green(f"+++ {self.b} ({self.name_b})")]
+        paint = _painter(color)
+        lines = [paint("red", f"--- {self.a} ({self.name_a})"),
+                 paint("green", f"+++ {self.b} ({self.name_b})")]
         if not self:
             lines.append(f"no differences ({self.nodes[1]} nodes, params {_num(self.params[1])})")
             return "\n".join(lines) + "\n"
         lines += self._sections(paint, "")
-        lines.append(paint.bold(self.totals()))
+        lines.append(paint("bold", self.totals()))
         return "\n".join(lines) + "\n"
 
-    def _sections(self, paint: _Paint, indent: str) -> list[str]:
+    def _sections(self, paint, indent: str) -> list[str]:
         out: list[str] = []
 
         def section(title: str, items: list, render) -> None:
             if items:
-                out.append(paint.bold(f"{indent}{title} ({len(items)}):"))
+                out.append(paint("bold", f"{indent}{title} ({len(items)}):"))
                 for item in items:
                     out.extend(render(item))
 
         section("changed", self.changed, lambda c: self._change(c, paint, indent))
         section("added", self.added,
-                lambda n: [paint.green(f"{indent}  + {_describe(n)}")])
+                lambda n: [paint("green", f"{indent}  + {_describe(n)}")])
         section("removed", self.removed,
-                lambda n: [paint.red(f"{indent}  - {_describe(n)}")])
-        section("renamed", self.renamed,
-                lambda r: [paint.cyan(f"{indent}  = {r.old} -> {r.new}: {_type_text(r.kind, r.type)}")])
+                lambda n: [paint("red", f"{indent}  - {_describe(n)}")])
+        section("renamed", self.renamed, lambda r: [paint(
+            "cyan", f"{indent}  = {r.old} -> {r.new}: {_type_text(r.kind, r.type)}")])
         if self.outputs:
-            out.append(paint.bold(f"{indent}outputs:"))
-            out.append(paint.yellow(f"{indent}  ~ {_refs_text(self.outputs[0])} -> "
+            out.append(paint("bold", f"{indent}outputs:"))
+            out.append(paint("yellow", f"{indent}  ~ {_refs_text(self.outputs[0])} -> "
                                     f"{_refs_text(self.outputs[1])}"))
         if self.model:
-            out.append(paint.bold(f"{indent}model:"))
-            out.append(paint.yellow(f"{indent}  ~ {self.model[0]} -> {self.model[1]}"))
+            out.append(paint("bold", f"{indent}model:"))
+            out.append(paint("yellow", f"{indent}  ~ {self.model[0]} -> {self.model[1]}"))
         section("reshaped by changes upstream", self.reshaped,
                 lambda c: [f"{indent}  ~ {c.name}: {_shapes_text(c.old.shapes)} -> "
                            f"{_shapes_text(c.new.shapes)}" + _params_change(c, ", params ")])
         return out
 
-    def _change(self, change: NodeChange, paint: _Paint, indent: str) -> list[str]:
+    def _change(self, change: NodeChange, paint, indent: str) -> list[str]:
         old, new = change.old, change.new
         kind = _type_text(new.kind, new.type)
         if "kind" in change.what or "type" in change.what:
             kind = f"{_type_text(old.kind, old.type)} -> {kind}"
-        lines = [paint.yellow(f"{indent}  ~ {new.name}: {kind}")]
+        lines = [paint("yellow", f"{indent}  ~ {new.name}: {kind}")]
         more = indent + "      "
         lines += [f"{more}{a.arg}: {_value(a.old)} -> {_value(a.new)}" for a in change.args]
         if "inputs" in change.what:
@@ -672,20 +672,15 @@ def _draw(result: Diff, path: str) -> None:
 
 # -- text helpers -------------------------------------------------------------------------
 
-class _Paint:
-    """ANSI colours, or nothing."""
+_ANSI = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1"}
 
-    def __init__(self, on: bool):
-        self.on = on
 
-    def _wrap(self, code: str, text: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.on else text
+def _painter(on: bool):
+    """`paint(colour, text)`: the text in an ANSI colour, or unchanged when `on` is false."""
+    def paint(colour: str, text: str) -> str:
+        return f"\x1b[{_ANSI[colour]}m{text}\x1b[0m" if on else text
 
-    def red(self, text): return self._wrap("31", text)  # noqa: E704
-    def green(self, text): return self._wrap("32", text)  # noqa: E704
-    def yellow(self, text): return self._wrap("33", text)  # noqa: E704
-    def cyan(self, text): return self._wrap("36", text)  # noqa: E704
-    def bold(self, text): return self._wrap("1", text)  # noqa: E704
+    return paint
 
 
 def _num(value: int | None) -> str:

@@ -102,6 +102,17 @@ def seq2seq():
 
 # Logits, not probabilities: near-uniform softmax outputs of 1000 classes would hide
 # differences far larger than the tolerance the tests compare with.
+def rnn_cells():
+    """Recurrent variants: a generic RNN of a cell in a wrapper, GRU(reset_after=False) and
+    implementation=1, a convolutional LSTM."""
+    x = k2.Input((5, 3), name="x")
+    wrapped = L.Bidirectional(L.RNN(L.LSTMCell(4)), name="bi")(x)
+    gru = L.GRU(3, reset_after=False, implementation=1, name="gru")(x)
+    conv = L.ConvLSTM1D(2, 3, recurrent_activation="sigmoid", name="conv_lstm")(
+        L.Reshape((5, 3, 1), name="as_images")(x))
+    return k2.Model(x, [wrapped, gru, conv], name="rnn_cells")
+
+
 def resnet50():
     return k2.applications.ResNet50(weights=None, classifier_activation=None)
 
@@ -128,7 +139,7 @@ def tf_ops():
 
 
 MODELS = {"mlp": mlp, "multi_io": multi_io, "cnn": cnn, "seq2seq": seq2seq,
-          "resnet50": resnet50, "mobilenet_v2": mobilenet_v2,
+          "rnn_cells": rnn_cells, "resnet50": resnet50, "mobilenet_v2": mobilenet_v2,
           "mobilenet_v3_small": mobilenet_v3_small, "tf_ops": tf_ops}
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import graphspec
 from graphspec import cli
-from graphspec.diff import SCHEMA, Diff, diff
+from graphspec.diff import SCHEMA, diff
 
 from conftest import EXAMPLES, ROOT
 

@@ -25,8 +25,8 @@ from graphspec.keras import keras2
 
 from conftest import ROOT
 
-MODELS = ["mlp", "multi_io", "cnn", "seq2seq", "resnet50", "mobilenet_v2",
-          "mobilenet_v3_small", "tf_ops"]
+MODELS = ["mlp", "multi_io", "cnn", "seq2seq", "rnn_cells", "tf_ops", "resnet50",
+          "mobilenet_v2", "mobilenet_v3_small"]
 ATOL = 1e-5
 
 

@@ -123,13 +123,15 @@ def test_each_space_kind_becomes_the_matching_hyperparameter(tmp_path):
                   .replace("search:\n", "search:\n  width: {choice: [4, 8, 16]}\n"
                            "  depth: {int: [1, 5], step: 2}\n  ratio: {float: [0.1, 0.9]}\n"
                            "  act: {choice: [relu, tanh]}\n  bias: {bool: true}\n"
-                           "  kernel: {choice: [[1, 1], [3, 3], null]}\n"))
+                           "  kernel: {choice: [[1, 1], [3, 3], null]}\n"
+                           "  flag: {choice: [true, false]}\n")
+                  .replace("  depth: 1\n", "  depth: 1\n  flag: false\n"))
     spec = graphspec.load(path)
     hp = tune.hyperparameters(spec)
     found = {p.name: p for p in hp.space}
     kinds = {name: type(p).__name__ for name, p in found.items()}
     assert kinds == {"width": "Choice", "depth": "Int", "ratio": "Float", "act": "Choice",
-                     "bias": "Boolean", "kernel": "Choice", "lr": "Float"}
+                     "bias": "Boolean", "kernel": "Choice", "lr": "Float", "flag": "Choice"}
     assert (found["width"].values, found["width"].default) == ([4, 8, 16], 8)
     depth = found["depth"].get_config()
     assert (depth["min_value"], depth["max_value"], depth["step"], depth["default"]) == (1, 5, 2, 1)
@@ -146,6 +148,8 @@ def test_each_space_kind_becomes_the_matching_hyperparameter(tmp_path):
     values = [space.values(s) for s in samples]
     assert {v["depth"] for v in values} == {1, 3, 5}
     assert {json.dumps(v["kernel"]) for v in values} == {"[1, 1]", "[3, 3]", "null"}
+    assert {v["flag"] for v in values} == {True, False}  # booleans, not KerasTuner's 1 and 0
+    assert all(type(v["flag"]) is bool for v in values)
     assert all(1e-3 <= v["lr"] <= 1e-1 and 0.1 <= v["ratio"] <= 0.9 for v in values)
     assert tune.Space.of(spec, pinned=["width"]).spaces.keys() == found.keys() - {"width"}
 
@@ -242,6 +246,21 @@ def test_failed_candidates_keep_their_diagnostics_and_do_not_count(tmp_path):
     assert table.splitlines()[1].startswith(f"1  {result.best.trial} ")
 
 
+def test_a_space_of_almost_only_invalid_candidates_stops_with_their_diagnostics(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(tune, "REJECTED_IN_A_ROW", 3)
+    path = _write(tmp_path, HALF.replace("  b: {choice: [8, 16]}\n  deep: {bool: true}\n",
+                                         "  lr: {float: [0.001, 0.1]}\n")
+                  .replace("a: {choice: [8, 16]}", "a: {choice: [16]}"))
+    lines = []
+    with pytest.raises(SpecError) as caught:
+        _tune(path, tmp_path, lines, trials=2)
+    last, stop = caught.value.diagnostics  # in the order of the file
+    assert (last.code, last.line, stop.code, stop.line) == ("GS401", 9, "GS170", 12)
+    assert "3 candidates in a row from the 'search' section do not validate" in stop.message
+    assert len(lines) == 4 and all("rejected: GS401" in line for line in lines[1:])
+
+
 def test_resume_continues_an_interrupted_search(tmp_path, monkeypatch):
     path = _write(tmp_path, RATES)
     project = tmp_path / "tuning" / "rates"
@@ -282,6 +301,18 @@ def test_data_that_fits_no_candidate_stops_the_search(tmp_path):
                   log=lambda line: None)
     with pytest.raises(DataError, match="'val_accuracy' is not among the metrics"):
         _tune(path, tmp_path, trials=2, objective="val_accuracy")
+
+
+def test_a_loss_that_diverges_fails_the_trial_and_three_in_a_row_stop(tmp_path):
+    text = RATES.replace("lr: {float: [1.0e-3, 1.0e-1], log: true}",
+                         "lr: {float: [1.0e+12, 1.0e+13]}").replace("batch_size: 32",
+                                                                     "batch_size: 8")
+    lines = []
+    with pytest.raises(DataError, match="3 trials in a row failed in training"):
+        _tune(_write(tmp_path, text), tmp_path, lines, trials=2)
+    assert len(lines) == 4 and all("failed: the loss became" in line for line in lines[1:])
+    record = json.loads((tmp_path / "tuning" / "rates" / "trial_0" / tune.STATE).read_text())
+    assert record["status"] == "failed" and record["reason"].startswith("the loss became")
 
 
 @pytest.mark.parametrize("name", ["bayesian", "hyperband"])

@@ -13,6 +13,8 @@ private graph attributes.
 
 from __future__ import annotations
 
+import copy
+
 import inspect
 import math
 from typing import Any
@@ -123,7 +125,8 @@ class ArgMinimizer:
         keys = {k for k, v in config.items() if k in required or defaults.get(k, _NONE) != v}
         for _ in range(len(config) + 1):
             try:
-                rebuilt = cls.from_config({k: config[k] for k in keys}).get_config()
+                # A deep copy: some from_config methods pop keys (StackedRNNCells' cells).
+                rebuilt = cls.from_config(copy.deepcopy({k: config[k] for k in keys})).get_config()
             except Exception:
                 return set(config)
             differ = {k for k, v in config.items() if rebuilt.get(k, _NONE) != v}

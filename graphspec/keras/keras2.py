@@ -76,12 +76,14 @@ _MERGE_MODES = {"sum": "Add", "mul": "Multiply", "ave": "Average", "max": "Maxim
 _INPUT_KEYS = ("batch_input_shape", "batch_shape", "input_shape")
 
 _ANY = object()
+_RECURRENT = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
+              "Bidirectional"}
 _BN = ("BatchNormalization",)
 _SEPARABLE = ("SeparableConv1D", "SeparableConv2D")
 # Keras 2 arguments that Keras 3 removed: (the value at which dropping one changes nothing,
 # the layers that had it). Another value is an error naming the argument.
 _DROPPED = {
-    "time_major": (False, ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional")),
+    "time_major": (False, _RECURRENT),
     # how the recurrent kernels are grouped into matrix products, not what they compute
     "implementation": (_ANY, ("LSTM", "GRU", "LSTMCell", "GRUCell")),
     "fused": (_ANY, _BN),  # which TensorFlow kernel ran it
@@ -131,8 +133,6 @@ _TF_OPS = {
 }
 _CONSTANT = "_CONSTANT_VALUE"  # Keras 2's first argument that is not a tensor (`1.0 - x`)
 
-_RECURRENT = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
-              "Bidirectional"}
 _BAD_NAME = re.compile(r"[/:]")
 
 
@@ -525,6 +525,8 @@ def _make(kind: str, args: dict, loc: tuple, name: str):
     def materialize(value):
         if isinstance(value, dict) and isinstance(value.get("layer"), str) and "args" in value:
             return _layer_class(value["layer"])(**materialize(value["args"]))
+        if isinstance(value, dict):
+            return {k: materialize(v) for k, v in value.items()}
         if isinstance(value, list):
             return [materialize(v) for v in value]
         return value

@@ -82,15 +82,16 @@ def search_space(spec) -> dict:
 
 
 def _plain_choice(values: list) -> bool:
-    """KerasTuner's Choice takes ints, floats, strings or booleans, all of one type."""
+    """KerasTuner's Choice keeps ints, floats or strings, all of one type (booleans it turns
+    into 1 and 0)."""
     kinds = {type(v) for v in values}
-    return len(kinds) == 1 and kinds <= {int, float, str, bool}
+    return len(kinds) == 1 and kinds <= {int, float, str}
 
 
 class Space:
     """The `search` section as KerasTuner hyperparameters, and sampled values back as
-    parameter values. A choice among values KerasTuner cannot hold (lists, mappings, null,
-    mixed types) is a choice among their JSON texts, decoded again here."""
+    parameter values. A choice among values KerasTuner cannot hold as they are (booleans,
+    lists, mappings, null, mixed types) is a choice among their JSON texts, decoded here."""
 
     def __init__(self, spaces: dict, defaults: dict):
         self.spaces = spaces
@@ -511,6 +512,7 @@ def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "
     if not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be at least 1. Received: {trials!r}")
     metric, direction = parse_objective(objective)
+    check_installed(tuner)
     where = role()
     options = _Options(dict(params or {}), limits, tuple(allow_imports_from))
     space = Space.of(spec, pinned=list(options.params))
@@ -526,25 +528,9 @@ def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "
         output.check_target(best_spec, _SPEC_SUFFIXES)
         best_model = best_spec.with_suffix(".keras")
         output.check_target(best_model, (".keras",))
-    check_installed(tuner)
-    kt = _keras_tuner()
     classes = _classes()
-    settings = spec.train_settings or TrainSpec()
-    seed = None if settings.seed is None else settings.seed + 1  # KerasTuner reads 0 as none
     hypermodel = classes.HyperSpec(spec, space, options, metric)
-    oracle_kwargs = dict(objective=kt.Objective(metric, direction), seed=seed,
-                         max_consecutive_failed_trials=None)  # graphspec counts them itself
-    if tuner == "hyperband":
-        # Endless brackets: the count of completed trials ends the search, as for the others.
-        oracle = classes.oracles[tuner](max_epochs=settings.epochs, factor=3,
-                                        hyperband_iterations=None, **oracle_kwargs)
-    else:
-        oracle = classes.oracles[tuner](max_trials=trials, **oracle_kwargs)
-    oracle.wanted = trials
-    project.parent.mkdir(parents=True, exist_ok=True)
-    searcher = classes.tuners[tuner](hypermodel=hypermodel, oracle=oracle,
-                                     directory=str(directory), project_name=spec.name,
-                                     log=log, local=where == "local")
+    searcher = _searcher(hypermodel, tuner, (metric, direction), trials, directory, where, log)
     if where != "worker" and not resume:
         output.write_text(project / STATE, json.dumps(state, indent=2) + "\n")
     kind = {"random": "random search", "bayesian": "Bayesian optimization",
@@ -554,15 +540,6 @@ def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "
         + {"chief": f" (chief: serving {_address()})",
            "worker": f" (worker {os.environ.get('KERASTUNER_TUNER_ID')} of {_address()})",
            "local": ""}[where])
-    if where == "chief":
-        def announce(trial, runner):
-            values = space.values(trial.hyperparameters.values)
-            outcome = (f"{metric} {trial.score:.5g}" if trial.status == "COMPLETED" else
-                       f"failed (see trial_{trial.trial_id}/diagnostics.txt; not counted)")
-            log(f"trial {trial.trial_id} ({runner}): {describe(values)} -> {outcome}")
-
-        oracle.announce = announce
-        oracle.verbose = 0  # KerasTuner's own display
     try:
         with _quiet(), _frozen_garbage():
             if where == "chief":
@@ -592,6 +569,37 @@ def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "
             "no other candidate that KerasTuner had not tried")
     _write_best(searcher, hypermodel, result, best_spec, best_model, log)
     return result
+
+
+def _searcher(hypermodel, tuner: str, objective: tuple[str, str], trials: int, directory,
+              where: str, log):
+    """The KerasTuner tuner of that name, over an oracle that counts completed trials."""
+    kt, classes = _keras_tuner(), _classes()
+    metric, direction = objective
+    settings = hypermodel.spec.train_settings or TrainSpec()
+    seed = None if settings.seed is None else settings.seed + 1  # KerasTuner reads 0 as none
+    common = {"objective": kt.Objective(metric, direction), "seed": seed,
+              "max_consecutive_failed_trials": None}  # graphspec counts failures itself
+    if tuner == "hyperband":
+        # Endless brackets: the count of completed trials ends the search, as for the others.
+        oracle = classes.oracles[tuner](max_epochs=settings.epochs, factor=3,
+                                        hyperband_iterations=None, **common)
+    else:
+        oracle = classes.oracles[tuner](max_trials=trials, **common)
+    oracle.wanted = trials
+    if where == "chief":  # the chief runs no trial: it tells of each one a worker ends
+        def announce(trial, runner):
+            values = hypermodel.space.values(trial.hyperparameters.values)
+            outcome = (f"{metric} {trial.score:.5g}" if trial.status == "COMPLETED" else
+                       f"failed (see trial_{trial.trial_id}/diagnostics.txt; not counted)")
+            log(f"trial {trial.trial_id} ({runner}): {describe(values)} -> {outcome}")
+
+        oracle.announce = announce
+        oracle.verbose = 0  # KerasTuner's own display
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return classes.tuners[tuner](hypermodel=hypermodel, oracle=oracle, directory=str(directory),
+                                 project_name=hypermodel.spec.name, log=log,
+                                 local=where == "local")
 
 
 @contextlib.contextmanager
