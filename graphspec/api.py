@@ -59,6 +59,12 @@ class Spec:
         return self._checked.graph
 
     @property
+    def search_space(self) -> dict:
+        """The `search` section: parameter name -> its space (`ChoiceSpace`, `IntSpace`,
+        `FloatSpace`, `BoolSpace`); empty without one. Only `graphspec tune` samples it."""
+        return dict(self._parsed.search or {})
+
+    @property
     def build_order(self) -> list[str]:
         return list(self._checked.order)
 

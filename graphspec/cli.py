@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__, api, output, registry, source, view
+from .keras import tune  # its Keras and KerasTuner imports wait until a search runs
 from .errors import ERROR, DataError, Error, ExportError, OutputError, PlotError, \
     RegistryError, SpecError
 from .limits import Limits
@@ -142,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
                      "else by building the model)")
 
     view.add_parser(sub, spec_options)
+    tune.add_parser(sub, spec_options)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
@@ -405,7 +407,8 @@ def _schema(args) -> ExitCode:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "validate": _validate, "summary": _summary, "build": _build, "train": _train,
-    "export": _export, "plot": _plot, "schema": _schema, "view": view.run}
+    "export": _export, "plot": _plot, "schema": _schema, "view": view.run,
+    "tune": tune.run}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -231,6 +231,11 @@ CATALOGUE: dict[str, Code] = _codes(
         "unknown": "'search' names '{name}', which is not a declared parameter",
         "range": "the range of '{name}' goes from {low} down to {high}",
         "log": "a log-scale range must be above 0: '{name}' starts at {low}",
+        "no_search": "the spec has no 'search' section: there is nothing to tune",
+        "pinned": "every parameter of the 'search' section is fixed with --set: there is "
+                  "nothing to tune",
+        "mostly_invalid": "{count} candidates in a row from the 'search' section do not "
+                          "validate; the last one ({values}) is shown below",
     }),
     # -- the graph ------------------------------------------------------------------------
     Code("GS201", "unknown layer", templates={

@@ -275,6 +275,17 @@ class BudgetSpec(_Model):
     """Most bytes of activations (every node's outputs) per sample, e.g. `200Mi`."""
 
 
+class EarlyStoppingSpec(_Model):
+    """Stop training when a metric has stopped improving (`keras.callbacks.EarlyStopping`)."""
+
+    monitor: str = "val_loss"
+    """The metric watched, as training reports it: `val_loss`, `val_mae`, `loss`, ..."""
+    patience: Annotated[int, Field(ge=0)] | Expr = 0
+    """Epochs without improvement before training stops."""
+    min_delta: Annotated[float, Field(ge=0)] | Expr = 0.0
+    """The least change of `monitor` that counts as an improvement."""
+
+
 class TrainSpec(_Model):
     """How `graphspec train` trains the model."""
 
@@ -299,6 +310,9 @@ class TrainSpec(_Model):
     tensorboard: str | None = None
     """Directory for TensorBoard logs, relative to the spec's folder and inside it (a path
     elsewhere is given on the command line: `--tensorboard DIR`)."""
+    early_stopping: EarlyStoppingSpec | None = None
+    """Stop when `monitor` has not improved for `patience` epochs (`graphspec train` and
+    `graphspec tune`)."""
     checkpoint: str | None = None
     """A `.keras` file written atomically at the end of every epoch, relative to the spec's
     folder and inside it (elsewhere: `--checkpoint PATH`); `--resume` continues from it

@@ -26,6 +26,7 @@ import math
 import re
 from typing import Any, Mapping
 
+from . import walk
 from .codes import CATALOGUE
 from .limits import DEFAULT, Limits, expanded_size, raise_hint
 
@@ -336,30 +337,20 @@ def names(value: Any) -> list[str]:
     to, in order of first use; a placeholder that is not well formed contributes the names it
     has before its error."""
     found: dict[str, None] = {}
-
-    def visit(item: Any) -> None:
-        if isinstance(item, dict):
-            for child in item.values():
-                visit(child)
-        elif isinstance(item, list):
-            for child in item:
-                visit(child)
-        elif isinstance(item, str) and "${" in item:
-            try:
-                parts = _segments(item)
-            except ExprError:
-                parts = [(m.group(1), 0) for m in re.finditer(r"(?<!\$)\$\{([^{}]*)", item)]
-            for part in parts:
-                if isinstance(part, tuple):
-                    try:
-                        tokens = _tokenize(part[0])
-                    except ExprError:
-                        continue
-                    for (kind, word, _), after in zip(tokens, tokens[1:]):
-                        if kind == "name" and after[1] != "(":
-                            found.setdefault(word, None)
-
-    visit(value)
+    for _, item in walk.find(value, lambda v: isinstance(v, str) and "${" in v):
+        try:
+            parts = _segments(item)
+        except ExprError:
+            parts = [(m.group(1), 0) for m in re.finditer(r"(?<!\$)\$\{([^{}]*)", item)]
+        for part in parts:
+            if isinstance(part, tuple):
+                try:
+                    tokens = _tokenize(part[0])
+                except ExprError:
+                    continue
+                for (kind, word, _), after in zip(tokens, tokens[1:]):
+                    if kind == "name" and after[1] != "(":
+                        found.setdefault(word, None)
     return list(found)
 
 

@@ -79,6 +79,16 @@ def test_both_loops_lower_the_validation_loss(data_dir, tmp_path, loop):
     assert "epoch_loss" in tags(tmp_path / "logs")["validation"]
 
 
+@pytest.mark.parametrize("loop", ["batch", "fit"])
+def test_early_stopping_ends_both_loops(data_dir, tmp_path, loop):
+    # No epoch improves val_loss by a million: training stops once patience (1) runs out.
+    spec = spec_with(tmp_path, loop=loop, epochs=10, early_stopping={
+        "monitor": "val_loss", "patience": 1, "min_delta": 1e6})
+    result = train.train(spec, train.load_arrays(data_dir / "train.npz"),
+                         train.load_arrays(data_dir / "val.npz"), progress=False)
+    assert len(result.history["val_loss"]) == 2
+
+
 def test_resume_continues_epochs_and_optimizer_state(data_dir, tmp_path):
     data = train.load_arrays(data_dir / "train.npz")
     first = train.train(spec_with(tmp_path, epochs=2), data, progress=False)

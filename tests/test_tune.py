@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -322,19 +323,16 @@ def test_the_other_tuners_complete_their_trials(tmp_path, name):
 
 
 def test_early_stopping_from_the_train_section(tmp_path):
-    from graphspec.document import TrainSpec
-
-    if "early_stopping" not in TrainSpec.model_fields:
-        pytest.skip("TrainSpec has no early_stopping field yet (the lead adds it)")
-    text = RATES.replace("epochs: 2, seed: 0}", "epochs: 30, seed: 0, "
-                         "early_stopping: {monitor: val_loss, patience: 0}}")
+    # No epoch can improve val_loss by 1e6: training stops after the first epoch's patience.
+    text = RATES.replace("epochs: 2, seed: 0}", "epochs: 30, seed: 0, early_stopping: "
+                         "{monitor: val_loss, patience: 1, min_delta: 1.0e+6}}")
     result = _tune(_write(tmp_path, text), tmp_path, trials=1)
-    assert result.completed[0].epochs < 30
+    assert result.completed[0].epochs == 2
 
 
 # -- distributed -------------------------------------------------------------------------------
 
-_PROCESS = """\
+_WORKER = """\
 import sys
 import numpy as np
 import graphspec
@@ -351,52 +349,62 @@ print("RAN", " ".join(t.trial for t in result.trials))
 """
 
 
-def test_a_chief_and_two_workers_complete_a_search_together(tmp_path):
+def test_a_chief_and_two_workers_complete_a_search_together(tmp_path, monkeypatch):
     pytest.importorskip("grpc", reason="distributed tuning needs grpcio")
     path = _write(tmp_path, RATES)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    script = tmp_path / "run.py"
-    script.write_text(_PROCESS)
-    processes = {}
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    # The chief in this process (it imported TensorFlow already), the workers in their own.
+    lines, outcome = [], {}
 
-    def start(name):
-        env = dict(os.environ, KERASTUNER_TUNER_ID=name, KERASTUNER_ORACLE_IP="127.0.0.1",
-                   KERASTUNER_ORACLE_PORT=str(port), TF_CPP_MIN_LOG_LEVEL="3")
-        processes[name] = subprocess.Popen(
-            [sys.executable, str(script), str(path), str(tmp_path / "tuning")], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def chief():
+        try:
+            outcome["result"] = _tune(path, tmp_path, lines, trials=4)
+        except BaseException as exc:  # reported below, in the test's thread
+            outcome["error"] = exc
 
-    outputs = {}
+    thread = threading.Thread(target=chief, daemon=True)
+    thread.start()
+    # Workers that find no chief yet retry with gRPC's growing back-off: start them once it
+    # listens.
+    deadline = time.monotonic() + 60
+    while thread.is_alive() and time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    workers = {name: subprocess.Popen(
+        [sys.executable, str(script), str(path), str(tmp_path / "tuning")],
+        env=dict(os.environ, KERASTUNER_TUNER_ID=name, TF_CPP_MIN_LOG_LEVEL="3"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in ("tuner0", "tuner1")}
+    ran = {}
     try:
-        start("chief")
-        # Workers that find no chief yet retry with gRPC's growing back-off (seconds, then
-        # tens of seconds): start them once it listens.
-        deadline = time.monotonic() + 120
-        while processes["chief"].poll() is None and time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        start("tuner0")
-        start("tuner1")
-        for name, process in processes.items():
-            out, err = process.communicate(timeout=150)
-            outputs[name] = out
-            assert process.returncode == 0, f"{name}:\n{out}\n{err[-3000:]}"
+        for name, worker in workers.items():
+            out, err = worker.communicate(timeout=150)
+            assert worker.returncode == 0, f"{name}:\n{out}\n{err[-3000:]}"
+            ran[name] = out.split("RAN")[-1].split()
+        thread.join(timeout=60)
     finally:
-        for process in processes.values():
-            process.kill()
-    ran = {name: outputs[name].split("RAN")[-1].split() for name in ("tuner0", "tuner1")}
-    assert all(ran.values()), outputs  # both workers ran trials
-    assert sorted(ran["tuner0"] + ran["tuner1"]) == [str(i) for i in range(4)]
-    chief = outputs["chief"]
-    assert "chief: serving 127.0.0.1" in chief and chief.count("completed") == 4
-    project = tmp_path / "tuning" / "rates"
-    assert graphspec.load(project / "best.yaml").params["lr"] != 0.01
-    assert (project / "best.keras").exists()
-    for copy in project.glob("trial_*/spec.yaml"):
+        for worker in workers.values():
+            worker.kill()
+    assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
+    assert all(ran.values()), ran  # both workers ran trials
+    assert sorted(ran["tuner0"] + ran["tuner1"]) == ["0", "1", "2", "3"]
+    result = outcome["result"]
+    assert "chief: serving 127.0.0.1" in lines[0]
+    assert sum(" (tuner" in line and "-> val_loss" in line for line in lines) == 4
+    assert sorted(t.trial for t in result.completed) == ["0", "1", "2", "3"]
+    assert {t.tuner for t in result.trials} == {"tuner0", "tuner1"}
+    assert graphspec.load(result.spec_path).params["lr"] == result.best.values["lr"]
+    assert result.model_path.exists()
+    for copy in (tmp_path / "tuning" / "rates").glob("trial_*/spec.yaml"):
         assert not [d for d in graphspec.validate(copy) if d.is_error]
 
 

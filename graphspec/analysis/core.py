@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from .. import walk
+
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2,
@@ -121,20 +123,7 @@ class Call:
     # -- inputs ------------------------------------------------------------------------------
     def tensors(self) -> list[Tensor]:
         """Every input tensor, in order."""
-        out: list[Tensor] = []
-
-        def add(value):
-            if isinstance(value, Tensor):
-                out.append(value)
-            elif isinstance(value, dict):
-                for v in value.values():
-                    add(v)
-            elif isinstance(value, (list, tuple)):
-                for v in value:
-                    add(v)
-
-        add(self.inputs)
-        return out
+        return [t for _, t in walk.find(self.inputs, lambda v: isinstance(v, Tensor))]
 
     def by_name(self) -> dict[str, Any]:
         """A layer's inputs by call argument (`query`, `value`, `initial_state`, ...)."""

@@ -11,12 +11,12 @@ import math
 from typing import Any
 
 from .. import walk
+from ..codes import report
 from ..graph import CallerInput, CheckedGraph, GraphNode, Ref
 from ..registry import LAYERS as LAYER_REGISTRY
 from ..registry import OPS as OP_REGISTRY
 from . import rules
 from .core import FLOAT_DTYPES, ITEMSIZE, Call, Issue, Tensor, Unknown, describe_all
-from ..codes import report
 from .summary import NodeSummary, Summary
 
 

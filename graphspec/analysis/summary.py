@@ -53,8 +53,18 @@ class NodeSummary:
                 "line": self.line}
 
 
-def _total(values: list[int | None]) -> int | None:
-    return None if any(v is None for v in values) else sum(values)
+class _Total:
+    """A `Summary` attribute: the sum of the nodes' field of the same name, None when one of
+    them is unknown."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.field = name
+
+    def __get__(self, summary: Summary | None, owner: type | None = None) -> int | None:
+        if summary is None:
+            return self
+        values = [getattr(n, self.field) for n in summary.nodes]
+        return None if any(v is None for v in values) else sum(values)
 
 
 @dataclass
@@ -65,26 +75,15 @@ class Summary:
     name: str
     nodes: list[NodeSummary]
 
-    @property
-    def params(self) -> int | None:
-        return _total([n.params for n in self.nodes])
-
-    @property
-    def trainable_params(self) -> int | None:
-        return _total([n.trainable_params for n in self.nodes])
+    params = _Total()
+    trainable_params = _Total()
+    macs = _Total()  # multiply-accumulates per sample
+    activation_bytes = _Total()
 
     @property
     def non_trainable_params(self) -> int | None:
         p, t = self.params, self.trainable_params
         return None if p is None or t is None else p - t
-
-    @property
-    def macs(self) -> int | None:
-        return _total([n.macs for n in self.nodes])
-
-    @property
-    def activation_bytes(self) -> int | None:
-        return _total([n.activation_bytes for n in self.nodes])
 
     @property
     def unknown(self) -> list[NodeSummary]:

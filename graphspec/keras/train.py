@@ -382,8 +382,20 @@ class _StopOnNaN(keras.callbacks.TerminateOnNaN):
             raise _Diverged(self.epoch, batch + 1, float(loss))
 
 
+def _early_stopping(settings):
+    """Keras's EarlyStopping from `train.early_stopping`, or None."""
+    rule = settings.early_stopping
+    if rule is None:
+        return None
+    return keras.callbacks.EarlyStopping(monitor=rule.monitor, patience=rule.patience,
+                                         min_delta=rule.min_delta)
+
+
 def _fit(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress):
     callbacks = [_StopOnNaN(), _EpochEnd(run)]
+    stopper = _early_stopping(run.settings)
+    if stopper is not None:
+        callbacks.append(stopper)
     if run.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard),
                                                      update_freq="batch"))
@@ -398,6 +410,10 @@ def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, 
     model, settings, result = run.model, run.settings, run.result
     writers = _writers(run.tensorboard)
     step = initial_epoch * steps
+    stopper = _early_stopping(settings)  # the same callback `fit` uses, driven by hand
+    if stopper is not None:
+        stopper.set_model(model)
+        stopper.on_train_begin()
     for epoch in range(initial_epoch, settings.epochs):
         bar = keras.utils.Progbar(steps, unit_name="step",
                                   stateful_metrics=["samples/s"]) if progress else None
@@ -436,6 +452,10 @@ def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, 
             print("  ".join(f"{k}: {v:.4f}" for k, v in epoch_logs.items()))
         train_seq.on_epoch_end()
         run.end_of_epoch(epoch + 1)
+        if stopper is not None:
+            stopper.on_epoch_end(epoch, epoch_logs)
+            if model.stop_training:
+                break
 
 
 def _real_samples(batch) -> int:

@@ -54,19 +54,9 @@ STATE = "graphspec.json"  # graphspec's record, in the project folder and in eac
 INSTALL = "pip install 'graphspec[tune]' (keras-tuner[bayesian]>=1.4,<2)"
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
-# Messages of GS170 this module needs; the catalogue's own text wins once it has them.
-_PENDING = {
-    "no_search": "the spec has no 'search' section: there is nothing to tune",
-    "pinned": "every parameter of the 'search' section is fixed with --set: there is "
-              "nothing to tune",
-    "mostly_invalid": "{count} candidates in a row from the 'search' section do not validate; "
-                      "the last one ({values}) is shown below",
-}
-
-
 def _gs170(spec, template: str, hint: str | None = None, **fields) -> Diagnostic:
     code = CATALOGUE["GS170"]
-    text = (code.templates.get(template) or _PENDING[template]).format(**fields)
+    text = code.render(template, **fields)
     loc = ("search",) if template != "no_search" else ()
     return spec.source.diagnostic(loc, code.id, text, hint, key=True)
 
@@ -846,13 +836,13 @@ class _HyperSpec:
 
 
 def _early_stopping(spec, objective: str) -> dict | None:
-    """`train.early_stopping: {monitor, patience}` as EarlyStopping's arguments (the field
-    exists once TrainSpec has it; until then the format refuses the key)."""
+    """`train.early_stopping: {monitor, patience, min_delta}` as EarlyStopping's arguments."""
     value = getattr(spec.train_settings, "early_stopping", None)
     if value is None:
         return None
     value = value.model_dump() if hasattr(value, "model_dump") else dict(value)
-    return {"monitor": value.get("monitor") or objective, "patience": value.get("patience") or 0}
+    return {"monitor": value.get("monitor") or objective, "patience": value.get("patience") or 0,
+            "min_delta": value.get("min_delta") or 0.0}
 
 
 def _nan_guard(keras):

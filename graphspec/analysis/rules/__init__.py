@@ -20,20 +20,21 @@ OPS: dict[str, Callable[[Call], Any]] = {}
 _PLUGINS: dict[tuple[str, str], Callable[[Call], Any]] = {}
 
 
-def layer(*names: str):
+def _register(table: dict[str, Callable[[Call], Any]], names: tuple[str, ...]):
     def register(fn):
-        for name in names:
-            LAYERS[name] = fn
+        table.update(dict.fromkeys(names, fn))
         return fn
     return register
+
+
+def layer(*names: str):
+    """Decorator: the rule of the layer classes `names`."""
+    return _register(LAYERS, names)
 
 
 def op(*names: str):
-    def register(fn):
-        for name in names:
-            OPS[name] = fn
-        return fn
-    return register
+    """Decorator: the rule of the ops `names`."""
+    return _register(OPS, names)
 
 
 def register_shape(kind: str, name: str, fn: Callable, *, params: Callable | None = None,
@@ -111,5 +112,5 @@ def _received(call: Call) -> list[str]:
     return [describe(t) for t in call.tensors()]
 
 
-# The built-in rules register themselves on import.
-from . import layers, ops  # noqa: F401
+# The built-in rules register themselves on import, with the decorators above.
+from . import layers, ops  # noqa: E402, F401

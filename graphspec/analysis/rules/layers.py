@@ -8,8 +8,10 @@ model, writes only the arguments that differ from them. Formulas follow Keras's 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from dataclasses import dataclass
 
 from ..core import (
     FLOAT_DTYPES,
@@ -187,9 +189,7 @@ def _analyze_einsum(c: Call, equation: str, bias_axes, x: Tensor, output_shape):
             raise Unknown("bias_axes")
         first = min(outs.find(ch) for ch in bias_axes)
         bias = [idx[ch] if ch in bias_axes else 1 for ch in outs[first:]]
-    letters = {}
-    for i, d in enumerate(ins):
-        letters[d] = shape[in_map[d]]
+    letters = {d: shape[in_map[d]] for d in ins}
     for d, n in zip(ws, kernel):
         letters.setdefault(d, n)
     return kernel, bias, tuple(out), letters, ins
@@ -309,136 +309,149 @@ def _conv_dims(c: Call) -> int:
     return int(re.search(r"(\d)D", c.type).group(1))
 
 
+@dataclass(frozen=True)
+class _Conv:
+    """The arguments every convolution reads alike, with its input's spatial sizes and
+    channel axis."""
+
+    spatial: list
+    ch_axis: int
+    filters: int | None  # None for a depthwise convolution, which takes none
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: str
+
+    def out(self, c: Call, x: Tensor, lead: int = 0) -> list:
+        """The output's spatial sizes; `lead` counts the axes of `x` between the batch axis
+        and the input's own (a time axis)."""
+        first = lead + (1 if self.ch_axis != 1 else 2)
+        return [_window_out(c, x, first + i, s, k, st, self.padding, d)
+                for i, (s, k, st, d) in enumerate(zip(self.spatial, self.kernel, self.strides,
+                                                      self.dilation))]
+
+
+def _conv_args(c: Call, x: Tensor, filters: bool = True) -> _Conv:
+    """`filters`: the layer takes that argument. What is read first is checked first."""
+    n = _conv_dims(c)
+    spatial, ch_axis = _spatial(c, x, n)
+    count = c.arg("filters") if filters else None
+    if filters and not is_int(count):
+        raise Unknown("filters")
+    return _Conv(spatial, ch_axis, count, c.ints("kernel_size", n, None),
+                 c.ints("strides", n, 1), c.ints("dilation_rate", n, 1),
+                 str(c.arg("padding", "valid")).lower())
+
+
+def _per_position(spatial: list, cost: int) -> int | None:
+    """`cost` MACs at every position of `spatial`; None when a size is unknown."""
+    positions = size(spatial)
+    return None if positions is None else positions * cost
+
+
 @layer("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D")
 def conv(c: Call):
-    n = _conv_dims(c)
     x = c.x
-    spatial, ch_axis = _spatial(c, x, n)
-    filters = c.arg("filters")
-    if not is_int(filters):
-        raise Unknown("filters")
-    kernel = c.ints("kernel_size", n, None)
-    strides = c.ints("strides", n, 1)
-    dilation = c.ints("dilation_rate", n, 1)
-    padding = str(c.arg("padding", "valid")).lower()
+    w = _conv_args(c, x)
     groups = c.arg("groups", 1)
-    in_ch = c.known(x, ch_axis)
+    in_ch = c.known(x, w.ch_axis)
     if not is_int(groups) or groups < 1:
         raise Unknown("groups")
-    if filters % groups:
+    if w.filters % groups:
         raise c.fail("GS408", "arg", at=("args", "filters"),
-                     detail=f"{filters} filters cannot be split into {groups} groups",
+                     detail=f"{w.filters} filters cannot be split into {groups} groups",
                      received=describe(x), hint="filters must be a multiple of groups")
     if in_ch % groups:
         raise c.fail("GS408", "arg", at=("args", "groups"),
                      detail=f"the {in_ch} input channels cannot be split into {groups} "
                             "groups", received=describe(x),
                      hint="the input channels must be a multiple of groups")
-    out = [_window_out(c, x, i + (1 if ch_axis != 1 else 2), s, k, st, padding, d)
-           for i, (s, k, st, d) in enumerate(zip(spatial, kernel, strides, dilation))]
-    c.weights(math.prod(kernel) * (in_ch // groups) * filters + _bias(c, filters))
-    positions = size(out)
-    c.macs = None if positions is None else \
-        positions * math.prod(kernel) * (in_ch // groups) * filters
-    return _put(x, out, filters, ch_axis)
+    out = w.out(c, x)
+    kernel_weights = math.prod(w.kernel) * (in_ch // groups) * w.filters
+    c.weights(kernel_weights + _bias(c, w.filters))
+    c.macs = _per_position(out, kernel_weights)
+    return _put(x, out, w.filters, w.ch_axis)
 
 
 @layer("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose",
        "Convolution2DTranspose", "Convolution3DTranspose")
 def conv_transpose(c: Call):
-    n = _conv_dims(c)
     x = c.x
-    spatial, ch_axis = _spatial(c, x, n)
-    filters = c.arg("filters")
-    if not is_int(filters):
-        raise Unknown("filters")
-    kernel = c.ints("kernel_size", n, None)
-    strides = c.ints("strides", n, 1)
-    dilation = c.ints("dilation_rate", n, 1)
-    padding = str(c.arg("padding", "valid")).lower()
-    output_padding = c.arg("output_padding")
-    pads = (None,) * n if output_padding is None else c.ints("output_padding", n, None)
-    in_ch = c.known(x, ch_axis)
+    w = _conv_args(c, x)
+    n = len(w.spatial)
+    pads = (None,) * n if c.arg("output_padding") is None else \
+        c.ints("output_padding", n, None)
+    in_ch = c.known(x, w.ch_axis)
     out = []
-    for length, k, s, d, p in zip(spatial, kernel, strides, dilation, pads):
+    for length, k, s, d, p in zip(w.spatial, w.kernel, w.strides, w.dilation, pads):
         span = (k - 1) * d + 1
         if length is None:
             out.append(None)
-        elif padding == "valid":
+        elif w.padding == "valid":
             out.append((length - 1) * s + span + (max(span, s) - span if p is None else p))
-        elif padding == "same":
+        elif w.padding == "same":
             out.append(length * s if p is None else (length - 1) * s + span % 2 + p)
         else:
             raise Unknown("padding")
-    c.weights(math.prod(kernel) * in_ch * filters + _bias(c, filters))
+    kernel_weights = math.prod(w.kernel) * in_ch * w.filters
+    c.weights(kernel_weights + _bias(c, w.filters))
     # Every input position scatters a kernel-sized patch to every filter.
-    positions = size(spatial)
-    c.macs = None if positions is None else positions * math.prod(kernel) * in_ch * filters
-    return _put(x, out, filters, ch_axis)
+    c.macs = _per_position(w.spatial, kernel_weights)
+    return _put(x, out, w.filters, w.ch_axis)
 
 
-@layer("DepthwiseConv1D", "DepthwiseConv2D")
+@layer("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+       "SeparableConvolution1D", "SeparableConvolution2D")
 def depthwise_conv(c: Call):
-    n = _conv_dims(c)
+    """A depthwise convolution; a separable one follows it with a pointwise (1x1) one to
+    `filters` channels."""
+    separable = c.type.startswith("Separable")
     x = c.x
-    spatial, ch_axis = _spatial(c, x, n)
-    kernel = c.ints("kernel_size", n, None)
-    strides = c.ints("strides", n, 1)
-    dilation = c.ints("dilation_rate", n, 1)
-    padding = str(c.arg("padding", "valid")).lower()
+    w = _conv_args(c, x, filters=separable)
     multiplier = c.arg("depth_multiplier", 1)
     if not is_int(multiplier):
         raise Unknown("depth_multiplier")
-    in_ch = c.known(x, ch_axis)
-    out = [_window_out(c, x, i + (1 if ch_axis != 1 else 2), s, k, st, padding, d)
-           for i, (s, k, st, d) in enumerate(zip(spatial, kernel, strides, dilation))]
-    c.weights(math.prod(kernel) * in_ch * multiplier + _bias(c, in_ch * multiplier))
-    positions = size(out)
-    c.macs = None if positions is None else positions * math.prod(kernel) * in_ch * multiplier
-    return _put(x, out, in_ch * multiplier, ch_axis)
-
-
-@layer("SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D")
-def separable_conv(c: Call):
-    n = _conv_dims(c)
-    x = c.x
-    spatial, ch_axis = _spatial(c, x, n)
-    filters = c.arg("filters")
-    if not is_int(filters):
-        raise Unknown("filters")
-    kernel = c.ints("kernel_size", n, None)
-    strides = c.ints("strides", n, 1)
-    dilation = c.ints("dilation_rate", n, 1)
-    padding = str(c.arg("padding", "valid")).lower()
-    multiplier = c.arg("depth_multiplier", 1)
-    if not is_int(multiplier):
-        raise Unknown("depth_multiplier")
-    in_ch = c.known(x, ch_axis)
-    out = [_window_out(c, x, i + (1 if ch_axis != 1 else 2), s, k, st, padding, d)
-           for i, (s, k, st, d) in enumerate(zip(spatial, kernel, strides, dilation))]
-    depthwise = math.prod(kernel) * in_ch * multiplier
-    pointwise = in_ch * multiplier * filters
-    c.weights(depthwise + pointwise + _bias(c, filters))
-    positions = size(out)
-    c.macs = None if positions is None else positions * (depthwise + pointwise)
-    return _put(x, out, filters, ch_axis)
+    in_ch = c.known(x, w.ch_axis)
+    out = w.out(c, x)
+    depthwise = math.prod(w.kernel) * in_ch * multiplier
+    pointwise = in_ch * multiplier * w.filters if separable else 0
+    channels = w.filters if separable else in_ch * multiplier
+    c.weights(depthwise + pointwise + _bias(c, channels))
+    c.macs = _per_position(out, depthwise + pointwise)
+    return _put(x, out, channels, w.ch_axis)
 
 
 # -- pooling -----------------------------------------------------------------------------------
 
-@layer("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-       "AveragePooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D",
-       "AvgPool3D")
-def pooling(c: Call):
-    n = _conv_dims(c)
-    x = c.x
-    spatial, ch_axis = _spatial(c, x, n)
+def _resizes_spatial(*names: str, channels_last_1d: bool = False):
+    """Registers the rule of a layer that changes only the spatial sizes of its input and
+    keeps its channels: `fn(c, x, spatial, ch_axis)` gives the new sizes.
+    `channels_last_1d`: the 1D layer takes no data_format (Keras's Cropping1D, UpSampling1D)."""
+    def register(fn):
+        def rule(c: Call):
+            n = _conv_dims(c)
+            x = c.x
+            if channels_last_1d and n == 1:
+                c.rank(x, 3)
+                spatial, ch_axis = [x.shape[1]], 2
+            else:
+                spatial, ch_axis = _spatial(c, x, n)
+            return _put(x, fn(c, x, spatial, ch_axis), x.shape[ch_axis], ch_axis)
+        return layer(*names)(functools.wraps(fn)(rule))
+    return register
+
+
+@_resizes_spatial("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+                  "AveragePooling2D", "AveragePooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+                  "AvgPool1D", "AvgPool2D", "AvgPool3D")
+def pooling(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
+    n = len(spatial)
     pool = c.ints("pool_size", n, 2)
     strides = pool if c.arg("strides") is None else c.ints("strides", n, None)
     padding = str(c.arg("padding", "valid")).lower()
-    out = [_window_out(c, x, i + (1 if ch_axis != 1 else 2), s, k, st, padding, what="pool_size")
-           for i, (s, k, st) in enumerate(zip(spatial, pool, strides))]
-    return _put(x, out, x.shape[ch_axis], ch_axis)
+    return [_window_out(c, x, i + (1 if ch_axis != 1 else 2), s, k, st, padding,
+                        what="pool_size")
+            for i, (s, k, st) in enumerate(zip(spatial, pool, strides))]
 
 
 @layer("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
@@ -454,13 +467,11 @@ def global_pooling(c: Call):
     return (x.shape[0], x.shape[ch_axis])
 
 
-@layer("AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
-       "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D")
-def adaptive_pooling(c: Call):
-    n = _conv_dims(c)
-    x = c.x
-    _, ch_axis = _spatial(c, x, n)
-    return _put(x, list(c.ints("output_size", n, None)), x.shape[ch_axis], ch_axis)
+@_resizes_spatial("AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
+                  "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
+                  "AdaptiveMaxPooling3D")
+def adaptive_pooling(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
+    return list(c.ints("output_size", len(spatial), None))
 
 
 # -- reshaping ---------------------------------------------------------------------------------
@@ -485,25 +496,15 @@ def _pairs(c: Call, key: str, n: int, default) -> list[tuple[int, int]]:
     raise Unknown(key)
 
 
-@layer("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
-def zero_padding(c: Call):
-    n = _conv_dims(c)
-    x = c.x
-    spatial, ch_axis = _spatial(c, x, n)
-    pads = _pairs(c, "padding", n, 1)
-    out = [None if s is None else s + a + b for s, (a, b) in zip(spatial, pads)]
-    return _put(x, out, x.shape[ch_axis], ch_axis)
+@_resizes_spatial("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
+def zero_padding(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
+    pads = _pairs(c, "padding", len(spatial), 1)
+    return [None if s is None else s + a + b for s, (a, b) in zip(spatial, pads)]
 
 
-@layer("Cropping1D", "Cropping2D", "Cropping3D")
-def cropping(c: Call):
-    n = _conv_dims(c)
-    x = c.x
-    if n == 1:
-        c.rank(x, 3)
-        spatial, ch_axis = list(x.shape[1:-1]), 2
-    else:
-        spatial, ch_axis = _spatial(c, x, n)
+@_resizes_spatial("Cropping1D", "Cropping2D", "Cropping3D", channels_last_1d=True)
+def cropping(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
+    n = len(spatial)
     default = (1, 1) if n == 1 else 0 if n == 2 else 1
     crops = _pairs(c, "cropping", n, default)
     out = []
@@ -514,23 +515,18 @@ def cropping(c: Call):
                         received=describe(x),
                         detail=f"cropping {a} + {b} leaves nothing of {s}")
         out.append(None if s is None else s - a - b)
-    return _put(x, out, x.shape[ch_axis], ch_axis)
+    return out
 
 
-@layer("UpSampling1D", "UpSampling2D", "UpSampling3D")
-def up_sampling(c: Call):
-    n = _conv_dims(c)
-    x = c.x
-    if n == 1:
-        c.rank(x, 3)
-        factor = c.arg("size", 2)
-        if not is_int(factor):
+@_resizes_spatial("UpSampling1D", "UpSampling2D", "UpSampling3D", channels_last_1d=True)
+def up_sampling(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
+    if len(spatial) == 1:
+        factors = [c.arg("size", 2)]  # one int: UpSampling1D takes no tuple
+        if not is_int(factors[0]):
             raise Unknown("size")
-        return (x.shape[0], None if x.shape[1] is None else x.shape[1] * factor, x.shape[2])
-    spatial, ch_axis = _spatial(c, x, n)
-    factors = c.ints("size", n, 2)
-    out = [None if s is None else s * f for s, f in zip(spatial, factors)]
-    return _put(x, out, x.shape[ch_axis], ch_axis)
+    else:
+        factors = c.ints("size", len(spatial), 2)
+    return [None if s is None else s * f for s, f in zip(spatial, factors)]
 
 
 @layer("Flatten")
@@ -793,13 +789,18 @@ def rnn_result(c: Call, kind: str, args: dict, x: Tensor, initial_state=None):
     return outputs, params, macs
 
 
-@layer("SimpleRNN", "GRU", "LSTM")
-def recurrent(c: Call):
-    named = c.by_name()
-    x = named.get("sequences", c.inputs if c.form != "mapping" else None)
+def _sequences(c: Call) -> Tensor:
+    """The main input of a recurrent layer, which may come with initial states."""
+    x = c.by_name().get("sequences", c.inputs if c.form != "mapping" else None)
     if not isinstance(x, Tensor):
         raise Unknown("sequences")
-    outputs, params, macs = rnn_result(c, c.type, c.args, x, named.get("initial_state"))
+    return x
+
+
+@layer("SimpleRNN", "GRU", "LSTM")
+def recurrent(c: Call):
+    outputs, params, macs = rnn_result(c, c.type, c.args, _sequences(c),
+                                       c.by_name().get("initial_state"))
     c.weights(params)
     c.macs = macs
     return outputs
@@ -817,10 +818,7 @@ def bidirectional(c: Call):
     kind, args = _nested(c, "layer")
     if kind not in _GATES:
         raise Unknown("a wrapped layer without a rule")
-    named = c.by_name()
-    x = named.get("sequences", c.inputs if c.form != "mapping" else None)
-    if not isinstance(x, Tensor):
-        raise Unknown("sequences")
+    x = _sequences(c)
     outputs, params, macs = rnn_result(c, kind, args, x)
     c.weights(params)
     c.macs = macs
@@ -872,8 +870,8 @@ def time_distributed(c: Call):
 
 # -- attention ---------------------------------------------------------------------------------
 
-@layer("MultiHeadAttention")
-def multi_head_attention(c: Call):
+def _query_value_key(c: Call) -> tuple[Tensor, Tensor, Tensor]:
+    """The inputs of an attention layer by name; the key defaults to the value."""
     named = c.by_name()
     q, v, k = named.get("query"), named.get("value"), named.get("key")
     if not isinstance(q, Tensor) or not isinstance(v, Tensor):
@@ -881,6 +879,12 @@ def multi_head_attention(c: Call):
     k = v if k is None else k
     if not isinstance(k, Tensor):
         raise Unknown("key")
+    return q, v, k
+
+
+@layer("MultiHeadAttention")
+def multi_head_attention(c: Call):
+    q, v, k = _query_value_key(c)
     heads, key_dim = c.arg("num_heads"), c.arg("key_dim")
     value_dim = c.arg("value_dim") or key_dim
     if not all(is_int(n) for n in (heads, key_dim, value_dim)):
@@ -983,25 +987,15 @@ def category_encoding(c: Call):
 @layer("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 def conv_lstm(c: Call):
     n = _conv_dims(c)
-    named = c.by_name()
-    x = named.get("sequences", c.inputs if c.form != "mapping" else None)
-    if not isinstance(x, Tensor):
-        raise Unknown("sequences")
+    x = _sequences(c)
     c.rank(x, n + 3, expected=f"a tensor of rank {n + 3} (batch, timesteps, "
            + ("spatial axes, channels)" if _channels_last(c) else "channels, spatial axes)"))
     step = Tensor((x.shape[0], *x.shape[2:]), x.dtype, x.origin)
-    spatial, ch_axis = _spatial(c, step, n)
-    filters = c.arg("filters")
-    if not is_int(filters):
-        raise Unknown("filters")
-    kernel = c.ints("kernel_size", n, None)
-    strides = c.ints("strides", n, 1)
-    dilation = c.ints("dilation_rate", n, 1)
-    padding = str(c.arg("padding", "valid")).lower()
+    w = _conv_args(c, step)
+    filters, ch_axis = w.filters, w.ch_axis
     in_ch = c.known(x, ch_axis + 1)
-    out = [_window_out(c, x, i + (2 if ch_axis != 1 else 3), s, k, st, padding, d)
-           for i, (s, k, st, d) in enumerate(zip(spatial, kernel, strides, dilation))]
-    k = math.prod(kernel)
+    out = w.out(c, x, lead=1)
+    k = math.prod(w.kernel)
     c.weights(4 * (k * in_ch * filters + k * filters * filters) + 4 * filters * bool(
         c.arg("use_bias", True)))
     positions, steps = size(out), x.shape[1]
@@ -1014,13 +1008,7 @@ def conv_lstm(c: Call):
 
 @layer("GroupQueryAttention")
 def group_query_attention(c: Call):
-    named = c.by_name()
-    q, v, k = named.get("query"), named.get("value"), named.get("key")
-    if not isinstance(q, Tensor) or not isinstance(v, Tensor):
-        raise Unknown("query, value")
-    k = v if k is None else k
-    if not isinstance(k, Tensor):
-        raise Unknown("key")
+    q, v, k = _query_value_key(c)
     hd, hq, hkv = c.arg("head_dim"), c.arg("num_query_heads"), c.arg("num_key_value_heads")
     if not all(is_int(v_) for v_ in (hd, hq, hkv)):
         raise Unknown("heads")

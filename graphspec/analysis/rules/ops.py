@@ -114,6 +114,11 @@ def _get(c: Call, key: str, default: Any = None) -> Any:
     return c.named.get(key, default)
 
 
+def _operands(c: Call) -> tuple[Tensor, Tensor]:
+    """The two operands `x1`, `x2` of a binary op."""
+    return _operand(_get(c, "x1"), c, "x1"), _operand(_get(c, "x2"), c, "x2")
+
+
 def _x(c: Call, key: str = "x") -> Tensor:
     value = c.named.get(key)
     if not isinstance(value, Tensor):
@@ -224,8 +229,7 @@ _BINARY_BOOL = ("equal", "not_equal", "less", "less_equal", "greater", "greater_
 
 @op(*_BINARY_KEEP, *_BINARY_FLOAT, *_BINARY_BOOL)
 def binary(c: Call):
-    a = _operand(_get(c, "x1"), c, "x1")
-    b = _operand(_get(c, "x2"), c, "x2")
+    a, b = _operands(c)
     shape = _broadcast(c, [a, b])
     c.macs = 0
     if c.type in _BINARY_BOOL:
@@ -301,10 +305,17 @@ def _contraction_mismatch(c: Call, a: Tensor, b: Tensor, ka, kb, why: str):
                  why=f"{why}: {ka} and {kb}", hint="the contracted axes must have equal sizes")
 
 
+def _contracted(c: Call, a: Tensor, b: Tensor, out: list | tuple, k: int | None) -> Tensor:
+    """The product of `a` and `b` of shape `out`, contracted over `k` values: a MAC for each
+    of them at every output position."""
+    per = size(out[1:]) if len(out) > 1 else 1
+    c.macs = None if per is None or k is None else per * k
+    return Tensor(tuple(out), _result_dtype([a, b]))
+
+
 @op("matmul")
 def matmul(c: Call):
-    a = _operand(_get(c, "x1"), c, "x1")
-    b = _operand(_get(c, "x2"), c, "x2")
+    a, b = _operands(c)
     sa, sb = list(a.shape), list(b.shape)
     if not sa or not sb:
         raise c.fail("GS402", "rank", at=("in",), expected="two tensors of rank 1 or more",
@@ -326,15 +337,12 @@ def matmul(c: Call):
     if b1:
         out.pop(-1)
     k = k1 if k1 is not None else k2
-    per = size(out[1:]) if len(out) > 1 else 1
-    c.macs = None if per is None or k is None else per * k
-    return Tensor(tuple(out), _result_dtype([a, b]))
+    return _contracted(c, a, b, out, k)
 
 
 @op("dot")
 def dot(c: Call):
-    a = _operand(_get(c, "x1"), c, "x1")
-    b = _operand(_get(c, "x2"), c, "x2")
+    a, b = _operands(c)
     if not a.shape or not b.shape:
         return Tensor(_broadcast(c, [a, b]), _result_dtype([a, b]))
     ka = a.shape[-1]
@@ -346,23 +354,19 @@ def dot(c: Call):
     else:
         out = (*a.shape[:-1], *b.shape[:-2], b.shape[-1])
     k = ka if ka is not None else kb
-    per = size(out[1:]) if len(out) > 1 else 1
-    c.macs = None if per is None or k is None else per * k
-    return Tensor(tuple(out), _result_dtype([a, b]))
+    return _contracted(c, a, b, out, k)
 
 
 @op("outer")
 def outer(c: Call):
-    a = _operand(_get(c, "x1"), c, "x1")
-    b = _operand(_get(c, "x2"), c, "x2")
+    a, b = _operands(c)
     return Tensor((size(a.shape) if a.shape else 1, size(b.shape) if b.shape else 1),
                   _result_dtype([a, b]))
 
 
 @op("tensordot")
 def tensordot(c: Call):
-    a = _operand(_get(c, "x1"), c, "x1")
-    b = _operand(_get(c, "x2"), c, "x2")
+    a, b = _operands(c)
     axes = _get(c, "axes", 2)
     if is_int(axes):
         if axes > len(a.shape) or axes > len(b.shape):
@@ -384,9 +388,7 @@ def tensordot(c: Call):
     out = [d for i, d in enumerate(a.shape) if i not in ax_a] + \
           [d for i, d in enumerate(b.shape) if i not in ax_b]
     k = size([a.shape[i] for i in ax_a])
-    per = size(out[1:]) if len(out) > 1 else 1
-    c.macs = None if per is None or k is None else per * k
-    return Tensor(tuple(out), _result_dtype([a, b]))
+    return _contracted(c, a, b, out, k)
 
 
 @op("einsum")
@@ -582,11 +584,14 @@ def unstack(c: Call):
     return [Tensor(shape, x.dtype)] * n
 
 
+def _indexed(c: Call) -> tuple[Tensor, Tensor, Any]:
+    """`x`, `indices` and `axis` of take and take_along_axis (no axis: the flattened x)."""
+    return _x(c), _operand(_get(c, "indices"), c, "indices"), _get(c, "axis")
+
+
 @op("take")
 def take(c: Call):
-    x = _x(c)
-    indices = _operand(_get(c, "indices"), c, "indices")
-    axis = _get(c, "axis")
+    x, indices, axis = _indexed(c)
     if axis is None:
         return Tensor(indices.shape, x.dtype)
     a = c.axis(axis, len(x.shape), x)
@@ -595,9 +600,7 @@ def take(c: Call):
 
 @op("take_along_axis")
 def take_along_axis(c: Call):
-    x = _x(c)
-    indices = _operand(_get(c, "indices"), c, "indices")
-    axis = _get(c, "axis")
+    x, indices, axis = _indexed(c)
     if axis is None:
         return Tensor(indices.shape, x.dtype)
     if len(indices.shape) != len(x.shape):
