@@ -10,6 +10,7 @@ imported, so saved models reload with plain `keras.models.load_model`.
 """
 
 from .api import Spec, build, from_keras, json_schema, load, saved_metadata, validate
+from .diff import Diff, diff
 from .errors import (CODES, DataError, Diagnostic, Error, ExportError, OutputError, PlotError,
                      RegistryError, SpecError)
 from .limits import Limits
@@ -22,6 +23,7 @@ __all__ = [
     "CODES",
     "DataError",
     "Diagnostic",
+    "Diff",
     "Error",
     "ExportError",
     "Limits",
@@ -31,6 +33,7 @@ __all__ = [
     "Spec",
     "SpecError",
     "build",
+    "diff",
     "from_keras",
     "json_schema",
     "load",

@@ -74,15 +74,31 @@ class Spec:
         None, never 0."""
         return self._summary
 
-    def build(self, *, seed: int | None = None, compile: bool = True):
+    def build(self, *, seed: int | None = None, compile: bool = True,
+              weights_from: str | os.PathLike | None = None, strict: bool = False,
+              reinit: Sequence[str] = ()):
         """Create the Keras model (imports Keras), compiled when the spec has a `compile`
         section (unless `compile=False`). Raises SpecError for errors Keras reports while
         building, located at the node that caused them. With `seed`, Keras's random seed is
         set first (`keras.utils.set_random_seed`), so the initial weights are the same on
-        every build."""
+        every build.
+
+        `weights_from` (a saved .keras model) copies the weights of every layer whose name
+        and weight shapes are the same in that model; the others keep their new weights
+        (optimizer state is not carried). `strict=True` raises DataError, before copying
+        anything, when a layer not named in `reinit` would keep new weights. For the report
+        of what was copied, call `graphspec.keras.transplant.transplant` yourself."""
         from .keras import compiler
 
-        return compiler.build(self.source, self._checked, self.name, seed=seed, compile=compile)
+        if weights_from is None and (strict or reinit):
+            raise ValueError("strict and reinit apply to weights_from, which is not given")
+        model = compiler.build(self.source, self._checked, self.name, seed=seed,
+                               compile=compile)
+        if weights_from is not None:
+            from .keras.transplant import transplant
+
+            transplant(model, weights_from, strict=strict, reinit=reinit)
+        return model
 
     @property
     def compile_settings(self):

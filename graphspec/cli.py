@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__, api, output, registry, source, view
+from .diff import add_parser as _add_diff_parser  # `from . import diff` is the function
+from .diff import run as _diff
 from .keras import tune  # its Keras and KerasTuner imports wait until a search runs
 from .errors import ERROR, DataError, Error, ExportError, OutputError, PlotError, \
     RegistryError, SpecError
@@ -96,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     bld.add_argument("--summary", action="store_true", help="print the Keras model summary")
     bld.add_argument("--seed", type=int, metavar="N",
                      help="set Keras's random seed first: the same seed gives the same weights")
+    bld.add_argument("--weights-from", metavar="OLD.keras",
+                     help="copy the weights of every layer with the same name and weight "
+                     "shapes from this saved model (model surgery); prints what was copied")
+    bld.add_argument("--strict", action="store_true",
+                     help="with --weights-from: fail, writing nothing, if a layer not named "
+                     "with --reinit would keep new weights")
+    bld.add_argument("--reinit", action="append", default=[], metavar="NAME",
+                     help="with --weights-from: a layer that keeps its new weights (repeatable)")
 
     trn = sub.add_parser("train", parents=[spec_options], help="train the model of a spec",
                          description="Train the model of a spec as its train and compile "
@@ -144,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
 
     view.add_parser(sub, spec_options)
     tune.add_parser(sub, spec_options)
+    _add_diff_parser(sub, spec_options)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
@@ -286,11 +297,20 @@ def _build(args) -> ExitCode:
     if args.seed is not None and not _SEED_RANGE[0] <= args.seed <= _SEED_RANGE[1]:
         raise UsageError(f"--seed must be between {_SEED_RANGE[0]} and {_SEED_RANGE[1]:,}. "
                          f"Received: {args.seed}")
+    if (args.strict or args.reinit) and not args.weights_from:
+        raise UsageError("--strict and --reinit go with --weights-from OLD.keras")
+    if args.weights_from and not Path(args.weights_from).is_file():
+        raise UsageError(f"no such file: '{args.weights_from}'")
     out = _target(args.output, (".keras",))
     spec = _load(args, args.spec)
 
     def build_and_save():
         model = spec.build(seed=args.seed)
+        if args.weights_from:
+            from .keras.transplant import transplant
+
+            print(transplant(model, args.weights_from, strict=args.strict,
+                             reinit=args.reinit).text())
         if args.summary:
             model.summary(print_fn=lambda line, **_: print(line))
         spec.save(model, out)
@@ -408,7 +428,7 @@ def _schema(args) -> ExitCode:
 COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "validate": _validate, "summary": _summary, "build": _build, "train": _train,
     "export": _export, "plot": _plot, "schema": _schema, "view": view.run,
-    "tune": tune.run}
+    "tune": tune.run, "diff": _diff}
 
 
 if __name__ == "__main__":  # pragma: no cover

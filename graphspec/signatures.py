@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from . import catalog
@@ -25,12 +26,16 @@ class LayerSignature:
     outputs: int | dict | None = 1  # None: known only once built; {"return_state": n}
     any_kwargs: bool = False
     module: str | None = None  # for layers of keras.applications: where the class lives
+    # Constructor defaults that plain data can hold (tuples as lists): `graphspec diff` reads
+    # an argument left out as its default.
+    defaults: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_entry(cls, entry: dict) -> "LayerSignature":
         return cls(tuple(entry["args"]), tuple(entry["required"]), tuple(entry["call"]),
                    (entry["inputs"][0], entry["inputs"][1]), entry["input_form"],
-                   entry.get("outputs", 1), bool(entry.get("any_kwargs")), entry.get("module"))
+                   entry.get("outputs", 1), bool(entry.get("any_kwargs")), entry.get("module"),
+                   dict(entry.get("defaults", {})))
 
     def n_outputs(self, args: dict) -> int | None:
         """How many outputs a node with these constructor arguments has (None: unknown)."""
@@ -47,18 +52,19 @@ class OpSignature:
     varargs: str | None = None
     any_kwargs: bool = False
     registered: bool = False  # a registered op takes all its inputs as its first parameter
+    defaults: dict = field(default_factory=dict, compare=False)  # as LayerSignature.defaults
 
     @classmethod
     def from_entry(cls, entry: dict) -> "OpSignature":
         return cls(tuple(entry["positional"]), tuple(entry["keyword"]), tuple(entry["required"]),
                    entry.get("varargs"), bool(entry.get("any_kwargs")),
-                   bool(entry.get("registered")))
+                   bool(entry.get("registered")), dict(entry.get("defaults", {})))
 
     def to_entry(self) -> dict:
         """The catalog's JSON form."""
         return {"positional": list(self.positional), "keyword": list(self.keyword),
                 "required": list(self.required), "varargs": self.varargs,
-                "any_kwargs": self.any_kwargs}
+                "any_kwargs": self.any_kwargs, "defaults": dict(self.defaults)}
 
 
 def classify(params: Iterable[inspect.Parameter], *, registered: bool = False) -> OpSignature:
@@ -78,7 +84,36 @@ def classify(params: Iterable[inspect.Parameter], *, registered: bool = False) -
                        and p.kind in (named if registered else named + (p.POSITIONAL_ONLY,))),
         varargs=varargs,
         any_kwargs=any(p.kind is p.VAR_KEYWORD for p in params),
-        registered=registered)
+        registered=registered,
+        defaults=defaults(params))
+
+
+_NO_VALUE = object()
+
+
+def plain_default(value: Any) -> Any:
+    """A parameter's default as spec data (tuples become lists), or `_NO_VALUE` for one
+    that a spec cannot write (an object, a function, a non-finite number)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NO_VALUE
+    if isinstance(value, (list, tuple)):
+        items = [plain_default(v) for v in value]
+        return _NO_VALUE if any(v is _NO_VALUE for v in items) else items
+    return _NO_VALUE
+
+
+def defaults(params: Iterable[inspect.Parameter]) -> dict:
+    """{name: default} of the keyword parameters whose default a spec could write."""
+    out = {}
+    for p in params:
+        if p.default is p.empty or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            continue
+        value = plain_default(p.default)
+        if value is not _NO_VALUE:
+            out[p.name] = value
+    return out
 
 
 @functools.lru_cache(maxsize=None)

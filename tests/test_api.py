@@ -11,8 +11,8 @@ MLP = {"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
 
 def test_public_api():
     assert sorted(graphspec.__all__) == sorted([
-        "CODES", "DataError", "Diagnostic", "Error", "ExportError", "Limits", "OutputError",
-        "PlotError", "RegistryError", "Spec", "SpecError", "build", "from_keras", "json_schema",
+        "CODES", "DataError", "Diagnostic", "Diff", "Error", "ExportError", "Limits", "OutputError",
+        "PlotError", "RegistryError", "Spec", "SpecError", "build", "diff", "from_keras", "json_schema",
         "load", "load_plugin", "register_layer", "register_op", "saved_metadata", "validate"])
     assert issubclass(graphspec.SpecError, ValueError)
     for error in ("SpecError", "ExportError", "DataError", "PlotError", "OutputError",

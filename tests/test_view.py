@@ -110,12 +110,12 @@ def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c(tmp_path):
         line = proc.stdout.readline()
         url = re.search(r"at (http://127\.0\.0\.1:(\d+)/)", line)
         assert url, line
-        conn = http.client.HTTPConnection("127.0.0.1", int(url[2]), timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", int(url[2]), timeout=60)
         conn.request("GET", "/")
         assert conn.getresponse().status == 200
         conn.close()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130, err

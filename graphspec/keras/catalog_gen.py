@@ -13,7 +13,7 @@ import json
 import keras
 
 from ..catalog import UNSUPPORTED_LAYERS
-from ..signatures import classify
+from ..signatures import classify, defaults
 from . import _private
 
 # How several inputs reach a layer's call. Merge layers and Attention take one list; the
@@ -47,6 +47,7 @@ def layer_entry(cls, base_args: list[str] | None = None) -> dict:
         base_args = _base_args()
 
     args: list[str] = []
+    found: dict = {}  # defaults, a subclass's over its parents'
     own = _params(cls.__init__)
     required = [p.name for p in own if p.default is p.empty
                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -59,12 +60,15 @@ def layer_entry(cls, base_args: list[str] | None = None) -> dict:
         params = _params(klass.__init__)
         args += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
                  and p.name not in args]
+        found = {**defaults(params), **found}
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
     args = [a for a in args if a != "name"] + [a for a in base_args if a not in args]
+    found = {**defaults(_params(keras.layers.Layer.__init__)), **found}
     call = [p.name for p in _params(cls.call)
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    entry = {"args": sorted(args), "required": required, "call": call}
+    entry = {"args": sorted(args), "required": required, "call": call,
+             "defaults": {k: v for k, v in sorted(found.items()) if k in args}}
     name = cls.__name__
     if issubclass(cls, _private.merge_layer_base()):
         entry["inputs"] = [2, 2 if name in ("Subtract", "Dot") else None]

@@ -450,4 +450,7 @@ def application(name: str):
         known = [n for n in dir(keras.applications) if n[:1].isupper()]
         raise ExportError(f"'{name}' is not an architecture of keras.applications. "
                           f"{did_you_mean(short, known) or 'Known: ' + ', '.join(known)}")
+    # Layers that Keras names itself (the input, `add`, `re_lu`) get the names they get in
+    # a new process, whatever was built before: two exports in one process compare.
+    keras.backend.clear_session()
     return builder(weights=None)

@@ -89,7 +89,7 @@ def transplant(new_model, old_path, *, strict: bool = False,
         old_model = saving.load(source, DataError, "the model to take weights from")
     new_layers = dict(_layers(new_model))
     old_layers = dict(_layers(old_model))
-    asked = list(dict.fromkeys(reinit))
+    asked = list(dict.fromkeys([reinit] if isinstance(reinit, str) else reinit))
     unknown = [name for name in asked if name not in new_layers]
     if unknown:
         hint = did_you_mean(unknown[0], new_layers)
