@@ -2,9 +2,12 @@
 
     python benchmarks/export_zoo.py [--only ResNet50 MobileNetV2 ...]
 
-Per model: layers, parameters, whether the round trip is exact (same kind, layers with the
-same class and config, same wiring, same parameter count, and the same outputs on a random
-batch after `set_weights(original.get_weights())`, atol 1e-5), the spec's size in lines, and
+Per model: layers, parameters, operations (`model.operations`: layers and the raw Keras
+operations such as MobileNetV3's `x + 3.0`, raw ones in brackets) and whether the rebuilt
+model has the same operations (classes and names, in order), whether the round trip is exact
+(same kind, layers with the same class and config, same wiring, same operations, same
+parameter count, and the same outputs on a random batch after
+`set_weights(original.get_weights())`, atol 1e-5), the spec's size in lines, and
 the size of Keras's own `model.to_json()` in lines (pretty-printed) and bytes. Models are
 built with weights=None: nothing is downloaded.
 """
@@ -33,13 +36,14 @@ def main() -> None:
     import keras
 
     import graphspec
-    from graphspec.keras.export import differences
+    from graphspec.keras.export import differences, operation_list
 
     names = args.only or sorted(n for n in dir(keras.applications) if n[:1].isupper())
     print(describe())
-    print(f"| {'model':<20} | {'layers':>6} | {'parameters':>12} | {'exact':>5} | {'spec lines':>10} "
+    print(f"| {'model':<20} | {'layers':>6} | {'parameters':>12} | {'operations (raw)':>16} "
+          f"| {'same ops':>8} | {'exact':>5} | {'spec lines':>10} "
           f"| {'to_json lines':>13} | {'to_json bytes':>13} | {'s':>5} |")
-    print("|" + "|".join("-" * w for w in (22, 8, 14, 7, 12, 15, 15, 7)) + "|")
+    print("|" + "|".join("-" * w for w in (22, 8, 14, 18, 10, 7, 12, 15, 15, 7)) + "|")
     exact_count = 0
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,6 +56,7 @@ def main() -> None:
                 with open(path, "w") as f:
                     f.write(spec.to_yaml())
                 rebuilt = graphspec.load(path).build()
+                same_ops = operation_list(original) == operation_list(rebuilt)
                 problems = differences(original, rebuilt)
                 if not problems:
                     rebuilt.set_weights(original.get_weights())
@@ -61,12 +66,15 @@ def main() -> None:
                         problems.append("outputs")
                 lines = len(spec.to_yaml().splitlines())
             except Exception as exc:  # report, keep going: this is a survey
-                problems, lines = [f"{type(exc).__name__}: {exc}"], 0
+                problems, lines, same_ops = [f"{type(exc).__name__}: {exc}"], 0, False
             exact = not problems
             exact_count += exact
             config = json.loads(original.to_json())
             pretty = json.dumps(config, indent=2)
+            raw = sum(not isinstance(op, keras.layers.Layer) for op in original.operations)
+            ops = f"{len(original.operations)} ({raw})"
             print(f"| {name:<20} | {len(original.layers):>6} | {original.count_params():>12,} | "
+                  f"{ops:>16} | {'yes' if same_ops else 'no':>8} | "
                   f"{'yes' if exact else 'no':>5} | {lines:>10} | {len(pretty.splitlines()):>13,} | "
                   f"{len(original.to_json()):>13,} | {time.perf_counter() - start:>5.1f} |")
             if problems:

@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import describe
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
-
-from _machine import describe
 from validate_speed import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,16 +192,16 @@ def main() -> None:
     print(describe())
     print(f"{args.runs} requests each to a warm `graphspec lsp` over stdio; wall time: median "
           f"(min-max); server CPU: mean (load average {load:.1f} on {os.cpu_count()} cores)")
-    print(f"| {'what':<54} | {'wall ms':>7} | {'min-max ms':>13} | {'server CPU ms':>13} "
-          f"| {'target':>9} |")
-    print(f"|{'-' * 56}|{'-' * 9}|{'-' * 15}|{'-' * 15}|{'-' * 11}|")
+    print(f"| {'what':<58} | {'wall ms':>7} | {'min-max ms':>13} | {'server CPU ms':>13} "
+          f"| {'target':>10} |")
+    print(f"|{'-' * 60}|{'-' * 9}|{'-' * 15}|{'-' * 15}|{'-' * 12}|")
     for what, samples, target in rows:
         wall = [w * 1000 for w, _ in samples]
         cpu = statistics.fmean(c * 1000 for _, c in samples)
         median = statistics.median(wall)
         verdict = "" if target is None else f"< {target} " + ("ok" if median < target else "miss")
-        print(f"| {what:<54} | {median:7.1f} | {min(wall):6.1f}-{max(wall):6.1f} | {cpu:13.1f} "
-              f"| {verdict:>9} |")
+        print(f"| {what:<58} | {median:7.1f} | {min(wall):6.1f}-{max(wall):6.1f} | {cpu:13.1f} "
+              f"| {verdict:>10} |")
 
 
 if __name__ == "__main__":

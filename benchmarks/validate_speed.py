@@ -1,7 +1,7 @@
 """Whole-process time and peak memory of `graphspec validate` on generated specs.
 
     python benchmarks/validate_speed.py [--sizes 10 1000 10000] [--shapes dag chain repeat]
-                                        [--runs 5] [--before DIR] [--cap 30]
+                                        [--runs 5] [--before DIR] [--cap 30] [--no-bytecode]
 
 Three graph shapes, because each stresses a different part: `dag` is a random DAG (seeded) of
 Dense nodes with merges (Add) and shared layers; `chain` is what most specs are, one node after
@@ -9,7 +9,7 @@ another with `in` omitted (a quadratic walk along chains once hid here); `repeat
 of three nodes repeated to the size, the shape of deep networks. Specs are YAML with one node
 per line. Every row is the median of --runs runs of a fresh process measured with
 /usr/bin/time -v; `python -c "import keras"` is the reference row. Each shape gets its fitted
-line: start-up plus a cost per node.
+line (of CPU seconds): start-up plus a cost per node.
 
 Every run is `python -m graphspec.cli validate SPEC` with PYTHONPATH naming the code, from a
 scratch folder (so that the working directory puts no other copy first on the path).
@@ -18,6 +18,11 @@ scratch folder (so that the working directory puts no other copy first on the pa
 hits both alike; the table then has both rows and their ratio. Sizes above the default node
 limit get `--max-nodes` (both versions). A run longer than `--cap` seconds is stopped: its row
 shows `> cap` and the larger sizes of that shape are skipped for that version.
+
+Python's bytecode cache is kept warm in a scratch folder (PYTHONPYCACHEPREFIX), as an
+installed package has it: without it (PYTHONDONTWRITEBYTECODE=1 on a source checkout) every
+process compiles every module it imports, which costs more the more code there is and is not
+what users pay. `--no-bytecode` measures that case.
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ def measure(cmd: list[str], *, env: dict | None = None, cwd: str | None = None,
     is not in `ok` raises RuntimeError; one longer than `cap` seconds is killed (with its
     whole process group) and raises TooSlow."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    env = {k: v for k, v in env.items() if v is not None}  # None: leave the variable out
     proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
                             start_new_session=True)
@@ -126,6 +132,25 @@ def median_of(cmd: list[str], runs: int, **options) -> tuple[float, float, float
     return medians([measure(cmd, **options) for _ in range(runs)])
 
 
+def bytecode_env(folder: str | None) -> dict:
+    """Environment variables for Python's bytecode cache: compiled modules kept in `folder`
+    (outside the source trees), as an installed package has them; None for no cache at all,
+    every module compiled in every process (what PYTHONDONTWRITEBYTECODE=1 with a source
+    checkout gives)."""
+    if folder is None:
+        return {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": None}
+    return {"PYTHONDONTWRITEBYTECODE": None, "PYTHONPYCACHEPREFIX": folder}
+
+
+def warm_up(code: Path, env: dict, cwd: str) -> None:
+    """One validate run that imports every module validate uses, so that the bytecode cache
+    holds them before anything is timed."""
+    spec = Path(cwd) / "warm_up.yaml"
+    spec.write_text(generate(20))
+    measure([sys.executable, "-m", "graphspec.cli", "validate", str(spec)],
+            env={**env, "PYTHONPATH": str(code)}, cwd=cwd, ok=(0,))
+
+
 def validate_cmd(path: Path, n: int, size: int) -> list[str]:
     cmd = [sys.executable, "-m", "graphspec.cli", "validate", str(path)]
     if n > DEFAULT_MAX_NODES:
@@ -137,7 +162,8 @@ def validate_cmd(path: Path, n: int, size: int) -> list[str]:
 
 def fit(rows: list[tuple[int, float]]) -> str | None:
     """The least-squares line through (nodes, seconds): the slope is the cost per node, the
-    intercept the start-up; a straight line fitting all sizes means linear cost."""
+    intercept the start-up; a straight line fitting all sizes means linear cost. Fitted to
+    CPU seconds, which a loaded machine disturbs far less than wall time."""
     if len(rows) < 2:
         return None
     xs, ys = [r[0] for r in rows], [r[1] for r in rows]
@@ -158,6 +184,10 @@ def main() -> None:
                         help="a checkout of older code to time next to the current code")
     parser.add_argument("--cap", type=float, default=30.0, metavar="SECONDS",
                         help="stop a run after this long (default 30)")
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="compile every module in every run, as a source checkout does "
+                        "with PYTHONDONTWRITEBYTECODE=1 (default: a warm bytecode cache, as an "
+                        "installed package has)")
     args = parser.parse_args()
     versions = {"now": ROOT}
     if args.before:
@@ -166,7 +196,8 @@ def main() -> None:
         versions = {"before": args.before.resolve(), "now": ROOT}
     print(describe())
     print(f"median of {args.runs} runs, whole process"
-          + (", before and now alternating" if args.before else "") + "\n")
+          + (", before and now alternating" if args.before else "")
+          + (", no bytecode cache" if args.no_bytecode else ", warm bytecode cache") + "\n")
     cols = f"| {'what':<30} | {'nodes':>7} | {'wall s':>7} | {'CPU s':>6} | {'peak MiB':>8} |"
     rule = f"|{'-' * 32}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 10}|"
     if args.before:
@@ -181,6 +212,9 @@ def main() -> None:
     fits: list[tuple[str, str, list]] = []
     notes = []
     with tempfile.TemporaryDirectory() as tmp:
+        python = bytecode_env(None if args.no_bytecode else str(Path(tmp) / "pycache"))
+        for version in versions.values():
+            warm_up(version, python, tmp)
         for shape in args.shapes:
             rows = {v: [] for v in versions}
             stopped_at: dict[str, int] = {}  # version -> the size whose run hit the cap
@@ -194,7 +228,7 @@ def main() -> None:
                     for version in list(samples):
                         try:
                             samples[version].append(measure(
-                                cmd, env={"PYTHONPATH": str(versions[version])}, cwd=tmp,
+                                cmd, env={**python, "PYTHONPATH": str(versions[version])}, cwd=tmp,
                                 ok=(0,), cap=args.cap))
                         except TooSlow:
                             stopped_at[version] = n
@@ -206,7 +240,7 @@ def main() -> None:
                     label = f"validate {shape}" + (f" ({version})" if args.before else "")
                     if version in found:
                         wall, rss, cpu = found[version]
-                        rows[version].append((n, wall))
+                        rows[version].append((n, cpu))
                         cells = f"{wall:7.2f} | {cpu:6.2f} | {rss:8.0f} |"
                     elif stopped_at.get(version) == n:
                         cells = f"{'> ' + format(args.cap, 'g'):>7} | {'':>6} | {'':>8} |"
@@ -224,7 +258,7 @@ def main() -> None:
         line = fit(rows)
         if line:
             name = f"{shape}, {version}" if args.before else shape
-            print(f"fitted line ({name}): {line}")
+            print(f"fitted line, CPU ({name}): {line}")
     for note in notes:
         print(f"note: {note}")
 

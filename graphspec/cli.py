@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, api, output, registry, source, view
+from . import __version__, api, lsp, output, registry, source, view
 from .diff import add_parser as _add_diff_parser  # `from . import diff` is the function
 from .diff import run as _diff
 from .keras import tune  # its Keras and KerasTuner imports wait until a search runs
@@ -155,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     view.add_parser(sub, spec_options)
     tune.add_parser(sub, spec_options)
     _add_diff_parser(sub, spec_options)
+    lsp.add_parser(sub, spec_options)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
@@ -428,7 +429,8 @@ def _schema(args) -> ExitCode:
 COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "validate": _validate, "summary": _summary, "build": _build, "train": _train,
     "export": _export, "plot": _plot, "schema": _schema, "view": view.run,
-    "tune": tune.run, "diff": _diff}
+    "tune": tune.run, "diff": _diff,
+    "lsp": lsp.run}
 
 
 if __name__ == "__main__":  # pragma: no cover

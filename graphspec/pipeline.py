@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import analysis, composition, document, graph, registry, source
 from .errors import Diagnostic, SpecError, sort_diagnostics
@@ -22,6 +22,7 @@ class Options:
     limits: Limits = DEFAULT
     allow_imports_from: Sequence[str | os.PathLike] = ()
     strict_shapes: bool = False  # warn (GS409) about every node static analysis cannot tell
+    read_import: Callable = source.read  # how imported files are read (an editor's buffers)
 
 
 @dataclass
@@ -65,7 +66,8 @@ def run(spec: Any, options: Options = Options(), *, read: source.Source | None =
     if stages.document is None:
         return _finish(stages)
     stages.composition, more = composition.compose(read, stages.document, options.params,
-                                                   limits, options.allow_imports_from)
+                                                   limits, options.allow_imports_from,
+                                                   options.read_import)
     found += more
     if stages.composition is None:
         return _finish(stages)

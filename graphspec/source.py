@@ -487,6 +487,22 @@ def _read(spec: Any, room: _Room) -> tuple[Source, list[Diagnostic]]:
     return source, diagnostics
 
 
+def read_text(text: str, path: str | os.PathLike, limits: Limits = DEFAULT
+              ) -> tuple[Source, list[Diagnostic]]:
+    """`read` for a text that is not (or not yet) the file's content, e.g. an editor's unsaved
+    buffer: it is parsed as if it were the file at `path`, with the same limits and
+    diagnostics."""
+    shown = str(path)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        raise SpecError([limit_report(shown, "file_bytes", "max_bytes", "--max-bytes",
+                                      size=size, limit=limits.max_bytes)])
+    src = Source(shown, None, text, Path(path).resolve().parent)
+    src.size = size
+    return src, _parse(src, _Room(limits.max_bytes, limits.max_values, limits, None),
+                       json_text=shown.lower().endswith(".json"))
+
+
 def read_value(text: str, limits: Limits = DEFAULT, *, where: str = "--set") -> Any:
     """One value written on the command line (`--set NAME=VALUE`), read as YAML with the same
     safety and limits as a file: size, nesting (checked before parsing), values after alias

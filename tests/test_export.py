@@ -10,7 +10,7 @@ from graphspec.cli import main
 
 keras = pytest.importorskip("keras")
 from keras import layers, ops  # noqa: E402
-from graphspec.keras.export import application, differences  # noqa: E402
+from graphspec.keras.export import application, differences, operation_list  # noqa: E402
 
 RNG = np.random.default_rng(2)
 
@@ -118,6 +118,25 @@ def test_differences_notice_a_changed_layer():
     y = keras.Input(shape=(3,), name="x")
     other = keras.Model(y, layers.Dense(2, use_bias=False, name="fc")(y))
     assert differences(one, other) == ["parameters: 8 != 6", "layer fc"]
+
+
+def test_differences_notice_an_op_layer_in_place_of_a_keras_operation():
+    """Same op, args and wiring; but a raw `x + 3.0` must come back as Keras's `Add`
+    operation, not as graphspec's Op layer (which plain Keras cannot reload)."""
+    from graphspec.keras import _private
+    from graphspec.keras.ops import Op
+
+    x = keras.Input(shape=(3,), name="x")
+    raw = ops.add(x, 3.0)
+    _private.operation_of(raw).name = "plus"
+    one = keras.Model(x, raw)
+    y = keras.Input(shape=(3,), name="x")
+    other = keras.Model(y, Op(op="add", args={"x2": 3.0}, name="plus")(y))
+    assert operation_list(one) == [("InputLayer", "x"), ("Add", "plus")]
+    assert operation_list(other) == [("InputLayer", "x"), ("Op", "plus")]
+    assert differences(one, other) == ["operations"]
+    rebuilt = graphspec.from_keras(one).build()
+    assert operation_list(rebuilt) == operation_list(one) and differences(one, rebuilt) == []
 
 
 def test_what_a_spec_cannot_express_is_named(tmp_path):

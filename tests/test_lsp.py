@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import pytest_lsp
-
-import graphspec
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
+
+import graphspec
 
 lsp = pytest.mark.asyncio(loop_scope="module")  # one server for the module
 

@@ -17,7 +17,7 @@ Modules: `library` (imports), `params` (substitution), `scope` (names and resolu
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pydantic import ValidationError
 
@@ -27,6 +27,7 @@ from ..document import _INPUT_ADAPTER, BUDGET_ADAPTER, COMPILE_ADAPTER, TRAIN_AD
 from ..errors import Diagnostic, did_you_mean, pointer
 from ..limits import DEFAULT, Limits, too_many_nodes
 from ..source import Loc, Source
+from ..source import read as read_source
 from .expand import Expander, Frame, TooLarge, _last_present
 from .library import SPEC_SUFFIXES, Library
 from .model import CallerInput, ComposedNode, Composition, Ref, Submodel
@@ -40,11 +41,12 @@ __all__ = ["CallerInput", "ComposedNode", "Composition", "REPEAT_INDEX", "Ref", 
 
 def compose(source: Source, document: Document, overrides: dict | None,
             limits: Limits = DEFAULT,
-            allow_imports_from: Sequence[str | os.PathLike] = ()
-            ) -> tuple[Composition | None, list[Diagnostic]]:
-    """Expand imports, parameters, blocks and repeats of a model spec and resolve its names."""
+            allow_imports_from: Sequence[str | os.PathLike] = (),
+            read: Callable = read_source) -> tuple[Composition | None, list[Diagnostic]]:
+    """Expand imports, parameters, blocks and repeats of a model spec and resolve its names.
+    `read(path, limits, spent=...)` reads an imported file (`source.read` by default)."""
     diags: list[Diagnostic] = []
-    library = Library(source, diags, limits, allow_imports_from)
+    library = Library(source, diags, limits, allow_imports_from, read)
     library.load(source, document)
     subst = Substituter(diags, limits)
     values = _parameters(source, document, library, overrides, subst, diags)

@@ -99,7 +99,7 @@ class Expander:
         names = default_names(decls)
         names = [n if n is not None else raw for n, raw in zip(names, raw_names)]
         entries: list[tuple[str | None, Binding]] = []
-        for i, (decl, loc, name) in enumerate(zip(decls, locs, names)):
+        for decl, loc, name in zip(decls, locs, names):
             if decl is None:  # reported by the format check; it keeps its place and its name
                 self.complete = False
                 if name is not None:

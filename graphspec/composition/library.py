@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..codes import report
 from ..document import Document, validate_document
@@ -35,7 +35,8 @@ class Library:
     """Blocks and parameter defaults of a spec and of everything it imports."""
 
     def __init__(self, main: Source, diagnostics: list[Diagnostic], limits: Limits,
-                 allowed: Sequence[str | os.PathLike] = ()):
+                 allowed: Sequence[str | os.PathLike] = (), read: Callable = read):
+        self.read = read  # an editor reads imports from its open buffers
         self.limits = limits
         self.diags = diagnostics
         self.blocks: dict[str, Definition] = {}
@@ -62,7 +63,7 @@ class Library:
                 continue  # a file imported twice (a diamond) is read once
             self.loaded.add(path)
             try:
-                imported, diags = read(shown, self.limits, spent=self.spent)
+                imported, diags = self.read(shown, self.limits, spent=self.spent)
             except SpecError as exc:
                 self.diags.extend(exc.diagnostics)
                 continue

@@ -75,3 +75,16 @@ def compile_names() -> dict[str, list[str]]:
         "losses": sorted(losses.ALL_OBJECTS_DICT),
         "metrics": sorted(metrics.ALL_OBJECTS_DICT),
     }
+
+
+def operation_of(tensor):
+    """The operation that produced a symbolic tensor (its node in a functional graph).
+
+    `keras.ops.mean(x, axis=1)` on a KerasTensor records a `Mean` operation with a name Keras
+    makes up (`mean_3`); the public functions take no `name`. The op classes do, but their
+    constructor and call arguments split differently for every op. So an op node calls the
+    public function and then names the operation it recorded: Keras saves `operation.name`
+    as the node's name and reloads the op in safe mode with no custom object. KerasTensor
+    exports no accessor for its producer; `_keras_history` is what the functional model
+    itself walks."""
+    return tensor._keras_history.operation

@@ -15,11 +15,11 @@ import keras
 from ..codes import CATALOGUE, report
 from ..errors import ERROR, Diagnostic, SpecError, did_you_mean, pointer
 from ..graph import CallerInput, CheckedGraph, GraphNode, Ref
-from ..registry import LAYERS
+from ..registry import LAYERS, OPS
 from ..signatures import builtin_layer
 from ..source import Loc, Source
 from . import _private
-from .ops import Op
+from .ops import KerasOp, Op
 from .topology import output_names
 
 _MAX_MESSAGE = 800
@@ -59,9 +59,13 @@ def _materialize(value: Any) -> Any:
     return value
 
 
-def make_layer(node: GraphNode):
-    """A fresh layer object for a `layer` or `op` node."""
+def make_layer(node: GraphNode, sequential: bool = False):
+    """A fresh layer object for a `layer` or `op` node; for an op node of a `keras.ops`
+    function in a functional model, a `KerasOp` (Keras's own operation, once applied). A
+    `keras.Sequential` holds only layers, so there every op node is an `Op` layer."""
     if node.kind == "op":
+        if not sequential and OPS.get(node.type) is None:
+            return KerasOp(op=node.type, args=node.decl.args, form=node.form)
         return Op(op=node.type, args=node.decl.args, form=node.form, name=node.name)
     return _layer_class(node.type)(name=node.name, **_materialize(node.decl.args))
 
@@ -130,7 +134,7 @@ class Compiler:
                     layers[owner.name] = Compiler(self.source, owner.sub, owner.name,
                                                   dict(zip(owner.sub.inputs, given))).build()
                 elif owner.name not in layers:
-                    layers[owner.name] = make_layer(owner)
+                    layers[owner.name] = make_layer(owner, self.g.kind == "sequential")
             except SpecError as exc:  # inside a nested sub-model, already located
                 failures.extend(exc.diagnostics)
                 broken.update((owner.name, name))
@@ -151,6 +155,14 @@ class Compiler:
         def get(ref: Ref):
             return _pick(tensors[ref.node], ref, node.name)
 
+        if isinstance(layer, KerasOp):  # each call records an operation named after its node
+            inputs = node.inputs
+            if node.form == "single":
+                return layer(get(inputs), node.name)
+            if node.form == "list":
+                return layer([get(r) for r in inputs], node.name)
+            return layer({k: [get(r) for r in v] if isinstance(v, list) else get(v)
+                          for k, v in inputs.items()}, node.name)
         if node.form == "single":
             return layer(get(node.inputs))
         if node.form == "list":
@@ -189,7 +201,7 @@ class Compiler:
                 raise SpecError(self._diagnostics(failures))
             return keras.Sequential([first, *(layers[n] for n in self.g.order)], name=self.name)
         try:
-            layers = [make_layer(self.g.nodes[name]) for name in self.g.order]
+            layers = [make_layer(self.g.nodes[name], True) for name in self.g.order]
             return keras.Sequential([first, *layers], name=self.name)
         except Exception as exc:
             # Keras does not say which layer failed: apply fresh layers one by one to find it.

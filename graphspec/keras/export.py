@@ -356,10 +356,10 @@ def _is_chain(model, topology: Topology) -> bool:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         return False
     ops = [c.op for c in topology.calls]
+    # Raw operations count too: `auto` makes a Sequential of a chain of op nodes as well.
     return (len(set(map(id, ops))) == len(ops)
             and all(len(c.tensors) == 1 and topology.n_outputs(c.op.name) == 1
-                    for c in topology.calls)
-            and all(isinstance(o, keras.layers.Layer) for o in ops))
+                    for c in topology.calls))
 
 
 def _with_in(entry: dict, wired: Any) -> dict:
@@ -434,7 +434,16 @@ def differences(original, rebuilt) -> list[str]:
     out += [f"layer {name}" for name in sorted(set(a) | set(b)) if a.get(name) != b.get(name)]
     if not out and wiring(original) != wiring(rebuilt):
         out.append("wiring")
+    if not out and operation_list(original) != operation_list(rebuilt):
+        out.append("operations")
     return out
+
+
+def operation_list(model) -> list[tuple[str, str]]:
+    """(class, name) of each of `model.operations`, in order: a raw `keras.ops` call must
+    come back as the same Keras operation, not as a layer that wraps it. (A Sequential has
+    layers only, and no `operations`.)"""
+    return [(type(op).__name__, op.name) for op in getattr(model, "operations", model.layers)]
 
 
 def to_data(model) -> dict:

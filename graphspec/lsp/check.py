@@ -1,16 +1,15 @@
-"""Validate an editor's text: the pipeline's stages over in-memory text, keeping what each
-stage made (the features read the document, composition, graph and static summary).
+"""Validate an editor's text: `graphspec validate`'s stages (`graphspec.pipeline.run`) over
+in-memory text, keeping what each stage made (the features read the document, the
+composition, the graph and the static summary).
 
-What the editor shows must be what `graphspec validate` would print for the text once saved,
-so this runs the same stages, with the same options, in the same order as `api._check`; it
-differs in two ways only. The text comes from the editor's buffer (its path gives the folder
-imports are read from), and imported files come from `Imports`: an open document's buffer
-when there is one, else the file; each is parsed once per content.
+Two things differ from validating the file: the text comes from the editor's buffer (its
+path gives the folder imports are read from), and imported files come from `Imports`: an
+open document's buffer when there is one, else the file; each is parsed once per content.
+A library file (no inputs, no layers) is not asked for a model.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
@@ -18,12 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import analysis, composition, document, graph, registry, source
-from ..pipeline import unique as _unique
+from .. import analysis, composition, document, graph, pipeline, source
 from ..codes import CATALOGUE
-from ..composition import library
 from ..errors import Diagnostic, SpecError, sort_diagnostics
-from ..limits import DEFAULT, Limits, limit_diagnostic, too_many_nodes
+from ..limits import DEFAULT, Limits, limit_diagnostic
 
 
 @dataclass(frozen=True)
@@ -123,84 +120,33 @@ def _charge(spent: source.Spent, read: source.Source, limits: Limits, shown: str
         f"{source.FILE_COST:,} bytes)", "max_bytes", "--max-bytes")])
 
 
-def read_text(text: str, path: str, limits: Limits = DEFAULT
-              ) -> tuple[source.Source, list[Diagnostic]]:
-    """`source.read` for a text that is not (or not yet) the file's content: the text is
-    parsed as if it were the file at `path`, with the same limits and diagnostics."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > limits.max_bytes:
-        raise SpecError([limit_diagnostic(path, f"the file is {size:,} bytes, more than the "
-                                          f"limit of {limits.max_bytes:,}", "max_bytes",
-                                          "--max-bytes")])
-    src = source.Source(path, None, text, Path(path).resolve().parent)
-    src.size = size
-    room = source._Room(limits.max_bytes, limits.max_values, limits, None)
-    return src, source._parse(src, room, json_text=path.lower().endswith(".json"))
-
-
-@contextlib.contextmanager
-def _reading(imports: Imports):
-    # `composition.compose` reads imports with `library.read` and takes no reader, so the
-    # server, which is single-threaded, swaps it in while it composes.
-    previous = library.read
-    library.read = imports.read
-    try:
-        yield
-    finally:
-        library.read = previous
+read_text = source.read_text
 
 
 def check(text: str, path: str, options: Options, imports: Imports) -> Result:
-    """Validate `text` as the spec file at `path` (absolute)."""
+    """Validate `text` as the spec file at `path` (absolute): `graphspec validate`'s stages
+    (`pipeline.run`) over the editor's text."""
     result = Result(path, text)
-    diagnostics = result.diagnostics
-    registry.load_entry_points()
-    limits = options.limits
     try:
-        src, found = read_text(text, path, limits)
+        src, found = read_text(text, path, options.limits)
     except SpecError as exc:
-        diagnostics += exc.diagnostics
+        result.diagnostics = sort_diagnostics(exc.diagnostics)
         return result
     result.source = src
-    diagnostics += found
-    layers = src.data.get("layers") if isinstance(src.data, dict) else None
-    if isinstance(layers, list) and len(layers) > limits.max_nodes:
-        diagnostics.append(too_many_nodes(src.path, limits))
-        return result
-    parsed, found = document.validate_document(src)
-    diagnostics += found
-    result.document = parsed
-    if parsed is None:
-        return result
-    imports.read_paths = {}
     # A library (a file that only lends blocks and parameters through `imports`) is no
     # model: it is not asked for one, and parameter overrides are for the specs that use it.
     library = result.library
-    with _reading(imports):
-        composed, found = composition.compose(src, parsed, None if library else options.params,
-                                              limits, options.allow_imports_from)
+    imports.read_paths = {}
+    stages = pipeline.run(None, pipeline.Options(
+        None if library else options.params, options.limits, options.allow_imports_from,
+        read_import=imports.read), read=src)
     result.imported = imports.read_paths
+    result.document, result.composition = stages.document, stages.composition
+    result.checked, result.summary = stages.checked, stages.summary
+    found = found + stages.diagnostics
     if library:
         found = [d for d in found if not (d.code == "GS111" and d.message.startswith(_NO_MODEL))]
-    diagnostics += found
-    result.composition = composed
-    if composed is None:
-        return _finish(result)
-    checked, found = graph.check(src, composed)
-    diagnostics += found
-    result.checked = checked
-    if checked is not None:
-        summary, found = analysis.analyze(src, checked, name=parsed.name)
-        diagnostics += found
-        result.summary = summary
-        if checked.budget is not None:
-            diagnostics += analysis.budget.check(src, source.Loc(("budget",), src), summary,
-                                                 checked.budget.model_dump())
-    return _finish(result)
-
-
-def _finish(result: Result) -> Result:
-    result.diagnostics = _unique(sort_diagnostics(result.diagnostics))
+    result.diagnostics = pipeline.unique(sort_diagnostics(found))
     return result
 
 

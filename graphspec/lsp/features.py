@@ -269,20 +269,29 @@ def _arguments(view: View, node: dict, written: dict) -> list[Candidate]:
         params = (block or {}).get("params") or {}
         return [(p, _KINDS.Variable, f"default: {_show(v)}", None, f"{p}: ")
                 for p, v in params.items() if p not in written] if isinstance(params, dict) else []
-    if node.get("layer"):
-        sig = registry.LAYERS.signature(node["layer"])
-        if sig is None:
-            return []
-        return [(a, _KINDS.Field, "required" if a in sig.required else "optional", None,
-                 f"{a}: ") for a in sorted(sig.args, key=lambda a: a not in sig.required)
-                if a not in written and a != "name"]
-    if node.get("op"):
-        sig = registry.OPS.signature(node["op"])
-        if sig is None:
-            return []
-        return [(a, _KINDS.Field, "required" if a in sig.required else "optional", None,
-                 f"{a}: ") for a in sig.keyword if a not in written]
-    return []
+    sig = registry.LAYERS.signature(node["layer"]) if node.get("layer") else \
+        registry.OPS.signature(node["op"]) if node.get("op") else None
+    if sig is None:
+        return []
+    names = sig.args if node.get("layer") else sig.keyword
+    return [(a, _KINDS.Field, _default(sig, a), None, f"{a}: ")
+            for a in sorted(names, key=lambda a: a not in sig.required)
+            if a not in written and a != "name"]
+
+
+def _default(sig: Any, name: str) -> str:
+    """`required`, `default: 0.5`, or `optional` (a default a spec cannot write)."""
+    if name in sig.required:
+        return "required"
+    return f"default: {_show(sig.defaults[name])}" if name in sig.defaults else "optional"
+
+
+def _with_defaults(sig: Any, names: Iterable[str], limit: int = 12) -> str:
+    """`units, activation=None, use_bias=True, ...`: required first."""
+    names = sorted(names, key=lambda a: a not in sig.required)
+    shown = [a if a in sig.required or a not in sig.defaults
+             else f"{a}={_show(sig.defaults[a])}" for a in names[:limit]]
+    return ", ".join(shown) + (", ..." if len(names) > limit else "")
 
 
 def _call_arguments(node: dict, written: dict) -> list[Candidate]:
@@ -526,9 +535,18 @@ def _node_hover(view: View, path: tuple) -> str | None:
                                "share": f"shares the layer of `{raw.get('share')}`",
                                "block": f"block `{raw.get('block')}`"}.get(kind, "node")
     lines = [head]
-    args = raw.get("args")
-    if isinstance(args, dict) and args:
+    args = raw.get("args") if isinstance(raw.get("args"), dict) else {}
+    if args:
         lines.append("args: " + ", ".join(f"`{k}={_show(v)}`" for k, v in args.items()))
+    sig = registry.LAYERS.signature(raw["layer"]) if kind == "layer" and \
+        isinstance(raw["layer"], str) else registry.OPS.signature(raw["op"]) \
+        if kind == "op" and isinstance(raw["op"], str) else None
+    if sig is not None:
+        unset = [a for a in sig.defaults if a not in args]
+        if unset:
+            lines.append("defaults: " + ", ".join(f"`{a}={_show(sig.defaults[a])}`"
+                                                  for a in unset[:8])
+                         + (", ..." if len(unset) > 8 else ""))
     summary = result.summary if result is not None else None
     if kind == "block" and summary is not None and result.checked is not None:
         lines += _instance_lines(result, name)
@@ -600,11 +618,9 @@ def _layer_doc(name: str) -> str | None:
     if sig is None:
         return None
     origin = "registered layer" if name in registry.LAYERS else f"keras.layers.{name}"
-    args = sorted(sig.args, key=lambda a: a not in sig.required)
-    shown = ", ".join(args[:12]) + (", ..." if len(args) > 12 else "")
     low, high = sig.inputs
     takes = f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}"
-    lines = [f"**{name}** · {origin}", f"`{name}({shown})`"]
+    lines = [f"**{name}** · {origin}", f"`{name}({_with_defaults(sig, sig.args)})`"]
     if sig.required:
         lines.append("required: " + ", ".join(f"`{a}`" for a in sig.required))
     lines.append(f"call: `{', '.join(sig.call)}` · takes {takes} input(s)")
@@ -617,9 +633,8 @@ def _op_doc(name: str) -> str | None:
         return None
     origin = "registered op" if name in registry.OPS else f"keras.ops.{name}"
     params = list(sig.positional) + [k for k in sig.keyword if k not in sig.positional]
-    if sig.varargs:
-        params.append(f"*{sig.varargs}")
-    lines = [f"**{name}** · {origin}", f"`{name}({', '.join(params)})`"]
+    shown = _with_defaults(sig, params) + (f", *{sig.varargs}" if sig.varargs else "")
+    lines = [f"**{name}** · {origin}", f"`{name}({shown})`"]
     if sig.positional:
         lines.append("the node's inputs fill: " + ", ".join(f"`{p}`" for p in sig.positional))
     if sig.required:
