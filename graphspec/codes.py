@@ -312,6 +312,8 @@ CATALOGUE: dict[str, Code] = _codes(
     }),
     Code("GS214", "invalid `share` target", templates={
         "input": "node '{node}' shares '{target}', which is an input, not a layer",
+        "op": "node '{node}' shares '{target}', which is an op: ops hold no weights, so there "
+              "is nothing to share",
         "circle": "'share' goes round in a circle: {chain}",
     }),
     Code("GS215", "this layer cannot be described by a spec", templates={

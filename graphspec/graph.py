@@ -209,6 +209,11 @@ class _Checker:
                            hint="share a node that has 'layer' or 'op'")
                 self.invalid.add(node.name)
                 return
+            if owner.kind == "op":
+                self.error(node.loc + ("share",), "GS214", "op", node=node.name, target=target,
+                           hint=f"write another node with op: {owner.type}")
+                self.invalid.add(node.name)
+                return
             if owner.kind != "share":
                 break
             if owner.name in seen:

@@ -101,3 +101,11 @@ def test_nested_layers_are_validated():
 def test_name_in_args_is_refused():
     (diag,) = graphspec.validate(spec([{"layer": "Dense", "args": {"units": 1, "name": "x2"}}]))
     assert diag.code == "GS203" and "node's 'name'" in diag.hint
+
+
+def test_sharing_an_op_is_a_located_error_not_a_crash():
+    (diag,) = graphspec.validate(spec([
+        {"name": "clipped", "op": "clip", "args": {"x_min": 0, "x_max": 1}},
+        {"name": "again", "share": "clipped", "in": "x"}], outputs=["clipped", "again"]))
+    assert (diag.code, diag.pointer) == ("GS214", "layers[1].share")
+    assert "ops hold no weights" in diag.message
