@@ -5,7 +5,8 @@ trained or described here. `tests/test_keras_boundary.py` fails when a module ou
 package imports `keras` or `tensorflow`, at module level or inside a function.
 
 - `compiler`: a checked graph -> `keras.Sequential` or functional `keras.Model`
-- `ops`: `Op`, the serializable layer of op nodes (registered as `graphspec>Op`)
+- `ops`: op nodes: Keras's own operations for `keras.ops` functions, and `Op` (registered as
+  `graphspec>Op`) for registered custom ops
 - `export`: a Keras model -> a spec; `differences` between two models
 - `topology`: a model's wiring, read from its public `get_config()`
 - `keras2`: Keras 2 `.h5`/`.json` models read as plain data and translated to specs

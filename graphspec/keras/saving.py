@@ -19,7 +19,7 @@ from typing import Any, Callable
 import keras
 
 from ..errors import Error
-from . import ops  # noqa: F401 (registers graphspec's op layer, which saved models name)
+from . import ops  # noqa: F401 (registers the Op layer that models with custom ops name)
 
 _CONFIG = "config.json"
 _MAX_CONFIG = 256 * 2**20  # a model's config.json is kilobytes to a few megabytes
