@@ -18,8 +18,12 @@ def make(samples: int, seed: int) -> dict:
     w = np.random.default_rng(0).normal(size=(16, 4))  # the same function for every split
     x = rng.normal(size=(samples, 16)).astype("float32")
     h = np.tanh(x @ w)
-    y = (np.sin(2 * h[:, 0]) + h[:, 1] * h[:, 2] - 0.5 * h[:, 3] ** 2
-         + 0.05 * rng.normal(size=samples)).astype("float32")[:, None]
+    y = (
+        np.sin(2 * h[:, 0])
+        + h[:, 1] * h[:, 2]
+        - 0.5 * h[:, 3] ** 2
+        + 0.05 * rng.normal(size=samples)
+    ).astype("float32")[:, None]
     return {"features": x, "target": y}
 
 

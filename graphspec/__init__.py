@@ -11,8 +11,17 @@ imported, so saved models reload with plain `keras.models.load_model`.
 
 from .api import Spec, build, from_keras, json_schema, load, saved_metadata, validate
 from .diff import Diff, diff
-from .errors import (CODES, DataError, Diagnostic, Error, ExportError, OutputError, PlotError,
-                     RegistryError, SpecError)
+from .errors import (
+    CODES,
+    DataError,
+    Diagnostic,
+    Error,
+    ExportError,
+    OutputError,
+    PlotError,
+    RegistryError,
+    SpecError,
+)
 from .limits import Limits
 from .registry import load_plugin, register_layer, register_op
 from .registry import register_keras_objects_on_import as _register_keras_objects_on_import

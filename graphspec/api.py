@@ -23,9 +23,14 @@ from .limits import Limits
 class Spec:
     """A validated spec. `build()` makes a fresh Keras model each time it is called."""
 
-    def __init__(self, source: _source.Source, parsed: _document.Document,
-                 checked: _graph.CheckedGraph, summary: "_analysis.Summary",
-                 diagnostics: list[Diagnostic]):
+    def __init__(
+        self,
+        source: _source.Source,
+        parsed: _document.Document,
+        checked: _graph.CheckedGraph,
+        summary: "_analysis.Summary",
+        diagnostics: list[Diagnostic],
+    ):
         self.source = source
         self._parsed = parsed
         self._checked = checked
@@ -74,9 +79,15 @@ class Spec:
         None, never 0."""
         return self._summary
 
-    def build(self, *, seed: int | None = None, compile: bool = True,
-              weights_from: str | os.PathLike | None = None, strict: bool = False,
-              reinit: Sequence[str] = ()):
+    def build(
+        self,
+        *,
+        seed: int | None = None,
+        compile: bool = True,
+        weights_from: str | os.PathLike | None = None,
+        strict: bool = False,
+        reinit: Sequence[str] = (),
+    ):
         """Create the Keras model (imports Keras), compiled when the spec has a `compile`
         section (unless `compile=False`). Raises SpecError for errors Keras reports while
         building, located at the node that caused them. With `seed`, Keras's random seed is
@@ -92,8 +103,7 @@ class Spec:
 
         if weights_from is None and (strict or reinit):
             raise ValueError("strict and reinit apply to weights_from, which is not given")
-        model = compiler.build(self.source, self._checked, self.name, seed=seed,
-                               compile=compile)
+        model = compiler.build(self.source, self._checked, self.name, seed=seed, compile=compile)
         if weights_from is not None:
             from .keras.transplant import transplant
 
@@ -117,11 +127,21 @@ class Spec:
         from . import __version__
 
         if Path(path).suffix != ".keras":
-            raise OutputError(f"a model is saved to a .keras file. Received: '{path}'", path,
-                              usage=True)
-        output.save_model(model, path, {"graphspec_version": __version__, "format": 1,
-                                        "spec": self.name, "source": self.path,
-                                        "params": self.params, **(extra or {})})
+            raise OutputError(
+                f"a model is saved to a .keras file. Received: '{path}'", path, usage=True
+            )
+        output.save_model(
+            model,
+            path,
+            {
+                "graphspec_version": __version__,
+                "format": 1,
+                "spec": self.name,
+                "source": self.path,
+                "params": self.params,
+                **(extra or {}),
+            },
+        )
 
     def plot(self, path, *, shapes: bool = False) -> None:
         """Draw the graph to `path`: .dot/.gv (Graphviz text), .mmd (Mermaid), or .svg/.png
@@ -132,8 +152,10 @@ class Spec:
 
         suffix = Path(path).suffix.lower()
         if suffix not in plot.TEXT and suffix not in plot.RENDERED:
-            raise PlotError(f"cannot tell the picture format of '{path}'. Expected a .svg, "
-                            f".png, .dot, .gv or .mmd file. Received suffix: '{suffix}'")
+            raise PlotError(
+                f"cannot tell the picture format of '{path}'. Expected a .svg, "
+                f".png, .dot, .gv or .mmd file. Received suffix: '{suffix}'"
+            )
         tensor_shapes = self._tensor_shapes() if shapes else None
         if suffix == ".mmd":
             output.write_text(path, plot.to_mermaid(self._checked, self.name, tensor_shapes))
@@ -156,8 +178,7 @@ class Spec:
         """The graph as Mermaid text (what `plot` writes to a .mmd file)."""
         from . import plot
 
-        return plot.to_mermaid(self._checked, self.name,
-                               self._tensor_shapes() if shapes else None)
+        return plot.to_mermaid(self._checked, self.name, self._tensor_shapes() if shapes else None)
 
     def _tensor_shapes(self) -> dict:
         shapes = _analysis.tensor_shapes(self.source, self._checked)
@@ -172,21 +193,29 @@ class Spec:
         return _source.dumps(self.source.data) if self.source.text is None else self.source.text
 
     def __repr__(self) -> str:
-        return (f"<graphspec.Spec {self.name!r} ({self.kind}, {len(self._checked.order)} nodes) "
-                f"from {self.path}>")
+        return (
+            f"<graphspec.Spec {self.name!r} ({self.kind}, {len(self._checked.order)} nodes) "
+            f"from {self.path}>"
+        )
 
 
 def _check(source: Any, options: pipeline.Options) -> tuple[Spec | None, list[Diagnostic]]:
     stages = pipeline.run(source, options)
     if not stages.ok:
         return None, stages.diagnostics
-    return Spec(stages.source, stages.document, stages.checked, stages.summary,
-                stages.diagnostics), stages.diagnostics
+    return Spec(
+        stages.source, stages.document, stages.checked, stages.summary, stages.diagnostics
+    ), stages.diagnostics
 
 
-def load(source: Any, *, params: dict | None = None, limits: Limits | None = None,
-         allow_imports_from: Sequence[str | os.PathLike] = (),
-         strict_shapes: bool = False) -> Spec:
+def load(
+    source: Any,
+    *,
+    params: dict | None = None,
+    limits: Limits | None = None,
+    allow_imports_from: Sequence[str | os.PathLike] = (),
+    strict_shapes: bool = False,
+) -> Spec:
     """Read and validate a spec (a path to .yaml/.yml/.json, or a dict) without importing Keras:
     the format, composition, the graph, and every shape (static analysis).
 
@@ -195,22 +224,31 @@ def load(source: Any, *, params: dict | None = None, limits: Limits | None = Non
     names more folders they may come from. `strict_shapes` warns (GS409) about each node whose
     shape cannot be told. Raises SpecError listing every problem, each with its file, line
     and column."""
-    spec, diagnostics = _check(source, pipeline.Options(params, limits or DEFAULT_LIMITS,
-                                                        allow_imports_from, strict_shapes))
+    spec, diagnostics = _check(
+        source,
+        pipeline.Options(params, limits or DEFAULT_LIMITS, allow_imports_from, strict_shapes),
+    )
     if spec is None:
         raise SpecError(diagnostics)
     return spec
 
 
-def validate(source: Any, *, params: dict | None = None, build: bool = False,
-             limits: Limits | None = None,
-             allow_imports_from: Sequence[str | os.PathLike] = (),
-             strict_shapes: bool = False) -> list[Diagnostic]:
+def validate(
+    source: Any,
+    *,
+    params: dict | None = None,
+    build: bool = False,
+    limits: Limits | None = None,
+    allow_imports_from: Sequence[str | os.PathLike] = (),
+    strict_shapes: bool = False,
+) -> list[Diagnostic]:
     """Every problem in a spec, errors and warnings, sorted by position; never raises for a
     problem in the spec. `build=True` also builds the model, for what only Keras can tell."""
     try:
-        spec, diagnostics = _check(source, pipeline.Options(params, limits or DEFAULT_LIMITS,
-                                                            allow_imports_from, strict_shapes))
+        spec, diagnostics = _check(
+            source,
+            pipeline.Options(params, limits or DEFAULT_LIMITS, allow_imports_from, strict_shapes),
+        )
     except SpecError as exc:
         return exc.diagnostics
     if spec is not None and build:
@@ -221,8 +259,13 @@ def validate(source: Any, *, params: dict | None = None, build: bool = False,
     return diagnostics
 
 
-def build(source: Any, *, params: dict | None = None, limits: Limits | None = None,
-          seed: int | None = None):
+def build(
+    source: Any,
+    *,
+    params: dict | None = None,
+    limits: Limits | None = None,
+    seed: int | None = None,
+):
     """`load(source).build(seed=seed)`: the Keras model for a spec."""
     return load(source, params=params, limits=limits).build(seed=seed)
 

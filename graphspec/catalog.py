@@ -17,7 +17,7 @@ CATALOG_FILE = "catalog.json"
 # files. Each maps to the reason shown to the user.
 UNSUPPORTED_LAYERS = {
     "Lambda": "a Lambda holds Python code; register the function with graphspec.register_op "
-              "and use an 'op' node, which also reloads in Keras's safe mode",
+    "and use an 'op' node, which also reloads in Keras's safe mode",
     "Layer": "the abstract base class; register a subclass with graphspec.register_layer",
     "InputLayer": "inputs are declared under 'inputs'",
     "Input": "inputs are declared under 'inputs'",

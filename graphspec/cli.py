@@ -20,9 +20,17 @@ from typing import Callable
 from . import __version__, api, lsp, output, registry, source, view
 from .diff import add_parser as _add_diff_parser  # `from . import diff` is the function
 from .diff import run as _diff
+from .errors import (
+    ERROR,
+    DataError,
+    Error,
+    ExportError,
+    OutputError,
+    PlotError,
+    RegistryError,
+    SpecError,
+)
 from .keras import tune  # its Keras and KerasTuner imports wait until a search runs
-from .errors import ERROR, DataError, Error, ExportError, OutputError, PlotError, \
-    RegistryError, SpecError
 from .limits import Limits
 
 
@@ -46,111 +54,223 @@ class UsageError(Error):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="graphspec", description="Declarative model graphs for Keras: validate, build, "
-        "train, export, plot and summarize models described in YAML or JSON.")
+        prog="graphspec",
+        description="Declarative model graphs for Keras: validate, build, "
+        "train, export, plot and summarize models described in YAML or JSON.",
+    )
     parser.add_argument("--version", action="version", version=f"graphspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     spec_options = argparse.ArgumentParser(add_help=False)
-    spec_options.add_argument("--plugin", action="append", default=[],
-                              metavar="MODULE_OR_FILE.py",
-                              help="import a module that registers layers or ops (repeatable)")
-    spec_options.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                              dest="overrides", help="override a parameter; the value is read "
-                              "as YAML (256, 0.5, gelu, true, [1, 2]) (repeatable)")
-    spec_options.add_argument("--allow-imports-from", action="append", default=[],
-                              metavar="DIR", help="a folder outside the spec's own folder that "
-                              "its imports may read (repeatable)")
+    spec_options.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE.py",
+        help="import a module that registers layers or ops (repeatable)",
+    )
+    spec_options.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="overrides",
+        help="override a parameter; the value is read "
+        "as YAML (256, 0.5, gelu, true, [1, 2]) (repeatable)",
+    )
+    spec_options.add_argument(
+        "--allow-imports-from",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder outside the spec's own folder that its imports may read (repeatable)",
+    )
     defaults = Limits()
-    spec_options.add_argument("--max-bytes", type=int, default=defaults.max_bytes, metavar="N",
-                              help=f"largest spec file read (default {defaults.max_bytes:,})")
-    spec_options.add_argument("--max-nodes", type=int, default=defaults.max_nodes, metavar="N",
-                              help=f"most nodes after expansion (default {defaults.max_nodes:,})")
-    spec_options.add_argument("--max-depth", type=int, default=defaults.max_depth, metavar="N",
-                              help="deepest nesting in a file, and of blocks (default "
-                              f"{defaults.max_depth})")
-    spec_options.add_argument("--max-value-size", type=int, default=defaults.max_value_size,
-                              metavar="N", help="largest value a ${...} may produce, in "
-                              f"characters or values (default {defaults.max_value_size:,})")
+    spec_options.add_argument(
+        "--max-bytes",
+        type=int,
+        default=defaults.max_bytes,
+        metavar="N",
+        help=f"largest spec file read (default {defaults.max_bytes:,})",
+    )
+    spec_options.add_argument(
+        "--max-nodes",
+        type=int,
+        default=defaults.max_nodes,
+        metavar="N",
+        help=f"most nodes after expansion (default {defaults.max_nodes:,})",
+    )
+    spec_options.add_argument(
+        "--max-depth",
+        type=int,
+        default=defaults.max_depth,
+        metavar="N",
+        help=f"deepest nesting in a file, and of blocks (default {defaults.max_depth})",
+    )
+    spec_options.add_argument(
+        "--max-value-size",
+        type=int,
+        default=defaults.max_value_size,
+        metavar="N",
+        help="largest value a ${...} may produce, in "
+        f"characters or values (default {defaults.max_value_size:,})",
+    )
 
-    val = sub.add_parser("validate", parents=[spec_options],
-                         help="check specs without building them",
-                         description="Check specs, shapes included; every problem is reported "
-                         "at file:line:col.")
+    val = sub.add_parser(
+        "validate",
+        parents=[spec_options],
+        help="check specs without building them",
+        description="Check specs, shapes included; every problem is reported at file:line:col.",
+    )
     val.add_argument("specs", nargs="+", metavar="SPEC")
     val.add_argument("--format", choices=["text", "json"], default="text")
-    val.add_argument("--build", action="store_true",
-                     help="also build the model, to catch what only Keras knows (imports Keras)")
-    val.add_argument("--strict-shapes", action="store_true",
-                     help="warn about every node whose output shape cannot be told statically")
+    val.add_argument(
+        "--build",
+        action="store_true",
+        help="also build the model, to catch what only Keras knows (imports Keras)",
+    )
+    val.add_argument(
+        "--strict-shapes",
+        action="store_true",
+        help="warn about every node whose output shape cannot be told statically",
+    )
 
-    smr = sub.add_parser("summary", parents=[spec_options],
-                         help="shapes, parameters and MACs of every node, without Keras",
-                         description="Print the static summary of a spec: output shapes, "
-                         "parameters, multiply-accumulates and source line of every node.")
+    smr = sub.add_parser(
+        "summary",
+        parents=[spec_options],
+        help="shapes, parameters and MACs of every node, without Keras",
+        description="Print the static summary of a spec: output shapes, "
+        "parameters, multiply-accumulates and source line of every node.",
+    )
     smr.add_argument("spec", metavar="SPEC")
     smr.add_argument("--format", choices=["table", "json"], default="table")
 
     bld = sub.add_parser("build", parents=[spec_options], help="validate, build and save a model")
     bld.add_argument("spec", metavar="SPEC")
-    bld.add_argument("-o", "--output", required=True, metavar="OUT.keras",
-                     help="where to save the model (.keras); written atomically")
+    bld.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.keras",
+        help="where to save the model (.keras); written atomically",
+    )
     bld.add_argument("--summary", action="store_true", help="print the Keras model summary")
-    bld.add_argument("--seed", type=int, metavar="N",
-                     help="set Keras's random seed first: the same seed gives the same weights")
-    bld.add_argument("--weights-from", metavar="OLD.keras",
-                     help="copy the weights of every layer with the same name and weight "
-                     "shapes from this saved model (model surgery); prints what was copied")
-    bld.add_argument("--strict", action="store_true",
-                     help="with --weights-from: fail, writing nothing, if a layer not named "
-                     "with --reinit would keep new weights")
-    bld.add_argument("--reinit", action="append", default=[], metavar="NAME",
-                     help="with --weights-from: a layer that keeps its new weights (repeatable)")
+    bld.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="set Keras's random seed first: the same seed gives the same weights",
+    )
+    bld.add_argument(
+        "--weights-from",
+        metavar="OLD.keras",
+        help="copy the weights of every layer with the same name and weight "
+        "shapes from this saved model (model surgery); prints what was copied",
+    )
+    bld.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --weights-from: fail, writing nothing, if a layer not named "
+        "with --reinit would keep new weights",
+    )
+    bld.add_argument(
+        "--reinit",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --weights-from: a layer that keeps its new weights (repeatable)",
+    )
 
-    trn = sub.add_parser("train", parents=[spec_options], help="train the model of a spec",
-                         description="Train the model of a spec as its train and compile "
-                         "sections say, on named arrays.")
+    trn = sub.add_parser(
+        "train",
+        parents=[spec_options],
+        help="train the model of a spec",
+        description="Train the model of a spec as its train and compile "
+        "sections say, on named arrays.",
+    )
     trn.add_argument("spec", metavar="SPEC")
-    trn.add_argument("--data", required=True, metavar="train.npz",
-                     help="a .npz file, or a folder of NAME.npy files (memory-mapped), whose "
-                     "array names are the model's input and output names")
+    trn.add_argument(
+        "--data",
+        required=True,
+        metavar="train.npz",
+        help="a .npz file, or a folder of NAME.npy files (memory-mapped), whose "
+        "array names are the model's input and output names",
+    )
     trn.add_argument("--validation", metavar="val.npz", help="validation arrays, as --data")
     trn.add_argument("-o", "--output", metavar="OUT.keras", help="save the trained model here")
-    trn.add_argument("--resume", action="store_true",
-                     help="continue from train.checkpoint (epoch counter and optimizer state)")
-    trn.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"],
-                     default="default", help="tf.distribute strategy to build and train in")
-    trn.add_argument("--checkpoint", metavar="CKPT.keras",
-                     help="checkpoint path (replaces train.checkpoint; used as given)")
-    trn.add_argument("--tensorboard", metavar="DIR",
-                     help="TensorBoard folder (replaces train.tensorboard; used as given)")
-    trn.add_argument("--allow-nonfinite", action="store_true",
-                     help="train on data holding NaN or infinity (warns instead of refusing)")
+    trn.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from train.checkpoint (epoch counter and optimizer state)",
+    )
+    trn.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multi-worker"],
+        default="default",
+        help="tf.distribute strategy to build and train in",
+    )
+    trn.add_argument(
+        "--checkpoint",
+        metavar="CKPT.keras",
+        help="checkpoint path (replaces train.checkpoint; used as given)",
+    )
+    trn.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="TensorBoard folder (replaces train.tensorboard; used as given)",
+    )
+    trn.add_argument(
+        "--allow-nonfinite",
+        action="store_true",
+        help="train on data holding NaN or infinity (warns instead of refusing)",
+    )
     trn.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    exp = sub.add_parser("export", parents=[spec_options], help="write the spec of a Keras model",
-                         description="Write the spec of a saved .keras model, of a Keras 2 "
-                         "model (.h5 from model.save, .json from model.to_json(); read as "
-                         "data, never deserialized), or of a keras.applications architecture "
-                         "(built with weights=None).")
-    exp.add_argument("source", metavar="SOURCE",
-                     help="a .keras, .h5 or .json file, or e.g. keras.applications.MobileNetV2")
+    exp = sub.add_parser(
+        "export",
+        parents=[spec_options],
+        help="write the spec of a Keras model",
+        description="Write the spec of a saved .keras model, of a Keras 2 "
+        "model (.h5 from model.save, .json from model.to_json(); read as "
+        "data, never deserialized), or of a keras.applications architecture "
+        "(built with weights=None).",
+    )
+    exp.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a .keras, .h5 or .json file, or e.g. keras.applications.MobileNetV2",
+    )
     exp.add_argument("-o", "--output", required=True, metavar="SPEC.yaml")
-    exp.add_argument("--build", metavar="OUT.keras",
-                     help="Keras 2 models: also build the spec and save the model here")
-    exp.add_argument("--weights", action=argparse.BooleanOptionalAction, default=None,
-                     help="Keras 2 models: copy the .h5 file's weights into the --build model, "
-                     "matching layers by name (default: on for .h5)")
+    exp.add_argument(
+        "--build",
+        metavar="OUT.keras",
+        help="Keras 2 models: also build the spec and save the model here",
+    )
+    exp.add_argument(
+        "--weights",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Keras 2 models: copy the .h5 file's weights into the --build model, "
+        "matching layers by name (default: on for .h5)",
+    )
 
-    plt = sub.add_parser("plot", parents=[spec_options], help="draw the graph of a spec",
-                         description="Draw a spec's graph as SVG or PNG (needs Graphviz), "
-                         "Graphviz DOT text, or Mermaid text for Markdown.")
+    plt = sub.add_parser(
+        "plot",
+        parents=[spec_options],
+        help="draw the graph of a spec",
+        description="Draw a spec's graph as SVG or PNG (needs Graphviz), "
+        "Graphviz DOT text, or Mermaid text for Markdown.",
+    )
     plt.add_argument("spec", metavar="SPEC")
-    plt.add_argument("-o", "--output", required=True,
-                     metavar="graph.svg|graph.png|graph.dot|graph.mmd")
-    plt.add_argument("--shapes", action="store_true",
-                     help="label edges with tensor shapes (static when every shape is known, "
-                     "else by building the model)")
+    plt.add_argument(
+        "-o", "--output", required=True, metavar="graph.svg|graph.png|graph.dot|graph.mmd"
+    )
+    plt.add_argument(
+        "--shapes",
+        action="store_true",
+        help="label edges with tensor shapes (static when every shape is known, "
+        "else by building the model)",
+    )
 
     view.add_parser(sub, spec_options)
     tune.add_parser(sub, spec_options)
@@ -185,9 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug in graphspec, not in the user's input
         if os.environ.get("GRAPHSPEC_DEBUG"):
             raise
-        print(f"graphspec: internal error: {type(exc).__name__}: {exc}\n"
-              "  this is a bug in graphspec; please report it with the command you ran "
-              "(GRAPHSPEC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        print(
+            f"graphspec: internal error: {type(exc).__name__}: {exc}\n"
+            "  this is a bug in graphspec; please report it with the command you ran "
+            "(GRAPHSPEC_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return ExitCode.ERRORS
 
 
@@ -210,9 +333,14 @@ def _exit_code(diagnostics) -> ExitCode:
 
 # -- shared pieces -------------------------------------------------------------------------
 
+
 def _limits(args) -> Limits:
-    values = {"max_bytes": args.max_bytes, "max_nodes": args.max_nodes,
-              "max_depth": args.max_depth, "max_value_size": args.max_value_size}
+    values = {
+        "max_bytes": args.max_bytes,
+        "max_nodes": args.max_nodes,
+        "max_depth": args.max_depth,
+        "max_value_size": args.max_value_size,
+    }
     for name, value in values.items():
         if value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1. Received: {value}")
@@ -232,8 +360,12 @@ def _overrides(args) -> dict:
 
 def _load(args, path: str) -> api.Spec:
     """The spec at `path` with the command line's parameters, limits and import folders."""
-    spec = api.load(path, params=_overrides(args), limits=_limits(args),
-                    allow_imports_from=args.allow_imports_from)
+    spec = api.load(
+        path,
+        params=_overrides(args),
+        limits=_limits(args),
+        allow_imports_from=args.allow_imports_from,
+    )
     _print_diagnostics(spec.diagnostics)  # warnings
     return spec
 
@@ -258,19 +390,41 @@ def _interruptible(work: Callable[[], object]):
 
 # -- commands ------------------------------------------------------------------------------
 
+
 def _validate(args) -> ExitCode:
     params = _overrides(args)
     # Each file is validated on its own: one file's failure never stops the others.
-    results = [(path, api.validate(path, params=params, build=args.build, limits=_limits(args),
-                                   allow_imports_from=args.allow_imports_from,
-                                   strict_shapes=args.strict_shapes))
-               for path in args.specs]
+    results = [
+        (
+            path,
+            api.validate(
+                path,
+                params=params,
+                build=args.build,
+                limits=_limits(args),
+                allow_imports_from=args.allow_imports_from,
+                strict_shapes=args.strict_shapes,
+            ),
+        )
+        for path in args.specs
+    ]
     everything = [d for _, diags in results for d in diags]
     if args.format == "json":
-        json.dump({"valid": not any(d.severity == ERROR for d in everything),
-                   "files": [{"path": path, "valid": not any(d.severity == ERROR for d in diags),
-                              "diagnostics": [d.to_dict() for d in diags]}
-                             for path, diags in results]}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "valid": not any(d.severity == ERROR for d in everything),
+                "files": [
+                    {
+                        "path": path,
+                        "valid": not any(d.severity == ERROR for d in diags),
+                        "diagnostics": [d.to_dict() for d in diags],
+                    }
+                    for path, diags in results
+                ],
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
     else:
         for path, diags in results:
@@ -296,8 +450,9 @@ def _summary(args) -> ExitCode:
 
 def _build(args) -> ExitCode:
     if args.seed is not None and not _SEED_RANGE[0] <= args.seed <= _SEED_RANGE[1]:
-        raise UsageError(f"--seed must be between {_SEED_RANGE[0]} and {_SEED_RANGE[1]:,}. "
-                         f"Received: {args.seed}")
+        raise UsageError(
+            f"--seed must be between {_SEED_RANGE[0]} and {_SEED_RANGE[1]:,}. Received: {args.seed}"
+        )
     if (args.strict or args.reinit) and not args.weights_from:
         raise UsageError("--strict and --reinit go with --weights-from OLD.keras")
     if args.weights_from and not Path(args.weights_from).is_file():
@@ -310,8 +465,9 @@ def _build(args) -> ExitCode:
         if args.weights_from:
             from .keras.transplant import transplant
 
-            print(transplant(model, args.weights_from, strict=args.strict,
-                             reinit=args.reinit).text())
+            print(
+                transplant(model, args.weights_from, strict=args.strict, reinit=args.reinit).text()
+            )
         if args.summary:
             model.summary(print_fn=lambda line, **_: print(line))
         spec.save(model, out)
@@ -337,19 +493,29 @@ def _train(args) -> ExitCode:
     def run():
         data = train.load_arrays(args.data)
         validation = train.load_arrays(args.validation) if args.validation else None
-        return train.train(spec, data, validation, output_path=args.output, resume=args.resume,
-                           strategy=args.strategy, progress=not args.quiet,
-                           checkpoint=args.checkpoint, tensorboard=args.tensorboard,
-                           allow_nonfinite=args.allow_nonfinite,
-                           log=lambda message: print(message, file=sys.stderr))
+        return train.train(
+            spec,
+            data,
+            validation,
+            output_path=args.output,
+            resume=args.resume,
+            strategy=args.strategy,
+            progress=not args.quiet,
+            checkpoint=args.checkpoint,
+            tensorboard=args.tensorboard,
+            allow_nonfinite=args.allow_nonfinite,
+            log=lambda message: print(message, file=sys.stderr),
+        )
 
     result = _interruptible(run)
     if result.interrupted:
         return ExitCode.INTERRUPTED
     last = {k: v[-1] for k, v in result.history.items()}
-    print(f"trained {spec.name}: {result.epochs} epoch(s); "
-          + ", ".join(f"{k}={v:.4f}" for k, v in last.items())
-          + (f" -> {args.output}" if args.output else ""))
+    print(
+        f"trained {spec.name}: {result.epochs} epoch(s); "
+        + ", ".join(f"{k}={v:.4f}" for k, v in last.items())
+        + (f" -> {args.output}" if args.output else "")
+    )
     return ExitCode.OK
 
 
@@ -369,13 +535,20 @@ def _export(args) -> ExitCode:
         spec = api.from_keras(model)
     except SpecError as exc:
         _print_diagnostics(exc.diagnostics)
-        raise ExportError(f"the spec exported from '{given}' does not validate (a graphspec "
-                          "bug; please report it)") from None
-    text = json.dumps(spec.source.data, indent=2) + "\n" if out.suffix.lower() == ".json" \
+        raise ExportError(
+            f"the spec exported from '{given}' does not validate (a graphspec "
+            "bug; please report it)"
+        ) from None
+    text = (
+        json.dumps(spec.source.data, indent=2) + "\n"
+        if out.suffix.lower() == ".json"
         else spec.to_yaml()
+    )
     output.write_text(out, text)
-    print(f"exported {spec.name}: {spec.kind}, {len(spec.build_order)} nodes, "
-          f"{len(text.splitlines())} lines -> {out}")
+    print(
+        f"exported {spec.name}: {spec.kind}, {len(spec.build_order)} nodes, "
+        f"{len(text.splitlines())} lines -> {out}"
+    )
     return ExitCode.OK
 
 
@@ -387,14 +560,20 @@ def _export_keras2(args, out: Path) -> ExitCode:
     built = _target(args.build, (".keras",)) if args.build else None
     from .keras import keras2
 
-    result = _interruptible(lambda: keras2.convert(args.source, build=built is not None,
-                                                   weights=args.weights))
+    result = _interruptible(
+        lambda: keras2.convert(args.source, build=built is not None, weights=args.weights)
+    )
     spec = result.spec
-    text = json.dumps(spec.source.data, indent=2) + "\n" if out.suffix.lower() == ".json" \
+    text = (
+        json.dumps(spec.source.data, indent=2) + "\n"
+        if out.suffix.lower() == ".json"
         else spec.to_yaml()
+    )
     output.write_text(out, text)
-    print(f"exported {spec.name} (Keras 2): {spec.kind}, {len(spec.build_order)} nodes, "
-          f"{len(text.splitlines())} lines -> {out}")
+    print(
+        f"exported {spec.name} (Keras 2): {spec.kind}, {len(spec.build_order)} nodes, "
+        f"{len(text.splitlines())} lines -> {out}"
+    )
     if built is None:
         return ExitCode.OK
     spec.save(result.model, built)
@@ -427,10 +606,18 @@ def _schema(args) -> ExitCode:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
-    "validate": _validate, "summary": _summary, "build": _build, "train": _train,
-    "export": _export, "plot": _plot, "schema": _schema, "view": view.run,
-    "tune": tune.run, "diff": _diff,
-    "lsp": lsp.run}
+    "validate": _validate,
+    "summary": _summary,
+    "build": _build,
+    "train": _train,
+    "export": _export,
+    "plot": _plot,
+    "schema": _schema,
+    "view": view.run,
+    "tune": tune.run,
+    "diff": _diff,
+    "lsp": lsp.run,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

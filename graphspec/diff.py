@@ -36,8 +36,18 @@ from .errors import Error, SpecError
 from .graph import CheckedGraph, GraphNode, Ref
 from .registry import LAYERS, OPS
 
-__all__ = ["ABSENT", "ArgChange", "Diff", "NodeChange", "NodeInfo", "Rename", "SCHEMA",
-           "add_parser", "diff", "run"]
+__all__ = [
+    "ABSENT",
+    "ArgChange",
+    "Diff",
+    "NodeChange",
+    "NodeInfo",
+    "Rename",
+    "SCHEMA",
+    "add_parser",
+    "diff",
+    "run",
+]
 
 FORMAT = 1  # of the JSON report; raised only for a change that breaks a reader
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -56,6 +66,7 @@ ABSENT = _Absent()
 
 # -- the report ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class NodeInfo:
     """One node (or model input) of one side."""
@@ -69,9 +80,15 @@ class NodeInfo:
     params: int | None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "type": self.type, "args": self.args,
-                "inputs": self.inputs, "shapes": _plain_shapes(self.shapes),
-                "params": self.params}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "type": self.type,
+            "args": self.args,
+            "inputs": self.inputs,
+            "shapes": _plain_shapes(self.shapes),
+            "params": self.params,
+        }
 
 
 @dataclass(frozen=True)
@@ -112,14 +129,17 @@ class NodeChange:
         def pair(old, new):
             return {"old": old, "new": new}
 
-        return {"name": self.name, "what": list(self.what),
-                "kind": pair(self.old.kind, self.new.kind),
-                "type": pair(self.old.type, self.new.type),
-                "args": [a.to_dict() for a in self.args],
-                "inputs": pair(self.old.inputs, self.new.inputs),
-                "shapes": pair(_plain_shapes(self.old.shapes), _plain_shapes(self.new.shapes)),
-                "params": pair(self.old.params, self.new.params),
-                "body": None if self.body is None else self.body.to_dict()}
+        return {
+            "name": self.name,
+            "what": list(self.what),
+            "kind": pair(self.old.kind, self.new.kind),
+            "type": pair(self.old.type, self.new.type),
+            "args": [a.to_dict() for a in self.args],
+            "inputs": pair(self.old.inputs, self.new.inputs),
+            "shapes": pair(_plain_shapes(self.old.shapes), _plain_shapes(self.new.shapes)),
+            "params": pair(self.old.params, self.new.params),
+            "body": None if self.body is None else self.body.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -158,8 +178,15 @@ class Diff:
     _spec_b: Any = field(default=None, repr=False, compare=False)
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed or self.renamed
-                    or self.reshaped or self.outputs or self.model)
+        return bool(
+            self.added
+            or self.removed
+            or self.changed
+            or self.renamed
+            or self.reshaped
+            or self.outputs
+            or self.model
+        )
 
     @property
     def params_delta(self) -> int | None:
@@ -174,38 +201,56 @@ class Diff:
             text += f", {len(self.renamed)} renamed"
         old, new = self.params
         delta = self.params_delta
-        return text + (f"; params {_num(old)} -> {_num(new)} "
-                       f"({'?' if delta is None else f'{delta:+,}' if delta else '0'})")
+        return text + (
+            f"; params {_num(old)} -> {_num(new)} "
+            f"({'?' if delta is None else f'{delta:+,}' if delta else '0'})"
+        )
 
     # -- renderings --------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """The JSON report (`SCHEMA`)."""
-        return {"format": FORMAT,
-                "a": {"source": self.a, "name": self.name_a, "nodes": self.nodes[0],
-                      "params": self.params[0]},
-                "b": {"source": self.b, "name": self.name_b, "nodes": self.nodes[1],
-                      "params": self.params[1]},
-                "equivalent": not self,
-                "totals": {"changed": len(self.changed), "added": len(self.added),
-                           "removed": len(self.removed), "renamed": len(self.renamed),
-                           "reshaped": len(self.reshaped),
-                           "params": {"old": self.params[0], "new": self.params[1]},
-                           "params_delta": self.params_delta},
-                "changed": [c.to_dict() for c in self.changed],
-                "added": [n.to_dict() for n in self.added],
-                "removed": [n.to_dict() for n in self.removed],
-                "renamed": [r.to_dict() for r in self.renamed],
-                "reshaped": [c.to_dict() for c in self.reshaped],
-                "outputs": None if self.outputs is None
-                else {"old": self.outputs[0], "new": self.outputs[1]},
-                "model": None if self.model is None
-                else {"old": self.model[0], "new": self.model[1]}}
+        return {
+            "format": FORMAT,
+            "a": {
+                "source": self.a,
+                "name": self.name_a,
+                "nodes": self.nodes[0],
+                "params": self.params[0],
+            },
+            "b": {
+                "source": self.b,
+                "name": self.name_b,
+                "nodes": self.nodes[1],
+                "params": self.params[1],
+            },
+            "equivalent": not self,
+            "totals": {
+                "changed": len(self.changed),
+                "added": len(self.added),
+                "removed": len(self.removed),
+                "renamed": len(self.renamed),
+                "reshaped": len(self.reshaped),
+                "params": {"old": self.params[0], "new": self.params[1]},
+                "params_delta": self.params_delta,
+            },
+            "changed": [c.to_dict() for c in self.changed],
+            "added": [n.to_dict() for n in self.added],
+            "removed": [n.to_dict() for n in self.removed],
+            "renamed": [r.to_dict() for r in self.renamed],
+            "reshaped": [c.to_dict() for c in self.reshaped],
+            "outputs": None
+            if self.outputs is None
+            else {"old": self.outputs[0], "new": self.outputs[1]},
+            "model": None if self.model is None else {"old": self.model[0], "new": self.model[1]},
+        }
 
     def text(self, *, color: bool = False) -> str:
         """The readable report: `--- A` / `+++ B`, a section per kind of change, totals."""
         paint = _painter(color)
-        lines = [paint("red", f"--- {self.a} ({self.name_a})"),
-                 paint("green", f"+++ {self.b} ({self.name_b})")]
+        lines = [
+            paint("red", f"--- {self.a} ({self.name_a})"),
+            paint("green", f"+++ {self.b} ({self.name_b})"),
+        ]
         if not self:
             lines.append(f"no differences ({self.nodes[1]} nodes, params {_num(self.params[1])})")
             return "\n".join(lines) + "\n"
@@ -223,22 +268,34 @@ class Diff:
                     out.extend(render(item))
 
         section("changed", self.changed, lambda c: self._change(c, paint, indent))
-        section("added", self.added,
-                lambda n: [paint("green", f"{indent}  + {_describe(n)}")])
-        section("removed", self.removed,
-                lambda n: [paint("red", f"{indent}  - {_describe(n)}")])
-        section("renamed", self.renamed, lambda r: [paint(
-            "cyan", f"{indent}  = {r.old} -> {r.new}: {_type_text(r.kind, r.type)}")])
+        section("added", self.added, lambda n: [paint("green", f"{indent}  + {_describe(n)}")])
+        section("removed", self.removed, lambda n: [paint("red", f"{indent}  - {_describe(n)}")])
+        section(
+            "renamed",
+            self.renamed,
+            lambda r: [
+                paint("cyan", f"{indent}  = {r.old} -> {r.new}: {_type_text(r.kind, r.type)}")
+            ],
+        )
         if self.outputs:
             out.append(paint("bold", f"{indent}outputs:"))
-            out.append(paint("yellow", f"{indent}  ~ {_refs_text(self.outputs[0])} -> "
-                                    f"{_refs_text(self.outputs[1])}"))
+            out.append(
+                paint(
+                    "yellow",
+                    f"{indent}  ~ {_refs_text(self.outputs[0])} -> {_refs_text(self.outputs[1])}",
+                )
+            )
         if self.model:
             out.append(paint("bold", f"{indent}model:"))
             out.append(paint("yellow", f"{indent}  ~ {self.model[0]} -> {self.model[1]}"))
-        section("reshaped by changes upstream", self.reshaped,
-                lambda c: [f"{indent}  ~ {c.name}: {_shapes_text(c.old.shapes)} -> "
-                           f"{_shapes_text(c.new.shapes)}" + _params_change(c, ", params ")])
+        section(
+            "reshaped by changes upstream",
+            self.reshaped,
+            lambda c: [
+                f"{indent}  ~ {c.name}: {_shapes_text(c.old.shapes)} -> "
+                f"{_shapes_text(c.new.shapes)}" + _params_change(c, ", params ")
+            ],
+        )
         return out
 
     def _change(self, change: NodeChange, paint, indent: str) -> list[str]:
@@ -267,16 +324,19 @@ class Diff:
             raise Error("this Diff holds no graphs to draw")
         ga, gb = self._spec_a._checked, self._spec_b._checked
         body = self._spec_b.to_dot().rstrip().removesuffix("}").rstrip()
-        lines = [body, "  // graphspec diff: added green, changed orange, renamed blue, "
-                 "removed dashed grey"]
+        lines = [
+            body,
+            "  // graphspec diff: added green, changed orange, renamed blue, removed dashed grey",
+        ]
         for node in self.added:
             lines.append(f'  {_q(node.name)} [fillcolor="#b2f2bb", color="#2f9e44", penwidth=2];')
         for change in self.changed:
-            lines.append(f'  {_q(change.name)} [fillcolor="#ffd8a8", color="#e8590c", '
-                         'penwidth=2];')
+            lines.append(f'  {_q(change.name)} [fillcolor="#ffd8a8", color="#e8590c", penwidth=2];')
         for rename in self.renamed:
-            lines.append(f'  {_q(rename.new)} [fillcolor="#d0ebff", color="#1971c2", '
-                         f'xlabel={_q("was " + rename.old)}];')
+            lines.append(
+                f'  {_q(rename.new)} [fillcolor="#d0ebff", color="#1971c2", '
+                f"xlabel={_q('was ' + rename.old)}];"
+            )
         to_b = {r.old: r.new for r in self.renamed}
         removed = {n.name for n in self.removed}
 
@@ -285,11 +345,14 @@ class Diff:
 
         for node in self.removed:
             label = f"{node.name}\n{_type_text(node.kind, node.type)}\nremoved"
-            lines.append(f'  {ghost(node.name)} [label={_q(label)}, style="rounded,dashed", '
-                         'color="#868e96", fontcolor="#868e96", fillcolor="#ffffff"];')
+            lines.append(
+                f'  {ghost(node.name)} [label={_q(label)}, style="rounded,dashed", '
+                'color="#868e96", fontcolor="#868e96", fillcolor="#ffffff"];'
+            )
             for ref in ga.nodes[node.name].refs():
-                source = ghost(ref.node) if ref.node in removed \
-                    else _q(to_b.get(ref.node, ref.node))
+                source = (
+                    ghost(ref.node) if ref.node in removed else _q(to_b.get(ref.node, ref.node))
+                )
                 lines.append(f'  {source} -> {ghost(node.name)} [style=dashed, color="#adb5bd"];')
         for name in list(ga.inputs) + list(ga.order):  # edges from ghosts into B's nodes
             target = to_b.get(name, name)
@@ -297,15 +360,23 @@ class Diff:
                 continue
             for ref in ga.nodes[name].refs():
                 if ref.node in removed:
-                    lines.append(f'  {ghost(ref.node)} -> {_q(target)} [style=dashed, '
-                                 'color="#adb5bd"];')
+                    lines.append(
+                        f'  {ghost(ref.node)} -> {_q(target)} [style=dashed, color="#adb5bd"];'
+                    )
         return "\n".join(lines) + "\n}\n"
 
 
 # -- comparing ----------------------------------------------------------------------------
 
-def diff(a: Any, b: Any, *, params: dict | None = None, params_a: dict | None = None,
-         params_b: dict | None = None) -> Diff:
+
+def diff(
+    a: Any,
+    b: Any,
+    *,
+    params: dict | None = None,
+    params_a: dict | None = None,
+    params_b: dict | None = None,
+) -> Diff:
     """The structural differences from model `a` to model `b`. Each is a `graphspec.Spec`,
     a spec (a path or a dict), a `.keras` path, a `keras.applications` name such as
     `"ResNet50"`, or a `keras.Model`; the last three import Keras. `params` overrides the
@@ -315,13 +386,18 @@ def diff(a: Any, b: Any, *, params: dict | None = None, params_a: dict | None = 
     return compare(spec_a, spec_b, _label(a, spec_a), _label(b, spec_b))
 
 
-def compare(spec_a: api.Spec, spec_b: api.Spec, label_a: str | None = None,
-            label_b: str | None = None) -> Diff:
+def compare(
+    spec_a: api.Spec, spec_b: api.Spec, label_a: str | None = None, label_b: str | None = None
+) -> Diff:
     """The Diff of two loaded specs."""
     sum_a, sum_b = spec_a.summary(), spec_b.summary()
     result = _Comparison(spec_a._checked, spec_b._checked, _by_name(sum_a), _by_name(sum_b)).run(
-        label_a or spec_a.path, label_b or spec_b.path, spec_a.name, spec_b.name,
-        (sum_a.params, sum_b.params))
+        label_a or spec_a.path,
+        label_b or spec_b.path,
+        spec_a.name,
+        spec_b.name,
+        (sum_a.params, sum_b.params),
+    )
     result._spec_a, result._spec_b = spec_a, spec_b
     return result
 
@@ -346,8 +422,9 @@ class _Comparison:
         pairs += [(old, new) for old, new in self.to_b.items()]
         position = {n: i for i, n in enumerate(self.names_b)}
         pairs.sort(key=lambda p: position[p[1]])
-        result = Diff(label_a, label_b, name_a, name_b,
-                      (len(self.names_a), len(self.names_b)), params)
+        result = Diff(
+            label_a, label_b, name_a, name_b, (len(self.names_a), len(self.names_b)), params
+        )
         for old, new in pairs:
             change = self.change(old, new)
             if change is None:
@@ -357,12 +434,20 @@ class _Comparison:
             else:
                 result.reshaped.append(change)
         renamed_b = set(self.to_b.values())
-        result.added = [self.info(self.gb, self.sb, n) for n in self.names_b
-                        if n not in self.ga.nodes and n not in renamed_b]
-        result.removed = [self.info(self.ga, self.sa, n) for n in self.names_a
-                          if n not in self.gb.nodes and n not in self.to_b]
-        result.renamed = [Rename(old, new, self.gb.nodes[new].kind, _type(self.gb.nodes[new]))
-                          for old, new in sorted(self.to_b.items(), key=lambda p: position[p[1]])]
+        result.added = [
+            self.info(self.gb, self.sb, n)
+            for n in self.names_b
+            if n not in self.ga.nodes and n not in renamed_b
+        ]
+        result.removed = [
+            self.info(self.ga, self.sa, n)
+            for n in self.names_a
+            if n not in self.gb.nodes and n not in self.to_b
+        ]
+        result.renamed = [
+            Rename(old, new, self.gb.nodes[new].kind, _type(self.gb.nodes[new]))
+            for old, new in sorted(self.to_b.items(), key=lambda p: position[p[1]])
+        ]
         old_out, new_out = _refs(self.ga.outputs), _refs(self.gb.outputs)
         if _refs(self.ga.outputs, self.to_b) != new_out:
             result.outputs = (old_out, new_out)
@@ -408,8 +493,11 @@ class _Comparison:
         if what:  # another type has other defaults: compare what is written
             args = _arg_changes(_written_args(na), _written_args(nb), loose=False)
         else:
-            args = _arg_changes(self.full_args(self.args_a, na), self.full_args(self.args_b, nb),
-                                loose=na.kind == "layer")
+            args = _arg_changes(
+                self.full_args(self.args_a, na),
+                self.full_args(self.args_b, nb),
+                loose=na.kind == "layer",
+            )
         if args:
             what.append("args")
         if _refs(na.inputs, self.to_b) != _refs(nb.inputs):
@@ -432,7 +520,8 @@ class _Comparison:
             sub_b = _by_name(sb.sub) if sb is not None and sb.sub is not None else {}
             params = (sa.params if sa else None, sb.params if sb else None)
             self.bodies[key] = _Comparison(na.sub, nb.sub, sub_a, sub_b).run(
-                na.type, nb.type, na.type, nb.type, params)
+                na.type, nb.type, na.type, nb.type, params
+            )
         return self.bodies[key]
 
     def change(self, old: str, new: str) -> NodeChange | None:
@@ -452,10 +541,15 @@ class _Comparison:
         node = g.nodes[name]
         summary = summaries.get(name)
         shapes = summary.shapes if summary is not None else None
-        return NodeInfo(name, node.kind, _type(node), _written_args(node),
-                        None if node.kind == "input" else _refs(node.inputs),
-                        [list(s) for s in shapes] if shapes is not None else None,
-                        summary.params if summary is not None else None)
+        return NodeInfo(
+            name,
+            node.kind,
+            _type(node),
+            _written_args(node),
+            None if node.kind == "input" else _refs(node.inputs),
+            [list(s) for s in shapes] if shapes is not None else None,
+            summary.params if summary is not None else None,
+        )
 
 
 def _key(node: GraphNode, rename: dict) -> tuple:
@@ -476,8 +570,12 @@ def _written_args(node: GraphNode) -> dict:
         decl = node.decl
         if not hasattr(decl, "shape"):  # a nested sub-model's input: the caller's shape
             return {}
-        return {"shape": list(decl.shape), "dtype": decl.dtype, "sparse": decl.sparse,
-                "batch_size": decl.batch_size}
+        return {
+            "shape": list(decl.shape),
+            "dtype": decl.dtype,
+            "sparse": decl.sparse,
+            "batch_size": decl.batch_size,
+        }
     return dict(getattr(node.decl, "args", None) or {})
 
 
@@ -499,9 +597,13 @@ def _nested(value: Any) -> Any:
     if isinstance(value, dict):
         if isinstance(value.get("layer"), str):
             args = value.get("args") or {}
-            return {"layer": value["layer"],
-                    "args": {**_defaults("layer", value["layer"]),
-                             **{k: _nested(v) for k, v in args.items()}}}
+            return {
+                "layer": value["layer"],
+                "args": {
+                    **_defaults("layer", value["layer"]),
+                    **{k: _nested(v) for k, v in args.items()},
+                },
+            }
         return {k: _nested(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_nested(v) for v in value]
@@ -509,9 +611,11 @@ def _nested(value: Any) -> Any:
 
 
 def _arg_changes(old: dict, new: dict, *, loose: bool) -> list[ArgChange]:
-    return [ArgChange(k, old.get(k, ABSENT), new.get(k, ABSENT))
-            for k in sorted(set(old) | set(new))
-            if not _same(old.get(k, ABSENT), new.get(k, ABSENT), loose)]
+    return [
+        ArgChange(k, old.get(k, ABSENT), new.get(k, ABSENT))
+        for k in sorted(set(old) | set(new))
+        if not _same(old.get(k, ABSENT), new.get(k, ABSENT), loose)
+    ]
 
 
 def _is_int(value: Any) -> bool:
@@ -549,6 +653,7 @@ def _refs(value: Any, rename: dict | None = None) -> Any:
 
 
 # -- the sides ----------------------------------------------------------------------------
+
 
 def source_kind(given: str) -> str:
     """`"spec"`, `"keras"` (a saved model) or `"application"` (a keras.applications name)."""
@@ -596,23 +701,41 @@ def _label(given: Any, spec: api.Spec) -> str:
 
 # -- the command --------------------------------------------------------------------------
 
+
 def add_parser(sub, spec_options) -> None:
     """`graphspec diff A B`."""
     cmd = sub.add_parser(
-        "diff", parents=[spec_options], help="what differs between two models",
+        "diff",
+        parents=[spec_options],
+        help="what differs between two models",
         description="Compare two models node by node after composition: added, removed, "
         "changed and renamed nodes, outputs, shapes and parameters. Each side is a spec, a "
         ".keras file or a keras.applications name. Exit status: 0 when equivalent, 1 when "
-        "different, 2 on trouble.")
+        "different, 2 on trouble.",
+    )
     cmd.add_argument("a", metavar="A", help="spec, .keras file or e.g. keras.applications.ResNet50")
     cmd.add_argument("b", metavar="B", help="the same kinds")
-    cmd.add_argument("--set-a", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a parameter of A only (repeatable; --set sets both)")
-    cmd.add_argument("--set-b", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a parameter of B only (repeatable)")
+    cmd.add_argument(
+        "--set-a",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter of A only (repeatable; --set sets both)",
+    )
+    cmd.add_argument(
+        "--set-b",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter of B only (repeatable)",
+    )
     cmd.add_argument("--format", choices=["text", "json"], default="text")
-    cmd.add_argument("-o", "--output", metavar="diff.svg|diff.dot",
-                     help="also draw B with the changes marked (.svg, .png, .dot, .gv)")
+    cmd.add_argument(
+        "-o",
+        "--output",
+        metavar="diff.svg|diff.dot",
+        help="also draw B with the changes marked (.svg, .png, .dot, .gv)",
+    )
 
 
 def run(args) -> int:
@@ -623,8 +746,13 @@ def run(args) -> int:
     try:
         if args.output:
             output.check_target(args.output, PICTURES)
-        sides = [_cli_side(args, given, extra, flag, cli) for given, extra, flag in
-                 ((args.a, args.set_a, "--set-a"), (args.b, args.set_b, "--set-b"))]
+        sides = [
+            _cli_side(args, given, extra, flag, cli)
+            for given, extra, flag in (
+                (args.a, args.set_a, "--set-a"),
+                (args.b, args.set_b, "--set-b"),
+            )
+        ]
         result = compare(sides[0], sides[1], args.a, args.b)
         if args.output:
             _draw(result, args.output)
@@ -650,8 +778,7 @@ def _cli_side(args, given: str, extra: list[str], flag: str, cli) -> api.Spec:
         both = argparse.Namespace(**{**vars(args), "overrides": args.overrides + extra})
         return cli._load(both, given)
     if extra:
-        raise cli.UsageError(f"{flag} overrides parameters of a spec; '{given}' is a Keras "
-                             "model")
+        raise cli.UsageError(f"{flag} overrides parameters of a spec; '{given}' is a Keras model")
     if kind == "keras" and not Path(given).is_file():
         raise cli.UsageError(f"no such file: '{given}'")
     return from_model(given, kind)
@@ -677,6 +804,7 @@ _ANSI = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1"}
 
 def _painter(on: bool):
     """`paint(colour, text)`: the text in an ANSI colour, or unchanged when `on` is false."""
+
     def paint(colour: str, text: str) -> str:
         return f"\x1b[{_ANSI[colour]}m{text}\x1b[0m" if on else text
 
@@ -709,8 +837,13 @@ def _refs_text(value: Any) -> str:
 
 
 def _type_text(kind: str, type_: str | None) -> str:
-    return {"input": "input", "layer": type_, "op": f"op {type_}",
-            "share": f"shares {type_}", "submodel": f"sub-model {type_}"}.get(kind, str(type_))
+    return {
+        "input": "input",
+        "layer": type_,
+        "op": f"op {type_}",
+        "share": f"shares {type_}",
+        "submodel": f"sub-model {type_}",
+    }.get(kind, str(type_))
 
 
 def _shapes_text(shapes: list | None) -> str:
@@ -739,17 +872,28 @@ def _q(text: str) -> str:
 
 # -- the JSON report's schema -------------------------------------------------------------
 
+
 def _pair(item: dict) -> dict:
-    return {"type": "object", "required": ["old", "new"], "additionalProperties": False,
-            "properties": {"old": item, "new": item}}
+    return {
+        "type": "object",
+        "required": ["old", "new"],
+        "additionalProperties": False,
+        "properties": {"old": item, "new": item},
+    }
 
 
 _NULLABLE_INT = {"type": ["integer", "null"]}
-_REFS = {"description": "references: 'node' or 'node:k', a list or a mapping of them",
-         "anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}]}
-_SHAPES = {"description": "one shape per output, batch axis first; null: unknown",
-           "anyOf": [{"type": "null"},
-                     {"type": "array", "items": {"type": "array", "items": _NULLABLE_INT}}]}
+_REFS = {
+    "description": "references: 'node' or 'node:k', a list or a mapping of them",
+    "anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}],
+}
+_SHAPES = {
+    "description": "one shape per output, batch axis first; null: unknown",
+    "anyOf": [
+        {"type": "null"},
+        {"type": "array", "items": {"type": "array", "items": _NULLABLE_INT}},
+    ],
+}
 _KIND = {"enum": ["input", "layer", "op", "share", "submodel"]}
 _TYPE = {"type": ["string", "null"]}
 
@@ -759,61 +903,133 @@ SCHEMA: dict = {
     "title": "graphspec diff report",
     "type": "object",
     "additionalProperties": False,
-    "required": ["format", "a", "b", "equivalent", "totals", "changed", "added", "removed",
-                 "renamed", "reshaped", "outputs", "model"],
+    "required": [
+        "format",
+        "a",
+        "b",
+        "equivalent",
+        "totals",
+        "changed",
+        "added",
+        "removed",
+        "renamed",
+        "reshaped",
+        "outputs",
+        "model",
+    ],
     "properties": {
         "format": {"const": FORMAT},
         "a": {"$ref": "#/$defs/side"},
         "b": {"$ref": "#/$defs/side"},
         "equivalent": {"type": "boolean"},
         "totals": {
-            "type": "object", "additionalProperties": False,
-            "required": ["changed", "added", "removed", "renamed", "reshaped", "params",
-                         "params_delta"],
-            "properties": {**{k: {"type": "integer", "minimum": 0} for k in
-                              ("changed", "added", "removed", "renamed", "reshaped")},
-                           "params": _pair(_NULLABLE_INT), "params_delta": _NULLABLE_INT}},
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "changed",
+                "added",
+                "removed",
+                "renamed",
+                "reshaped",
+                "params",
+                "params_delta",
+            ],
+            "properties": {
+                **{
+                    k: {"type": "integer", "minimum": 0}
+                    for k in ("changed", "added", "removed", "renamed", "reshaped")
+                },
+                "params": _pair(_NULLABLE_INT),
+                "params_delta": _NULLABLE_INT,
+            },
+        },
         "changed": {"type": "array", "items": {"$ref": "#/$defs/change"}},
         "added": {"type": "array", "items": {"$ref": "#/$defs/node"}},
         "removed": {"type": "array", "items": {"$ref": "#/$defs/node"}},
-        "renamed": {"type": "array", "items": {
-            "type": "object", "additionalProperties": False,
-            "required": ["old", "new", "kind", "type"],
-            "properties": {"old": {"type": "string"}, "new": {"type": "string"},
-                           "kind": _KIND, "type": _TYPE}}},
+        "renamed": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["old", "new", "kind", "type"],
+                "properties": {
+                    "old": {"type": "string"},
+                    "new": {"type": "string"},
+                    "kind": _KIND,
+                    "type": _TYPE,
+                },
+            },
+        },
         "reshaped": {"type": "array", "items": {"$ref": "#/$defs/change"}},
         "outputs": {"anyOf": [{"type": "null"}, _pair(_REFS)]},
-        "model": {"anyOf": [{"type": "null"},
-                            _pair({"enum": ["sequential", "functional"]})]},
+        "model": {"anyOf": [{"type": "null"}, _pair({"enum": ["sequential", "functional"]})]},
     },
     "$defs": {
-        "side": {"type": "object", "additionalProperties": False,
-                 "required": ["source", "name", "nodes", "params"],
-                 "properties": {"source": {"type": "string"}, "name": {"type": "string"},
-                                "nodes": {"type": "integer", "minimum": 0},
-                                "params": _NULLABLE_INT}},
-        "node": {"type": "object", "additionalProperties": False,
-                 "required": ["name", "kind", "type", "args", "inputs", "shapes", "params"],
-                 "properties": {"name": {"type": "string"}, "kind": _KIND, "type": _TYPE,
-                                "args": {"type": "object"},
-                                "inputs": {"anyOf": [{"type": "null"}, _REFS]},
-                                "shapes": _SHAPES, "params": _NULLABLE_INT}},
-        "change": {
-            "type": "object", "additionalProperties": False,
-            "required": ["name", "what", "kind", "type", "args", "inputs", "shapes", "params",
-                         "body"],
+        "side": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["source", "name", "nodes", "params"],
+            "properties": {
+                "source": {"type": "string"},
+                "name": {"type": "string"},
+                "nodes": {"type": "integer", "minimum": 0},
+                "params": _NULLABLE_INT,
+            },
+        },
+        "node": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "kind", "type", "args", "inputs", "shapes", "params"],
             "properties": {
                 "name": {"type": "string"},
-                "what": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {
-                    "enum": ["kind", "type", "args", "inputs", "body", "shapes", "params"]}},
+                "kind": _KIND,
+                "type": _TYPE,
+                "args": {"type": "object"},
+                "inputs": {"anyOf": [{"type": "null"}, _REFS]},
+                "shapes": _SHAPES,
+                "params": _NULLABLE_INT,
+            },
+        },
+        "change": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "name",
+                "what",
+                "kind",
+                "type",
+                "args",
+                "inputs",
+                "shapes",
+                "params",
+                "body",
+            ],
+            "properties": {
+                "name": {"type": "string"},
+                "what": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {
+                        "enum": ["kind", "type", "args", "inputs", "body", "shapes", "params"]
+                    },
+                },
                 "kind": _pair(_KIND),
                 "type": _pair(_TYPE),
-                "args": {"type": "array", "items": {
-                    "type": "object", "additionalProperties": False, "required": ["arg"],
-                    "properties": {"arg": {"type": "string"}, "old": {}, "new": {}}}},
+                "args": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["arg"],
+                        "properties": {"arg": {"type": "string"}, "old": {}, "new": {}},
+                    },
+                },
                 "inputs": _pair({"anyOf": [{"type": "null"}, _REFS]}),
                 "shapes": _pair(_SHAPES),
                 "params": _pair(_NULLABLE_INT),
-                "body": {"anyOf": [{"type": "null"}, {"$ref": "#"}]}}},
+                "body": {"anyOf": [{"type": "null"}, {"$ref": "#"}]},
+            },
+        },
     },
 }

@@ -12,8 +12,16 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag,
-                      TypeAdapter, ValidationError)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
 
 from .codes import NODE_KINDS, report
 from .errors import Diagnostic, did_you_mean, pointer
@@ -22,8 +30,24 @@ from .source import MISSING, Source, child
 FORMAT_VERSION = 1
 SCHEMA_ID = "https://graphspec.dev/schemas/graphspec.schema.json"
 
-DTYPES = ("float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64",
-          "uint8", "uint16", "uint32", "uint64", "bool", "string", "complex64", "complex128")
+DTYPES = (
+    "float16",
+    "float32",
+    "float64",
+    "bfloat16",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+    "string",
+    "complex64",
+    "complex128",
+)
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[^/:]+$")]
 """A model, input or node name: Keras forbids '/' in layer names and ':' selects an output."""
@@ -47,13 +71,13 @@ def split_ref(text: str) -> tuple[str, int | None]:
         return text, None
     return match["node"], int(match["k"]) if match["k"] is not None else None
 
+
 Expr = Annotated[str, Field(pattern=r"^\s*\$\{.*\}\s*$")]
 """A `${...}` expression over parameters, e.g. `${width * 2}`; replaced by its value."""
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True,
-                              populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, populate_by_name=True)
 
 
 class InputSpec(_Model):
@@ -137,10 +161,17 @@ def _node_kind(value: Any) -> str | None:
 
 
 Node = Annotated[
-    Union[Annotated[LayerNode, Tag("layer-node")], Annotated[OpNode, Tag("op-node")],
-          Annotated[ShareNode, Tag("share-node")], Annotated[BlockNode, Tag("block-node")]],
-    Discriminator(_node_kind, custom_error_type="node_kind",
-                  custom_error_message="a node needs exactly one of 'layer', 'op', 'share', 'block'"),
+    Union[
+        Annotated[LayerNode, Tag("layer-node")],
+        Annotated[OpNode, Tag("op-node")],
+        Annotated[ShareNode, Tag("share-node")],
+        Annotated[BlockNode, Tag("block-node")],
+    ],
+    Discriminator(
+        _node_kind,
+        custom_error_type="node_kind",
+        custom_error_message="a node needs exactly one of 'layer', 'op', 'share', 'block'",
+    ),
 ]
 
 
@@ -180,8 +211,16 @@ class CompileSpec(_Model):
 
 
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d+))?\s*([KMGT]i?)?B?\s*$")
-_SCALE = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_SCALE = {
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
 
 
 def parse_quantity(value: Any) -> int:
@@ -195,8 +234,10 @@ def parse_quantity(value: Any) -> int:
         return int(value)
     match = _QUANTITY.match(str(value))
     if not match:
-        raise ValueError("expected a number with an optional suffix K, M, G, T (x1000) or "
-                         f"Ki, Mi, Gi, Ti (x1024), e.g. 30M or 4.5G. Received: {value!r}")
+        raise ValueError(
+            "expected a number with an optional suffix K, M, G, T (x1000) or "
+            f"Ki, Mi, Gi, Ti (x1024), e.g. 30M or 4.5G. Received: {value!r}"
+        )
     number, exponent, suffix = match.groups()
     return round(float(number) * 10 ** int(exponent or 0) * _SCALE.get(suffix or "", 1))
 
@@ -255,11 +296,17 @@ def _space_kind(value: Any) -> str | None:
 
 
 SearchSpace = Annotated[
-    Union[Annotated[ChoiceSpace, Tag("choice")], Annotated[IntSpace, Tag("int")],
-          Annotated[FloatSpace, Tag("float")], Annotated[BoolSpace, Tag("bool")]],
-    Discriminator(_space_kind, custom_error_type="space_kind",
-                  custom_error_message="a search space needs exactly one of 'choice', 'int', "
-                  "'float', 'bool'"),
+    Union[
+        Annotated[ChoiceSpace, Tag("choice")],
+        Annotated[IntSpace, Tag("int")],
+        Annotated[FloatSpace, Tag("float")],
+        Annotated[BoolSpace, Tag("bool")],
+    ],
+    Discriminator(
+        _space_kind,
+        custom_error_type="space_kind",
+        custom_error_message="a search space needs exactly one of 'choice', 'int', 'float', 'bool'",
+    ),
 ]
 
 
@@ -322,8 +369,13 @@ class TrainSpec(_Model):
 class DocumentModel(_Model):
     """A graphspec model description (format version 1)."""
 
-    model_config = ConfigDict(title="graphspec", json_schema_extra={
-        "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID})
+    model_config = ConfigDict(
+        title="graphspec",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": SCHEMA_ID,
+        },
+    )
 
     graphspec: Literal[1]
     """Format version. This graphspec reads version 1."""
@@ -380,6 +432,7 @@ def json_schema() -> dict:
 
 # -- document validation --------------------------------------------------------------------
 
+
 @dataclass
 class Document:
     """The valid pieces of a document, even when other pieces are invalid, so that one pass
@@ -412,17 +465,38 @@ def validate_document(source: Source) -> tuple[Document | None, list[Diagnostic]
     # `type(...) is int`: YAML's `true` and `1.0` compare equal to 1 but are not version 1.
     if type(version) is not int or version != FORMAT_VERSION:
         # Other keys may mean something else in another version: report only this.
-        return None, [report(source, ("graphspec",), "GS113", "version", expected=FORMAT_VERSION,
-                             received=repr(version),
-                             hint="this graphspec reads format 1; check the file's origin")]
+        return None, [
+            report(
+                source,
+                ("graphspec",),
+                "GS113",
+                "version",
+                expected=FORMAT_VERSION,
+                received=repr(version),
+                hint="this graphspec reads format 1; check the file's origin",
+            )
+        ]
     try:
         doc = DocumentModel.model_validate(data)
     except ValidationError as exc:
         return _salvage(data), _convert(source, exc)
     names = [getattr(node, "name", None) for node in doc.layers or []]
-    return Document(doc.name, doc.model, doc.imports, doc.params, dict(doc.blocks), doc.inputs,
-                  doc.layers, names, doc.outputs, True, data.get("compile"), data.get("train"),
-                    data.get("budget"), doc.search), []
+    return Document(
+        doc.name,
+        doc.model,
+        doc.imports,
+        doc.params,
+        dict(doc.blocks),
+        doc.inputs,
+        doc.layers,
+        names,
+        doc.outputs,
+        True,
+        data.get("compile"),
+        data.get("train"),
+        data.get("budget"),
+        doc.search,
+    ), []
 
 
 def _valid(adapter: TypeAdapter, value: Any) -> Any:
@@ -434,25 +508,51 @@ def _valid(adapter: TypeAdapter, value: Any) -> Any:
 
 def _salvage(data: dict) -> Document:
     inputs_raw, layers_raw = data.get("inputs"), data.get("layers")
-    inputs = ({k: _valid(_INPUT_ADAPTER, v) for k, v in inputs_raw.items()}
-              if isinstance(inputs_raw, dict) else None)
-    layers = [_valid(_NODE_ADAPTER, v) for v in layers_raw] if isinstance(layers_raw, list) else None
-    names = [v.get("name") if isinstance(v, dict) and isinstance(v.get("name"), str) else None
-             for v in layers_raw] if isinstance(layers_raw, list) else []
+    inputs = (
+        {k: _valid(_INPUT_ADAPTER, v) for k, v in inputs_raw.items()}
+        if isinstance(inputs_raw, dict)
+        else None
+    )
+    layers = (
+        [_valid(_NODE_ADAPTER, v) for v in layers_raw] if isinstance(layers_raw, list) else None
+    )
+    names = (
+        [
+            v.get("name") if isinstance(v, dict) and isinstance(v.get("name"), str) else None
+            for v in layers_raw
+        ]
+        if isinstance(layers_raw, list)
+        else []
+    )
     blocks_raw = data.get("blocks")
-    blocks = ({k: _valid(_BLOCK_ADAPTER, v) for k, v in blocks_raw.items()}
-              if isinstance(blocks_raw, dict) else {})
+    blocks = (
+        {k: _valid(_BLOCK_ADAPTER, v) for k, v in blocks_raw.items()}
+        if isinstance(blocks_raw, dict)
+        else {}
+    )
     outputs = data.get("outputs")
-    ok = _valid(TypeAdapter(DocumentModel.model_fields["outputs"].annotation), outputs) is not None \
+    ok = (
+        _valid(TypeAdapter(DocumentModel.model_fields["outputs"].annotation), outputs) is not None
         or outputs is None
+    )
     imports = data.get("imports")
     params = data.get("params")
     name = data.get("name") if isinstance(data.get("name"), str) else "model"
-    model = data.get("model") if data.get("model") in ("auto", "sequential", "functional") else "auto"
-    return Document(name, model,
-                  [i for i in imports if isinstance(i, str)] if isinstance(imports, list) else [],
-                  params if isinstance(params, dict) else {}, blocks, inputs, layers, names,
-                  outputs, ok)
+    model = (
+        data.get("model") if data.get("model") in ("auto", "sequential", "functional") else "auto"
+    )
+    return Document(
+        name,
+        model,
+        [i for i in imports if isinstance(i, str)] if isinstance(imports, list) else [],
+        params if isinstance(params, dict) else {},
+        blocks,
+        inputs,
+        layers,
+        names,
+        outputs,
+        ok,
+    )
 
 
 _EXPECTED = {
@@ -487,9 +587,12 @@ def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
     errors = exc.errors()
     # A union reports one error per member; where one member's error lies deeper in the data
     # than another's, the deeper one is what the user got wrong.
-    typed = [_data_prefix(source, _strip_tags(tuple(e["loc"]))) for e in errors
-             if e["type"] not in ("missing", "extra_forbidden")]
-    shadowed = {a for a in typed for b in typed if len(b) > len(a) and b[:len(a)] == a}
+    typed = [
+        _data_prefix(source, _strip_tags(tuple(e["loc"])))
+        for e in errors
+        if e["type"] not in ("missing", "extra_forbidden")
+    ]
+    shadowed = {a for a in typed for b in typed if len(b) > len(a) and b[: len(a)] == a}
     for err in errors:
         loc = _strip_tags(tuple(err["loc"]))
         kind = err["type"]
@@ -499,21 +602,50 @@ def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
             if key in seen:
                 continue
             seen.add(key)
-            out.append(report(source, at, "GS111", "missing", key=loc[-1], where=_what(at),
-                              hint=_missing_hint(at, loc[-1])))
+            out.append(
+                report(
+                    source,
+                    at,
+                    "GS111",
+                    "missing",
+                    key=loc[-1],
+                    where=_what(at),
+                    hint=_missing_hint(at, loc[-1]),
+                )
+            )
             continue
         if kind == "extra_forbidden":
             field = loc[-1]
             allowed = _allowed_keys(source, at[:-1])
             if field == "args" and "share" in (source.value_at(at[:-1]) or {}):
-                out.append(report(source, at, "GS116", "share_args", at_key=True,
-                                  hint="remove 'args', or use 'layer' to create a new layer"))
+                out.append(
+                    report(
+                        source,
+                        at,
+                        "GS116",
+                        "share_args",
+                        at_key=True,
+                        hint="remove 'args', or use 'layer' to create a new layer",
+                    )
+                )
             elif field in NODE_KINDS and _node_kind(source.value_at(at[:-1])) is None:
                 continue  # reported as GS115 on the node itself
             else:
-                out.append(report(source, at, "GS112", "unknown", at_key=True, **{
-                    "key": field, "where": _what(at[:-1]), "allowed": ", ".join(allowed),
-                    "hint": did_you_mean(field, allowed)}))
+                out.append(
+                    report(
+                        source,
+                        at,
+                        "GS112",
+                        "unknown",
+                        at_key=True,
+                        **{
+                            "key": field,
+                            "where": _what(at[:-1]),
+                            "allowed": ", ".join(allowed),
+                            "hint": did_you_mean(field, allowed),
+                        },
+                    )
+                )
             continue
         if (at, "type") in seen or at in shadowed:
             continue  # a union reports once per member; one message per place is enough
@@ -522,32 +654,60 @@ def _convert(source: Source, exc: ValidationError) -> list[Diagnostic]:
         if kind == "node_kind":
             present = [k for k in NODE_KINDS if isinstance(value, dict) and k in value]
             if isinstance(value, dict):
-                out.append(report(
-                    source, at, "GS115", "several" if present else "none",
-                    node=_node_label(value, at), present=" and ".join(repr(k) for k in present),
-                    hint="use 'layer' to create a layer, 'op' for an op, 'share' to reuse a "
-                    "layer, 'block' to instantiate a block"))
+                out.append(
+                    report(
+                        source,
+                        at,
+                        "GS115",
+                        "several" if present else "none",
+                        node=_node_label(value, at),
+                        present=" and ".join(repr(k) for k in present),
+                        hint="use 'layer' to create a layer, 'op' for an op, 'share' to reuse a "
+                        "layer, 'block' to instantiate a block",
+                    )
+                )
             else:
                 out.append(report(source, at, "GS110", "node_not_mapping", received=value))
             continue
         if kind == "literal_error":
             expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
-            out.append(report(source, at, "GS114", "choice", at=pointer(at),
-                              choices=", ".join(expected), received=value,
-                              hint=did_you_mean(value, expected)))
+            out.append(
+                report(
+                    source,
+                    at,
+                    "GS114",
+                    "choice",
+                    at=pointer(at),
+                    choices=", ".join(expected),
+                    received=value,
+                    hint=did_you_mean(value, expected),
+                )
+            )
             continue
         if kind == "string_pattern_mismatch":
             # A bad mapping key (`outputs: {"a/b": d}`) is the key, not the value under it.
             is_key = "[key]" in loc
-            out.append(report(source, at, "GS114", "name", at_key=is_key, at=pointer(at),
-                              received=at[-1] if is_key else value,
-                              hint="use letters, digits, '_' and '-'"))
+            out.append(
+                report(
+                    source,
+                    at,
+                    "GS114",
+                    "name",
+                    at_key=is_key,
+                    at=pointer(at),
+                    received=at[-1] if is_key else value,
+                    hint="use letters, digits, '_' and '-'",
+                )
+            )
             continue
         field = at[-1] if at else None
         expected = _EXPECTED.get(field) if isinstance(field, str) else None
         detail = f"expected {expected}" if expected else err["msg"][0].lower() + err["msg"][1:]
-        out.append(report(source, at, "GS110", "wrong_value", at=pointer(at), detail=detail,
-                          received=value))
+        out.append(
+            report(
+                source, at, "GS110", "wrong_value", at=pointer(at), detail=detail, received=value
+            )
+        )
     return out
 
 
@@ -573,11 +733,16 @@ def _allowed_keys(source: Source, loc: tuple) -> list[str]:
         model = InputSpec
     elif len(loc) == 2 and loc[0] == "blocks":
         model = Block
-    elif (len(loc) == 2 and loc[0] == "layers") or (len(loc) == 4 and loc[0] == "blocks"
-                                                     and loc[2] == "layers"):
+    elif (len(loc) == 2 and loc[0] == "layers") or (
+        len(loc) == 4 and loc[0] == "blocks" and loc[2] == "layers"
+    ):
         value = source.value_at(loc)
-        model = {"layer-node": LayerNode, "op-node": OpNode, "share-node": ShareNode,
-                 "block-node": BlockNode}.get(_node_kind(value), LayerNode)
+        model = {
+            "layer-node": LayerNode,
+            "op-node": OpNode,
+            "share-node": ShareNode,
+            "block-node": BlockNode,
+        }.get(_node_kind(value), LayerNode)
     else:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

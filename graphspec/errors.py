@@ -16,7 +16,6 @@ from typing import Iterable, Sequence
 from .codes import CODES, ERROR, WARNING  # noqa: F401 (re-exported)
 
 
-
 @dataclass(frozen=True)
 class Diagnostic:
     """One problem found in a spec.

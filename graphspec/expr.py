@@ -34,8 +34,10 @@ MAX_LENGTH = 1000
 MAX_DEPTH = 50
 MAX_INT_BITS = 4096
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)"
-                    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\*\*|//|[-+*/%(),]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\*\*|//|[-+*/%(),]))"
+)
 FUNCTIONS = {"min": min, "max": max}
 
 
@@ -45,8 +47,9 @@ class ExprError(ValueError):
     larger than the limits allow). The message is the code's `template` in the catalogue,
     filled from `fields` (kept, so that a caller can report it with its own location)."""
 
-    def __init__(self, code: str, template: str, /, offset: int = 0, hint: str | None = None,
-                 **fields: Any):
+    def __init__(
+        self, code: str, template: str, /, offset: int = 0, hint: str | None = None, **fields: Any
+    ):
         super().__init__(CATALOGUE[code].render(template, **fields))
         self.code, self.template, self.fields = code, template, fields
         self.offset, self.hint = offset, hint
@@ -82,8 +85,9 @@ class _Parser:
         token = self.tokens[self.i]
         if value is not None and token[1] != value:
             got = "the end" if token[0] == "end" else repr(token[1])
-            raise ExprError("GS130", "expected", offset=token[2], expected=value,
-                            text=self.text, received=got)
+            raise ExprError(
+                "GS130", "expected", offset=token[2], expected=value, text=self.text, received=got
+            )
         self.i += 1
         return token
 
@@ -144,8 +148,7 @@ class _Parser:
         if kind == "name":
             if self.peek()[1] == "(":
                 if text not in FUNCTIONS:
-                    raise ExprError("GS130", "function", offset=offset, name=text,
-                                    text=self.text)
+                    raise ExprError("GS130", "function", offset=offset, name=text, text=self.text)
                 self.take("(")
                 self._nest()
                 args = [self.expr()]
@@ -161,14 +164,16 @@ class _Parser:
                 from .errors import did_you_mean
 
                 hint = did_you_mean(text, list(self.scope)) or (
-                    "parameters: " + ", ".join(self.scope) if self.scope
-                    else "declare it under 'params'")
-                raise ExprError("GS131", "unknown", offset=offset, hint=hint, name=text,
-                                text=self.text)
+                    "parameters: " + ", ".join(self.scope)
+                    if self.scope
+                    else "declare it under 'params'"
+                )
+                raise ExprError(
+                    "GS131", "unknown", offset=offset, hint=hint, name=text, text=self.text
+                )
             value = self.scope[text]
             if isinstance(value, float) and not math.isfinite(value):
-                raise ExprError("GS132", "parameter", offset=offset, name=text,
-                                value=_short(value))
+                raise ExprError("GS132", "parameter", offset=offset, name=text, value=_short(value))
             return value
         if text == "(":
             self._nest()
@@ -187,8 +192,14 @@ def _short(value: Any) -> str:
 
 def _number(value: Any, op: str, offset: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ExprError("GS132", "operand", offset=offset, op=op, received=_short(value),
-                        type=type(value).__name__)
+        raise ExprError(
+            "GS132",
+            "operand",
+            offset=offset,
+            op=op,
+            received=_short(value),
+            type=type(value).__name__,
+        )
 
 
 def _apply(op: str, a: Any, b: Any, offset: int):
@@ -196,11 +207,16 @@ def _apply(op: str, a: Any, b: Any, offset: int):
     _number(b, op, offset)
     try:
         if op == "**":
-            if isinstance(a, int) and isinstance(b, int) and b > 0 and \
-                    max(abs(a).bit_length() - 1, 0) * b > MAX_INT_BITS:
-                raise ExprError("GS132", "power", offset=offset, a=_short(a), b=_short(b),
-                                bits=MAX_INT_BITS)
-            result = a ** b
+            if (
+                isinstance(a, int)
+                and isinstance(b, int)
+                and b > 0
+                and max(abs(a).bit_length() - 1, 0) * b > MAX_INT_BITS
+            ):
+                raise ExprError(
+                    "GS132", "power", offset=offset, a=_short(a), b=_short(b), bits=MAX_INT_BITS
+                )
+            result = a**b
         elif op == "+":
             result = a + b
         elif op == "-":
@@ -214,11 +230,13 @@ def _apply(op: str, a: Any, b: Any, offset: int):
         else:
             result = a % b
     except ZeroDivisionError:
-        raise ExprError("GS132", "division", offset=offset, a=_short(a), op=op,
-                        b=_short(b)) from None
+        raise ExprError(
+            "GS132", "division", offset=offset, a=_short(a), op=op, b=_short(b)
+        ) from None
     except OverflowError:
-        raise ExprError("GS132", "overflow", offset=offset, a=_short(a), op=op,
-                        b=_short(b)) from None
+        raise ExprError(
+            "GS132", "overflow", offset=offset, a=_short(a), op=op, b=_short(b)
+        ) from None
     if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
         raise ExprError("GS132", "result", offset=offset, op=op, bits=MAX_INT_BITS)
     if isinstance(result, complex) or (isinstance(result, float) and not math.isfinite(result)):
@@ -284,18 +302,29 @@ class Budget:
     def spend(self, amount: int, offset: int = 0) -> None:
         self.left -= amount
         if self.left < 0:
-            raise ExprError("GS160", "values", offset=offset,
-                            hint=raise_hint("max_nodes", "--max-nodes", _BUILD),
-                            limit=self.limits.max_values, chars=self.CHARS_PER_VALUE)
+            raise ExprError(
+                "GS160",
+                "values",
+                offset=offset,
+                hint=raise_hint("max_nodes", "--max-nodes", _BUILD),
+                limit=self.limits.max_values,
+                chars=self.CHARS_PER_VALUE,
+            )
 
 
 _BUILD = "build values this large"  # what a spec over a substitution limit is meant to do
 
 
 def _too_large(what: str, unit: str, limits: Limits, offset: int) -> ExprError:
-    return ExprError("GS160", "value_size", offset=offset,
-                     hint=raise_hint("max_value_size", "--max-value-size", _BUILD),
-                     what=what, limit=limits.max_value_size, unit=unit)
+    return ExprError(
+        "GS160",
+        "value_size",
+        offset=offset,
+        hint=raise_hint("max_value_size", "--max-value-size", _BUILD),
+        what=what,
+        limit=limits.max_value_size,
+        unit=unit,
+    )
 
 
 _OPEN = re.compile(r"\$?\$\{")
@@ -310,7 +339,7 @@ def _segments(text: str) -> list[str | tuple[str, int]]:
     for match in _OPEN.finditer(text):
         if match.start() < pos:
             continue  # inside an expression already taken
-        literal.append(text[pos:match.start()])
+        literal.append(text[pos : match.start()])
         pos = match.end()
         if match.group() == "$${":
             literal.append("${")
@@ -318,9 +347,14 @@ def _segments(text: str) -> list[str | tuple[str, int]]:
         close = text.find("}", pos)
         brace = text.find("{", pos, len(text) if close < 0 else close)
         if close < 0 or brace >= 0:
-            raise ExprError("GS130", "unclosed_brace" if brace >= 0 else "unclosed",
-                            offset=match.start(), hint="write '$${' for a literal '${'",
-                            position=match.start() + 1, text=_short(text)[1:-1])
+            raise ExprError(
+                "GS130",
+                "unclosed_brace" if brace >= 0 else "unclosed",
+                offset=match.start(),
+                hint="write '$${' for a literal '${'",
+                position=match.start() + 1,
+                text=_short(text)[1:-1],
+            )
         if any(literal):
             parts.append("".join(literal))
         literal = []
@@ -377,8 +411,9 @@ def _count_refs(value: Any, name: str) -> int:
     return sum(_count_refs(child, name) for child in value) if isinstance(value, list) else 0
 
 
-def substitute(text: str, scope: Mapping[str, Any], limits: Limits = DEFAULT,
-               budget: Budget | None = None) -> Any:
+def substitute(
+    text: str, scope: Mapping[str, Any], limits: Limits = DEFAULT, budget: Budget | None = None
+) -> Any:
     """Replace every `${...}` in a string. A string that is exactly one `${...}` becomes the
     value itself, keeping its type; otherwise values are interpolated as text. `$${` writes a
     literal `${`. Raises ExprError with `offset` into `text`.
@@ -396,8 +431,9 @@ def substitute(text: str, scope: Mapping[str, Any], limits: Limits = DEFAULT,
         size = budget.size(value)
         if size is None:
             kind = {str: "a string", list: "a list", dict: "a mapping"}.get(type(value), "a value")
-            raise _too_large(kind, "characters" if isinstance(value, str) else "values", limits,
-                             offset - 2)
+            raise _too_large(
+                kind, "characters" if isinstance(value, str) else "values", limits, offset - 2
+            )
         budget.spend(size, offset - 2)
         return value
 

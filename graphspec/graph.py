@@ -14,7 +14,7 @@ import networkx as nx
 
 from . import catalog, settings, signatures, walk
 from .catalog import UNSUPPORTED_LAYERS
-from .codes import WARNING, report
+from .codes import report
 from .composition import CallerInput, ComposedNode, Composition, Ref, Submodel
 from .document import LayerNode, OpNode
 from .errors import Diagnostic, did_you_mean, pointer
@@ -102,8 +102,13 @@ class _Checker:
     def _vertex(self, composed: ComposedNode) -> GraphNode:
         decl = composed.decl
         inputs = composed.inputs
-        form = "list" if isinstance(inputs, list) else "mapping" if isinstance(inputs, dict) \
+        form = (
+            "list"
+            if isinstance(inputs, list)
+            else "mapping"
+            if isinstance(inputs, dict)
             else "single"
+        )
         if isinstance(decl, LayerNode):
             kind, type_ = "layer", decl.layer
         elif isinstance(decl, OpNode):
@@ -112,8 +117,17 @@ class _Checker:
             kind, type_ = "submodel", decl.block
         else:
             kind, type_ = "share", composed.share
-        node = GraphNode(composed.name, kind, composed.loc, decl, composed.index, type_, form,
-                         _drop_holes(inputs), written=len(inputs) if form == "list" else 1)
+        node = GraphNode(
+            composed.name,
+            kind,
+            composed.loc,
+            decl,
+            composed.index,
+            type_,
+            form,
+            _drop_holes(inputs),
+            written=len(inputs) if form == "list" else 1,
+        )
         if kind == "share" and composed.share is None:
             self.invalid.add(node.name)  # its target did not resolve: reported already
         return node
@@ -136,10 +150,16 @@ class _Checker:
                     node.n_outputs = len(_refs(node.sub.outputs))
             elif node.kind == "op":
                 if OPS.signature(node.decl.op) is None:
-                    self.error(node.loc + ("op",), "GS202", "unknown", op=node.decl.op,
-                               node=node.name, hint=did_you_mean(node.decl.op, self._op_names())
-                               or "custom ops must be registered with graphspec.register_op "
-                               "(CLI: --plugin)")
+                    self.error(
+                        node.loc + ("op",),
+                        "GS202",
+                        "unknown",
+                        op=node.decl.op,
+                        node=node.name,
+                        hint=did_you_mean(node.decl.op, self._op_names())
+                        or "custom ops must be registered with graphspec.register_op "
+                        "(CLI: --plugin)",
+                    )
                     self.invalid.add(node.name)
                 else:
                     node.n_outputs = None
@@ -152,19 +172,32 @@ class _Checker:
 
     def check_layer(self, layer: str, args: dict, loc: tuple) -> LayerSignature | None:
         if layer in UNSUPPORTED_LAYERS and layer not in LAYERS:
-            self.error(loc + ("layer",), "GS215", "unsupported", layer=layer,
-                       reason=UNSUPPORTED_LAYERS[layer])
+            self.error(
+                loc + ("layer",),
+                "GS215",
+                "unsupported",
+                layer=layer,
+                reason=UNSUPPORTED_LAYERS[layer],
+            )
             return None
         sig = LAYERS.signature(layer)
         if sig is None:
             known = LAYERS.names() + list(catalog.load()["layers"])
             hint = did_you_mean(layer, known)
             if hint is None and "." in layer:
-                hint = "use the class name alone, e.g. 'Dense'; custom layers are registered " \
-                       "with graphspec.register_layer and loaded with --plugin"
-            self.error(loc + ("layer",), "GS201", "unknown", layer=layer, where=self._label(loc),
-                       hint=hint or "custom layers must be registered with "
-                       "graphspec.register_layer (CLI: --plugin)")
+                hint = (
+                    "use the class name alone, e.g. 'Dense'; custom layers are registered "
+                    "with graphspec.register_layer and loaded with --plugin"
+                )
+            self.error(
+                loc + ("layer",),
+                "GS201",
+                "unknown",
+                layer=layer,
+                where=self._label(loc),
+                hint=hint
+                or "custom layers must be registered with graphspec.register_layer (CLI: --plugin)",
+            )
             return None
         self.check_args(layer, sig, args, loc)
         return sig
@@ -179,16 +212,29 @@ class _Checker:
             self._check_nested(value, loc + ("args", key))
 
     def _report(self, loc: tuple, problem: signatures.Problem) -> None:
-        self.error(loc + problem.path, problem.code, problem.template, hint=problem.hint,
-                   at_key=problem.at_key, **problem.fields_dict())
+        self.error(
+            loc + problem.path,
+            problem.code,
+            problem.template,
+            hint=problem.hint,
+            at_key=problem.at_key,
+            **problem.fields_dict(),
+        )
 
     def _check_nested(self, value: Any, at: tuple) -> None:
         """A mapping with a `layer` key inside args is itself a layer (wrappers)."""
         for path, nested in walk.find(value, _is_nested_layer):
             here = at + path
             for key in sorted(set(nested) - {"layer", "args"}):
-                self.error(here + (key,), "GS112", "nested_layer", key=key, at=pointer(here),
-                           at_key=True, hint=did_you_mean(key, ["layer", "args"]))
+                self.error(
+                    here + (key,),
+                    "GS112",
+                    "nested_layer",
+                    key=key,
+                    at=pointer(here),
+                    at_key=True,
+                    hint=did_you_mean(key, ["layer", "args"]),
+                )
             nested_args = nested.get("args", {})
             if not isinstance(nested_args, dict):
                 self.error(here + ("args",), "GS110", "nested_args", received=nested_args)
@@ -205,21 +251,37 @@ class _Checker:
                 self.invalid.add(node.name)
                 return
             if owner.kind == "input":
-                self.error(node.loc + ("share",), "GS214", "input", node=node.name, target=target,
-                           hint="share a node that has 'layer' or 'op'")
+                self.error(
+                    node.loc + ("share",),
+                    "GS214",
+                    "input",
+                    node=node.name,
+                    target=target,
+                    hint="share a node that has 'layer' or 'op'",
+                )
                 self.invalid.add(node.name)
                 return
             if owner.kind == "op":
-                self.error(node.loc + ("share",), "GS214", "op", node=node.name, target=target,
-                           hint=f"write another node with op: {owner.type}")
+                self.error(
+                    node.loc + ("share",),
+                    "GS214",
+                    "op",
+                    node=node.name,
+                    target=target,
+                    hint=f"write another node with op: {owner.type}",
+                )
                 self.invalid.add(node.name)
                 return
             if owner.kind != "share":
                 break
             if owner.name in seen:
-                self.error(node.loc + ("share",), "GS214", "circle",
-                           chain=" -> ".join(seen + [owner.name]),
-                           hint="share a node that has 'layer' or 'op'")
+                self.error(
+                    node.loc + ("share",),
+                    "GS214",
+                    "circle",
+                    chain=" -> ".join(seen + [owner.name]),
+                    hint="share a node that has 'layer' or 'op'",
+                )
                 self.invalid.add(node.name)
                 return
             seen.append(owner.name)
@@ -258,22 +320,36 @@ class _Checker:
     def _check_submodel_arity(self, node: GraphNode, owner: GraphNode) -> None:
         expected = len(owner.decl.body.inputs)
         if node.form == "mapping" or node.written != expected:
-            self.error(node.loc + ("in",), "GS210", "submodel", node=owner.name,
-                       block=owner.type, expected=expected,
-                       received="a mapping" if node.form == "mapping" else node.written)
+            self.error(
+                node.loc + ("in",),
+                "GS210",
+                "submodel",
+                node=owner.name,
+                block=owner.type,
+                expected=expected,
+                received="a mapping" if node.form == "mapping" else node.written,
+            )
 
     def _check_layer_arity(self, node: GraphNode, owner: GraphNode, sig: LayerSignature) -> None:
         keys = node.decl.in_ if node.form == "mapping" else ()
-        for problem in signatures.check_layer_call(sig, owner.type, node.name, node.form,
-                                                   node.written, keys):
+        for problem in signatures.check_layer_call(
+            sig, owner.type, node.name, node.form, node.written, keys
+        ):
             if problem.path == ("in",) and node.decl.in_ is None:
                 problem = replace(problem, path=())  # a default input: point at the node
             self._report(node.loc, problem)
 
     def _check_op_arity(self, node: GraphNode) -> None:
         keys = node.inputs if node.form == "mapping" else ()
-        for problem in signatures.check_op_call(OPS.signature(node.type), node.type, node.name,
-                                                node.form, node.written, keys, node.decl.args):
+        for problem in signatures.check_op_call(
+            OPS.signature(node.type),
+            node.type,
+            node.name,
+            node.form,
+            node.written,
+            keys,
+            node.decl.args,
+        ):
             self._report(node.loc, problem)
 
     def _check_index(self, ref: Ref, node: GraphNode) -> None:
@@ -284,10 +360,22 @@ class _Checker:
             return
         count = 1 if target.kind == "input" else target.n_outputs
         if count is not None and ref.index >= count:
-            hint = ("set return_state: true on the recurrent layer to get its states"
-                    if target.type in ("LSTM", "GRU", "SimpleRNN") and count == 1 else None)
-            self.error(ref.loc, "GS211", "index", ref=f"{ref.node}:{ref.index}", node=node.name,
-                       target=ref.node, count=count, last=count - 1, hint=hint)
+            hint = (
+                "set return_state: true on the recurrent layer to get its states"
+                if target.type in ("LSTM", "GRU", "SimpleRNN") and count == 1
+                else None
+            )
+            self.error(
+                ref.loc,
+                "GS211",
+                "index",
+                ref=f"{ref.node}:{ref.index}",
+                node=node.name,
+                target=ref.node,
+                count=count,
+                last=count - 1,
+                hint=hint,
+            )
 
     # -- 4. the graph: cycles, reachability, kind ------------------------------------------
     def build_graph(self) -> nx.DiGraph:
@@ -315,9 +403,13 @@ class _Checker:
             sub = graph.subgraph(component)
             start = min(component, key=lambda n: self.nodes[n].index or 0)
             cycle = [u for u, _ in nx.find_cycle(sub, source=start)]
-            self.error(self.nodes[start].loc + ("in",), "GS207", "cycle",
-                       cycle=" -> ".join(cycle + [cycle[0]]),
-                       hint="a node cannot depend on its own output; break one of these references")
+            self.error(
+                self.nodes[start].loc + ("in",),
+                "GS207",
+                "cycle",
+                cycle=" -> ".join(cycle + [cycle[0]]),
+                hint="a node cannot depend on its own output; break one of these references",
+            )
         return not found
 
     def check_reachability(self, graph: nx.DiGraph, outputs) -> None:
@@ -336,21 +428,42 @@ class _Checker:
         owners = {n.owner for n in self.nodes.values() if n.owner and n.name in needed}
         for name in self.composition.inputs:
             if name not in needed and name not in self.invalid:
-                self.error(("inputs", name), "GS208", "unused", name=name, at_key=True,
-                           hint="connect it to a node that leads to an output, or remove it")
+                self.error(
+                    ("inputs", name),
+                    "GS208",
+                    "unused",
+                    name=name,
+                    at_key=True,
+                    hint="connect it to a node that leads to an output, or remove it",
+                )
         for node in self.nodes.values():
-            if (node.kind != "input" and node.name not in needed and node.name not in owners
-                    and node.name not in self.invalid):
-                self.diags.append(report(self.source, node.loc, "GS209", "unused", name=node.name,
-                                         hint="list it under 'outputs', use it as an input, or "
-                                         "remove it"))
+            if (
+                node.kind != "input"
+                and node.name not in needed
+                and node.name not in owners
+                and node.name not in self.invalid
+            ):
+                self.diags.append(
+                    report(
+                        self.source,
+                        node.loc,
+                        "GS209",
+                        "unused",
+                        name=node.name,
+                        hint="list it under 'outputs', use it as an input, or remove it",
+                    )
+                )
 
     def model_kind(self, graph: nx.DiGraph, outputs) -> str:
         chain = self._is_chain(graph, outputs)
         model = self.composition.model
         if model == "sequential" and not chain:
-            self.error(Loc(("model",), self.source), "GS213", "not_chain",
-                       hint="use model: functional, or model: auto")
+            self.error(
+                Loc(("model",), self.source),
+                "GS213",
+                "not_chain",
+                hint="use model: functional, or model: auto",
+            )
         if model == "functional":
             return "functional"
         return "sequential" if chain else "functional"
@@ -370,8 +483,13 @@ class _Checker:
             if graph.out_degree(current) != 1:
                 return False
             nxt = self.nodes[next(iter(graph.successors(current)))]
-            if (nxt.kind == "share" or nxt.form != "single" or nxt.inputs.index is not None
-                    or nxt.n_outputs not in (1, None) or nxt.name in owners):
+            if (
+                nxt.kind == "share"
+                or nxt.form != "single"
+                or nxt.inputs.index is not None
+                or nxt.n_outputs not in (1, None)
+                or nxt.name in owners
+            ):
                 return False
             current = nxt.name
             visited += 1
@@ -397,18 +515,39 @@ def check(source: Source, composition: Composition) -> tuple[CheckedGraph | None
         checker.check_reachability(graph, outputs)
     kind = checker.model_kind(graph, outputs) if acyclic else "functional"
     if outputs is not None:
-        checker.diags += settings.check(source, composition.compile, composition.train,
-                                        settings.output_names(outputs, checker.nodes))
+        checker.diags += settings.check(
+            source,
+            composition.compile,
+            composition.train,
+            settings.output_names(outputs, checker.nodes),
+        )
     if any(d.is_error for d in checker.diags) or not acyclic or holes or outputs is None:
         return None, checker.diags
-    order = [n for n in nx.lexicographical_topological_sort(
-        graph, key=lambda n: (checker.nodes[n].index if checker.nodes[n].index is not None else -1, n))
-        if checker.nodes[n].kind != "input"]
+    order = [
+        n
+        for n in nx.lexicographical_topological_sort(
+            graph,
+            key=lambda n: (checker.nodes[n].index if checker.nodes[n].index is not None else -1, n),
+        )
+        if checker.nodes[n].kind != "input"
+    ]
     shared: dict[str, list[str]] = {}
     for node in checker.nodes.values():
         if node.owner:
             shared.setdefault(node.owner, []).append(node.name)
-    return (CheckedGraph(graph, checker.nodes, list(composition.inputs), order, outputs, kind,
-                         shared, composition.params, composition.compile, composition.train,
-                         composition.budget),
-            checker.diags)
+    return (
+        CheckedGraph(
+            graph,
+            checker.nodes,
+            list(composition.inputs),
+            order,
+            outputs,
+            kind,
+            shared,
+            composition.params,
+            composition.compile,
+            composition.train,
+            composition.budget,
+        ),
+        checker.diags,
+    )

@@ -63,8 +63,10 @@ DEFAULT = Limits()
 
 def raise_hint(argument: str, flag: str, meant: str = "be this large") -> str:
     """The hint of a GS160: which option raises the limit, on the command line and in Python."""
-    return (f"if the spec is meant to {meant}, raise the limit: {flag} "
-            f"(graphspec.Limits({argument}=...) in Python)")
+    return (
+        f"if the spec is meant to {meant}, raise the limit: {flag} "
+        f"(graphspec.Limits({argument}=...) in Python)"
+    )
 
 
 def limit_report(path: str, template: str, argument: str, flag: str, **fields: Any):
@@ -72,8 +74,15 @@ def limit_report(path: str, template: str, argument: str, flag: str, **fields: A
     `fields`, with a hint naming the option that raises the limit (`argument` of Limits, `flag`
     on the command line)."""
     code = CATALOGUE["GS160"]
-    return Diagnostic(path, None, None, code.id, code.severity, code.render(template, **fields),
-                      raise_hint(argument, flag))
+    return Diagnostic(
+        path,
+        None,
+        None,
+        code.id,
+        code.severity,
+        code.render(template, **fields),
+        raise_hint(argument, flag),
+    )
 
 
 def limit_diagnostic(path: str, what: str, argument: str, flag: str):
@@ -84,6 +93,7 @@ def limit_diagnostic(path: str, what: str, argument: str, flag: str):
 
 def too_many_nodes(path: str, limits: Limits):
     return limit_report(path, "nodes", "max_nodes", "--max-nodes", limit=limits.max_nodes)
+
 
 _BRACKETS = re.compile(r"[^\[\]{}]+")
 _INDENT = re.compile(r"^[ \t]*", re.M)

@@ -20,8 +20,14 @@ from typing import Iterable, Iterator
 
 from .errors import OutputError
 
-__all__ = ["OutputError", "atomic_path", "check_target", "read_metadata", "save_model",
-           "write_text"]
+__all__ = [
+    "OutputError",
+    "atomic_path",
+    "check_target",
+    "read_metadata",
+    "save_model",
+    "write_text",
+]
 
 METADATA_FILE = "graphspec.json"  # graphspec's own entry inside a saved .keras archive
 
@@ -38,18 +44,22 @@ def check_target(path: str | os.PathLike, suffixes: Iterable[str]) -> Path:
     except FileNotFoundError:
         info = None
     except OSError as exc:
-        raise OutputError(f"cannot use the output '{path}': {_reason(exc)}", path,
-                          usage=True) from None
+        raise OutputError(
+            f"cannot use the output '{path}': {_reason(exc)}", path, usage=True
+        ) from None
     if info is not None and stat.S_ISDIR(info.st_mode):
-        raise OutputError(f"the output '{path}' is a directory; give a file name inside it, "
-                          f"e.g. '{target / ('model' + (suffixes[0] if suffixes else ''))}'",
-                          path, usage=True)
+        raise OutputError(
+            f"the output '{path}' is a directory; give a file name inside it, "
+            f"e.g. '{target / ('model' + (suffixes[0] if suffixes else ''))}'",
+            path,
+            usage=True,
+        )
     if suffixes and target.suffix.lower() not in suffixes:
-        raise OutputError(f"the output must be a {_choices(suffixes)} file. Received: "
-                          f"'{path}'", path, usage=True)
+        raise OutputError(
+            f"the output must be a {_choices(suffixes)} file. Received: '{path}'", path, usage=True
+        )
     if info is not None and not stat.S_ISREG(info.st_mode):
-        raise OutputError(f"the output '{path}' exists and is not a regular file", path,
-                          usage=True)
+        raise OutputError(f"the output '{path}' exists and is not a regular file", path, usage=True)
     folder = _real(target).parent
     if not folder.is_dir():
         raise OutputError(f"the output folder does not exist: '{folder}'", path, usage=True)
@@ -58,8 +68,9 @@ def check_target(path: str | os.PathLike, suffixes: Iterable[str]) -> Path:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise OutputError(f"cannot write in the output folder '{folder}': {_reason(exc)}",
-                          path, usage=True) from None
+        raise OutputError(
+            f"cannot write in the output folder '{folder}': {_reason(exc)}", path, usage=True
+        ) from None
     return target
 
 
@@ -118,10 +129,16 @@ def read_metadata(path: str | os.PathLike) -> dict | None:
             data = json.loads(archive.read(METADATA_FILE))
     except OSError as exc:
         raise OutputError(f"cannot read '{path}': {_reason(exc)}", path) from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError,
-            RuntimeError) as exc:  # RuntimeError: encrypted; NotImplementedError: compression
-        raise OutputError(f"cannot read '{path}': it is not a readable .keras archive ({exc})",
-                          path) from None
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:  # RuntimeError: encrypted; NotImplementedError: compression
+        raise OutputError(
+            f"cannot read '{path}': it is not a readable .keras archive ({exc})", path
+        ) from None
     except ValueError as exc:  # the metadata entry is not JSON
         raise OutputError(f"cannot read the graphspec metadata in '{path}': {exc}", path) from None
     return data if isinstance(data, dict) else None

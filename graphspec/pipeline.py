@@ -65,22 +65,31 @@ def run(spec: Any, options: Options = Options(), *, read: source.Source | None =
     found += more
     if stages.document is None:
         return _finish(stages)
-    stages.composition, more = composition.compose(read, stages.document, options.params,
-                                                   limits, options.allow_imports_from,
-                                                   options.read_import)
+    stages.composition, more = composition.compose(
+        read,
+        stages.document,
+        options.params,
+        limits,
+        options.allow_imports_from,
+        options.read_import,
+    )
     found += more
     if stages.composition is None:
         return _finish(stages)
     stages.checked, more = graph.check(read, stages.composition)
     found += more
     if stages.checked is not None:
-        stages.summary, more = analysis.analyze(read, stages.checked,
-                                                strict=options.strict_shapes,
-                                                name=stages.document.name)
+        stages.summary, more = analysis.analyze(
+            read, stages.checked, strict=options.strict_shapes, name=stages.document.name
+        )
         found += more
         if stages.checked.budget is not None:
-            found += analysis.budget.check(read, source.Loc(("budget",), read), stages.summary,
-                                           stages.checked.budget.model_dump())
+            found += analysis.budget.check(
+                read,
+                source.Loc(("budget",), read),
+                stages.summary,
+                stages.checked.budget.model_dump(),
+            )
     return _finish(stages)
 
 

@@ -97,6 +97,7 @@ def _edge_shape(shapes: dict | None, ref: Ref) -> str | None:
 
 # -- DOT --------------------------------------------------------------------------------------
 
+
 def _dot_quote(text: str) -> str:
     """A DOT string; a newline in `text` becomes a line break in the label."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -104,26 +105,36 @@ def _dot_quote(text: str) -> str:
 
 
 def to_dot(g: CheckedGraph, name: str, shapes: dict | None = None) -> str:
-    lines = [f"digraph {_dot_quote(name)} {{", "  rankdir=TB;",
-             '  graph [fontname="Helvetica", fontsize=11];',
-             '  node [shape=box, style="rounded,filled", fillcolor="#f5f5f5", fontname="Helvetica", fontsize=11];',
-             '  edge [fontname="Helvetica", fontsize=9, color="#555555"];']
+    lines = [
+        f"digraph {_dot_quote(name)} {{",
+        "  rankdir=TB;",
+        '  graph [fontname="Helvetica", fontsize=11];',
+        '  node [shape=box, style="rounded,filled", fillcolor="#f5f5f5", fontname="Helvetica", fontsize=11];',
+        '  edge [fontname="Helvetica", fontsize=9, color="#555555"];',
+    ]
     output_nodes = {ref.node for _, ref in _outputs(g)}
     for input_name in g.inputs:
         label = "\n".join(_label_lines(g.nodes[input_name], g))
-        lines.append(f'  {_dot_quote(input_name)} [label={_dot_quote(label)}, shape=invhouse, '
-                     'fillcolor="#cfe8fc"];')
+        lines.append(
+            f"  {_dot_quote(input_name)} [label={_dot_quote(label)}, shape=invhouse, "
+            'fillcolor="#cfe8fc"];'
+        )
 
     def emit(level: dict, indent: str) -> None:
         for node_name in level["nodes"]:
             node = g.nodes[node_name]
             label = "\n".join(_label_lines(node, g))
-            style = ', fillcolor="#fff3c4", penwidth=2' if node_name in output_nodes else \
-                (', style="rounded,filled,dashed"' if node.kind == "share" else "")
+            style = (
+                ', fillcolor="#fff3c4", penwidth=2'
+                if node_name in output_nodes
+                else (', style="rounded,filled,dashed"' if node.kind == "share" else "")
+            )
             lines.append(f"{indent}{_dot_quote(node_name)} [label={_dot_quote(label)}{style}];")
         for (cluster_id, label), child in level["children"].items():
             lines.append(f"{indent}subgraph {_dot_quote('cluster_' + cluster_id)} {{")
-            lines.append(f'{indent}  label={_dot_quote(label)}; style="rounded,dashed"; color="#888888";')
+            lines.append(
+                f'{indent}  label={_dot_quote(label)}; style="rounded,dashed"; color="#888888";'
+            )
             emit(child, indent + "  ")
             lines.append(f"{indent}}}")
 
@@ -139,16 +150,21 @@ def to_dot(g: CheckedGraph, name: str, shapes: dict | None = None) -> str:
         lines.append(f"  {_dot_quote(source)} -> {_dot_quote(target)}{attr};")
     for i, (label, ref) in enumerate(_outputs(g)):
         out_id = f"__output_{i}"
-        lines.append(f'  {_dot_quote(out_id)} [label={_dot_quote(label)}, shape=house, '
-                     'fillcolor="#fff3c4"];')
+        lines.append(
+            f'  {_dot_quote(out_id)} [label={_dot_quote(label)}, shape=house, fillcolor="#fff3c4"];'
+        )
         shape = _edge_shape(shapes, ref)
-        lines.append(f"  {_dot_quote(ref.node)} -> {_dot_quote(out_id)}"
-                     + (f" [label={_dot_quote(shape)}]" if shape else "") + ";")
+        lines.append(
+            f"  {_dot_quote(ref.node)} -> {_dot_quote(out_id)}"
+            + (f" [label={_dot_quote(shape)}]" if shape else "")
+            + ";"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
 # -- Mermaid ----------------------------------------------------------------------------------
+
 
 def _mermaid_text(text: str) -> str:
     return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
@@ -161,7 +177,7 @@ def to_mermaid(g: CheckedGraph, name: str, shapes: dict | None = None) -> str:
         label = "<br/>".join(_mermaid_text(t) for t in _label_lines(g.nodes[input_name], g))
         lines.append(f'  {ids[input_name]}[/"{label}"/]')
     output_nodes = {ref.node for _, ref in _outputs(g)}
-    counter = iter(range(10 ** 9))
+    counter = iter(range(10**9))
 
     def emit(level: dict, indent: str) -> None:
         for node_name in level["nodes"]:
@@ -174,8 +190,14 @@ def to_mermaid(g: CheckedGraph, name: str, shapes: dict | None = None) -> str:
 
     emit(_cluster_tree(g), "  ")
     for source, target, ref in _edges(g):
-        text = " ".join(t for t in (str(ref.index) if ref.index is not None else "",
-                                    _edge_shape(shapes, ref) or "") if t)
+        text = " ".join(
+            t
+            for t in (
+                str(ref.index) if ref.index is not None else "",
+                _edge_shape(shapes, ref) or "",
+            )
+            if t
+        )
         arrow = f' -- "{_mermaid_text(text)}" --> ' if text else " --> "
         lines.append(f"  {ids[source]}{arrow}{ids[target]}")
     for i, (label, ref) in enumerate(_outputs(g)):
@@ -191,16 +213,20 @@ def to_mermaid(g: CheckedGraph, name: str, shapes: dict | None = None) -> str:
 
 # -- rendering --------------------------------------------------------------------------------
 
+
 def render(dot_text: str, fmt: str) -> bytes:
     """SVG or PNG bytes from DOT text, by Graphviz's `dot` program."""
     exe = shutil.which("dot")
     if exe is None:
-        raise PlotError("rendering SVG or PNG needs Graphviz's `dot` program, which is not "
-                        "installed. Install the package 'graphviz' (Debian/Ubuntu: apt-get "
-                        "install graphviz; macOS: brew install graphviz), or write .dot or .mmd "
-                        "text instead.")
-    result = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True,
-                            timeout=120)
+        raise PlotError(
+            "rendering SVG or PNG needs Graphviz's `dot` program, which is not "
+            "installed. Install the package 'graphviz' (Debian/Ubuntu: apt-get "
+            "install graphviz; macOS: brew install graphviz), or write .dot or .mmd "
+            "text instead."
+        )
+    result = subprocess.run(
+        [exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=120
+    )
     if result.returncode != 0:
         raise PlotError(f"Graphviz failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout

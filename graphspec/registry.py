@@ -43,33 +43,45 @@ class Registry:
 
     `register` works as a decorator with or without arguments, and as a plain call."""
 
-    def __init__(self, kind: str, builtin: Callable[[str], Any], builtin_origin: str,
-                 describe: Callable[[Any], Any]):
+    def __init__(
+        self,
+        kind: str,
+        builtin: Callable[[str], Any],
+        builtin_origin: str,
+        describe: Callable[[Any], Any],
+    ):
         self.kind = kind
         self._builtin = builtin
         self._builtin_origin = builtin_origin
         self._describe = describe
         self._entries: dict[str, tuple[Any, Any, str]] = {}  # name -> (object, signature, origin)
 
-    def register(self, obj: Any = None, *, name: str | None = None, override: bool = False,
-                 shape: Callable | None = None):
+    def register(
+        self,
+        obj: Any = None,
+        *,
+        name: str | None = None,
+        override: bool = False,
+        shape: Callable | None = None,
+    ):
         if isinstance(obj, str):  # @register_op("name")
             obj, name = None, obj
         if obj is None:
-            return lambda target: self.register(target, name=name, override=override,
-                                                shape=shape)
+            return lambda target: self.register(target, name=name, override=override, shape=shape)
         key = name or obj.__name__
         if not override:
             if key in self._entries:
                 raise RegistryError(
                     f"{self.kind} '{key}' is already registered by {self._entries[key][2]}. "
                     f"Received a second registration from {_origin(obj)}. Pass override=True to "
-                    "replace it, or register under another name.")
+                    "replace it, or register under another name."
+                )
             if self._builtin(key) is not None:
                 raise RegistryError(
                     f"{self.kind} '{key}' is already defined by Keras "
                     f"({self._builtin_origin}.{key}). Received a registration from "
-                    f"{_origin(obj)}. Pass override=True to shadow it, or pick another name.")
+                    f"{_origin(obj)}. Pass override=True to shadow it, or pick another name."
+                )
         self._entries[key] = (obj, self._describe(obj), _origin(obj))
         from .analysis import rules  # not at import: the analysis reads these registries
 
@@ -114,12 +126,21 @@ def _describe_op(fn: Any) -> OpSignature:
 
 
 # The registries of graphspec, one line each.
-LAYERS = Registry("layer", signatures.builtin_layer, "keras.layers", _describe_layer)  # custom Layer classes
-OPS = Registry("op", signatures.builtin_op, "keras.ops", _describe_op)  # functions fn(inputs, **args)
+LAYERS = Registry(
+    "layer", signatures.builtin_layer, "keras.layers", _describe_layer
+)  # custom Layer classes
+OPS = Registry(
+    "op", signatures.builtin_op, "keras.ops", _describe_op
+)  # functions fn(inputs, **args)
 
 
-def register_layer(cls: Any = None, *, name: str | None = None, override: bool = False,
-                   shape: Callable | None = None):
+def register_layer(
+    cls: Any = None,
+    *,
+    name: str | None = None,
+    override: bool = False,
+    shape: Callable | None = None,
+):
     """Register a `keras.layers.Layer` subclass as a node type (`layer: Name`).
 
     Use as `@register_layer`, `@register_layer(name="Alias")` or `register_layer(MyLayer)`.
@@ -153,7 +174,9 @@ def load_plugin(ref: str) -> Any:
             if not path.is_file():
                 raise RegistryError(f"plugin file not found: '{ref}'")
             module_name = f"graphspec_plugin_{path.stem}"
-            if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == str(path):
+            if module_name in sys.modules and getattr(
+                sys.modules[module_name], "__file__", None
+            ) == str(path):
                 return sys.modules[module_name]
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
@@ -183,11 +206,14 @@ def load_entry_points() -> None:
         try:
             ep.load()
         except Exception as exc:
-            raise RegistryError(f"cannot load plugin entry point '{ep.name} = {ep.value}': "
-                                f"{type(exc).__name__}: {exc}") from exc
+            raise RegistryError(
+                f"cannot load plugin entry point '{ep.name} = {ep.value}': "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
 
 # -- Keras serialization of graphspec's own layers ---------------------------------------------
+
 
 class _AfterImport(importlib.abc.MetaPathFinder):
     """Runs a callback right after a module is first imported.
@@ -213,7 +239,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
             try:
                 callback()
             except Exception as exc:  # never break the user's `import keras`
-                warnings.warn(f"graphspec could not register its Keras layers: {exc}")
+                warnings.warn(f"graphspec could not register its Keras layers: {exc}", stacklevel=2)
 
         spec.loader.exec_module = exec_then_call
         return spec

@@ -21,8 +21,9 @@ def output_names(outputs: Any, nodes: dict) -> list[str]:
     return [ref.node for ref in refs if ref is not None]
 
 
-def check(source: Source, compile_settings: Any, train_settings: Any,
-          outputs: list[str]) -> list[Diagnostic]:
+def check(
+    source: Source, compile_settings: Any, train_settings: Any, outputs: list[str]
+) -> list[Diagnostic]:
     """Every problem in the `compile` and `train` sections, located."""
     diags: list[Diagnostic] = []
     if compile_settings is not None:
@@ -40,8 +41,9 @@ def _known(kind: str) -> list[str]:
 _ANY_CASE = {"optimizers": None, "metrics": {"accuracy", "acc", "crossentropy", "ce"}}
 
 
-def _name(source: Source, loc: Loc, kind: str, what: str, value: Any,
-          diags: list[Diagnostic]) -> None:
+def _name(
+    source: Source, loc: Loc, kind: str, what: str, value: Any, diags: list[Diagnostic]
+) -> None:
     known = _known(kind)
     if not isinstance(value, str) or not known or value in known:
         return
@@ -49,54 +51,92 @@ def _name(source: Source, loc: Loc, kind: str, what: str, value: Any,
     if folded is None:
         folded = {k.lower() for k in known}
     if value.lower() not in folded:
-        diags.append(report(source, loc, "GS302", "unknown_name", what=what, received=value,
-                            hint=did_you_mean(value, known) or f"see keras.{kind} for the names"))
+        diags.append(
+            report(
+                source,
+                loc,
+                "GS302",
+                "unknown_name",
+                what=what,
+                received=value,
+                hint=did_you_mean(value, known) or f"see keras.{kind} for the names",
+            )
+        )
 
 
-def _per_output(source: Source, loc: Loc, value: Any, outputs: list[str], key: str,
-                diags: list[Diagnostic]) -> list[tuple[Loc, Any]]:
+def _per_output(
+    source: Source, loc: Loc, value: Any, outputs: list[str], key: str, diags: list[Diagnostic]
+) -> list[tuple[Loc, Any]]:
     """The entries of a per-output mapping, each checked to name an output."""
     if not isinstance(value, dict) or "class_name" in value:
         return [(loc, value)]
     entries = []
     for out, item in value.items():
         if out not in outputs:
-            diags.append(report(source, loc + (out,), "GS302", "unknown_output", at_key=True,
-                                key=key, received=out, outputs=", ".join(outputs),
-                                hint=did_you_mean(out, outputs)))
+            diags.append(
+                report(
+                    source,
+                    loc + (out,),
+                    "GS302",
+                    "unknown_output",
+                    at_key=True,
+                    key=key,
+                    received=out,
+                    outputs=", ".join(outputs),
+                    hint=did_you_mean(out, outputs),
+                )
+            )
         entries.append((loc + (out,), item))
     return entries
 
 
-def _check_compile(source: Source, settings: Any, outputs: list[str],
-                   diags: list[Diagnostic]) -> None:
+def _check_compile(
+    source: Source, settings: Any, outputs: list[str], diags: list[Diagnostic]
+) -> None:
     loc = Loc(("compile",), source)
     optimizer = settings.optimizer
     if isinstance(optimizer, dict):
         optimizer = optimizer.get("class_name")
-        _name(source, loc + ("optimizer", "class_name"), "optimizers", "optimizer", optimizer,
-              diags)
+        _name(
+            source, loc + ("optimizer", "class_name"), "optimizers", "optimizer", optimizer, diags
+        )
     else:
         _name(source, loc + ("optimizer",), "optimizers", "optimizer", optimizer, diags)
     if settings.loss is not None:
-        for at, value in _per_output(source, loc + ("loss",), settings.loss, outputs, "loss",
-                                     diags):
+        for at, value in _per_output(
+            source, loc + ("loss",), settings.loss, outputs, "loss", diags
+        ):
             if isinstance(value, dict):
                 value = value.get("class_name")
             _name(source, at, "losses", "loss", value, diags)
     if settings.metrics is not None:
-        for at, value in _per_output(source, loc + ("metrics",), settings.metrics, outputs,
-                                     "metrics", diags):
+        for at, value in _per_output(
+            source, loc + ("metrics",), settings.metrics, outputs, "metrics", diags
+        ):
             items = value if isinstance(value, list) else [value]
             for i, item in enumerate(items):
-                _name(source, at + (i,) if isinstance(value, list) else at, "metrics", "metric",
-                      item, diags)
+                _name(
+                    source,
+                    at + (i,) if isinstance(value, list) else at,
+                    "metrics",
+                    "metric",
+                    item,
+                    diags,
+                )
     weights = settings.loss_weights
     if isinstance(weights, dict):
         _per_output(source, loc + ("loss_weights",), weights, outputs, "loss_weights", diags)
     elif isinstance(weights, list) and len(weights) != len(outputs):
-        diags.append(report(source, loc + ("loss_weights",), "GS302", "weights_count",
-                            count=len(outputs), received=len(weights)))
+        diags.append(
+            report(
+                source,
+                loc + ("loss_weights",),
+                "GS302",
+                "weights_count",
+                count=len(outputs),
+                received=len(weights),
+            )
+        )
 
 
 # Bounds of values Keras or NumPy reject only once training starts.
@@ -109,15 +149,43 @@ def _check_train(source: Source, settings: Any, diags: list[Diagnostic]) -> None
     loc = Loc(("train",), source)
     seed = settings.seed
     if isinstance(seed, int) and not 0 <= seed <= _SEED_MAX:
-        diags.append(report(source, loc + ("seed",), "GS110", "range", at="train.seed",
-                            low=0, high=f"{_SEED_MAX:,}", received=seed))
+        diags.append(
+            report(
+                source,
+                loc + ("seed",),
+                "GS110",
+                "range",
+                at="train.seed",
+                low=0,
+                high=f"{_SEED_MAX:,}",
+                received=seed,
+            )
+        )
     for key in ("batch_size", "steps_per_epoch", "validation_steps", "epochs"):
         value = getattr(settings, key)
         if isinstance(value, int) and value > _BATCH_MAX:
-            diags.append(report(source, loc + (key,), "GS110", "range", at=f"train.{key}",
-                                low=1, high=f"{_BATCH_MAX:,}", received=value))
+            diags.append(
+                report(
+                    source,
+                    loc + (key,),
+                    "GS110",
+                    "range",
+                    at=f"train.{key}",
+                    low=1,
+                    high=f"{_BATCH_MAX:,}",
+                    received=value,
+                )
+            )
     checkpoint = settings.checkpoint
     if isinstance(checkpoint, str) and not checkpoint.endswith(_CHECKPOINT_SUFFIX):
-        diags.append(report(source, loc + ("checkpoint",), "GS110", "suffix",
-                            at="train.checkpoint", expected=_CHECKPOINT_SUFFIX,
-                            received=checkpoint))
+        diags.append(
+            report(
+                source,
+                loc + ("checkpoint",),
+                "GS110",
+                "suffix",
+                at="train.checkpoint",
+                expected=_CHECKPOINT_SUFFIX,
+                received=checkpoint,
+            )
+        )

@@ -32,10 +32,17 @@ class LayerSignature:
 
     @classmethod
     def from_entry(cls, entry: dict) -> "LayerSignature":
-        return cls(tuple(entry["args"]), tuple(entry["required"]), tuple(entry["call"]),
-                   (entry["inputs"][0], entry["inputs"][1]), entry["input_form"],
-                   entry.get("outputs", 1), bool(entry.get("any_kwargs")), entry.get("module"),
-                   dict(entry.get("defaults", {})))
+        return cls(
+            tuple(entry["args"]),
+            tuple(entry["required"]),
+            tuple(entry["call"]),
+            (entry["inputs"][0], entry["inputs"][1]),
+            entry["input_form"],
+            entry.get("outputs", 1),
+            bool(entry.get("any_kwargs")),
+            entry.get("module"),
+            dict(entry.get("defaults", {})),
+        )
 
     def n_outputs(self, args: dict) -> int | None:
         """How many outputs a node with these constructor arguments has (None: unknown)."""
@@ -56,15 +63,26 @@ class OpSignature:
 
     @classmethod
     def from_entry(cls, entry: dict) -> "OpSignature":
-        return cls(tuple(entry["positional"]), tuple(entry["keyword"]), tuple(entry["required"]),
-                   entry.get("varargs"), bool(entry.get("any_kwargs")),
-                   bool(entry.get("registered")), dict(entry.get("defaults", {})))
+        return cls(
+            tuple(entry["positional"]),
+            tuple(entry["keyword"]),
+            tuple(entry["required"]),
+            entry.get("varargs"),
+            bool(entry.get("any_kwargs")),
+            bool(entry.get("registered")),
+            dict(entry.get("defaults", {})),
+        )
 
     def to_entry(self) -> dict:
         """The catalog's JSON form."""
-        return {"positional": list(self.positional), "keyword": list(self.keyword),
-                "required": list(self.required), "varargs": self.varargs,
-                "any_kwargs": self.any_kwargs, "defaults": dict(self.defaults)}
+        return {
+            "positional": list(self.positional),
+            "keyword": list(self.keyword),
+            "required": list(self.required),
+            "varargs": self.varargs,
+            "any_kwargs": self.any_kwargs,
+            "defaults": dict(self.defaults),
+        }
 
 
 def classify(params: Iterable[inspect.Parameter], *, registered: bool = False) -> OpSignature:
@@ -73,19 +91,28 @@ def classify(params: Iterable[inspect.Parameter], *, registered: bool = False) -
     catalog generator and the registry alike."""
     params = list(params)
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    positional = () if registered else tuple(
-        p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
-    varargs = None if registered else next(
-        (p.name for p in params if p.kind is p.VAR_POSITIONAL), None)
+    positional = (
+        ()
+        if registered
+        else tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    )
+    varargs = (
+        None if registered else next((p.name for p in params if p.kind is p.VAR_POSITIONAL), None)
+    )
     return OpSignature(
         positional=positional,
         keyword=tuple(p.name for p in params if p.kind in named),
-        required=tuple(p.name for p in params if p.default is p.empty
-                       and p.kind in (named if registered else named + (p.POSITIONAL_ONLY,))),
+        required=tuple(
+            p.name
+            for p in params
+            if p.default is p.empty
+            and p.kind in (named if registered else named + (p.POSITIONAL_ONLY,))
+        ),
         varargs=varargs,
         any_kwargs=any(p.kind is p.VAR_KEYWORD for p in params),
         registered=registered,
-        defaults=defaults(params))
+        defaults=defaults(params),
+    )
 
 
 _NO_VALUE = object()
@@ -137,6 +164,7 @@ def describe_op(fn: Any) -> OpSignature:
 # They return problems relative to the node (`path` below the node's location); the graph
 # stage, which knows where the node was written, turns them into located diagnostics.
 
+
 @dataclass(frozen=True)
 class Problem:
     code: str
@@ -150,8 +178,14 @@ class Problem:
         return dict(self.fields)
 
 
-def _problem(code: str, template: str, path: tuple = (), hint: str | None = None,
-             at_key: bool = False, **fields: Any) -> Problem:
+def _problem(
+    code: str,
+    template: str,
+    path: tuple = (),
+    hint: str | None = None,
+    at_key: bool = False,
+    **fields: Any,
+) -> Problem:
     return Problem(code, template, path, tuple(fields.items()), hint, at_key)
 
 
@@ -162,46 +196,108 @@ def check_layer_args(sig: LayerSignature, layer: str, args: dict, where: str) ->
     out = []
     for key in args:
         if key == "name":
-            out.append(_problem("GS203", "name", ("args", key), at_key=True,
-                                hint="set the node's 'name' key instead"))
+            out.append(
+                _problem(
+                    "GS203",
+                    "name",
+                    ("args", key),
+                    at_key=True,
+                    hint="set the node's 'name' key instead",
+                )
+            )
         elif key not in sig.args and not sig.any_kwargs:
-            out.append(_problem("GS203", "layer", ("args", key), at_key=True, key=key,
-                                layer=layer, where=where, hint=did_you_mean(key, sig.args)
-                                or f"{layer} takes: {', '.join(sig.args)}"))
-    out += [_problem("GS204", "layer", ("args",), key=key, layer=layer, where=where,
-                     hint=f"add it under args, e.g. args: {{{key}: ...}}")
-            for key in sig.required if key not in args]
+            out.append(
+                _problem(
+                    "GS203",
+                    "layer",
+                    ("args", key),
+                    at_key=True,
+                    key=key,
+                    layer=layer,
+                    where=where,
+                    hint=did_you_mean(key, sig.args) or f"{layer} takes: {', '.join(sig.args)}",
+                )
+            )
+    out += [
+        _problem(
+            "GS204",
+            "layer",
+            ("args",),
+            key=key,
+            layer=layer,
+            where=where,
+            hint=f"add it under args, e.g. args: {{{key}: ...}}",
+        )
+        for key in sig.required
+        if key not in args
+    ]
     return out
 
 
-def check_layer_call(sig: LayerSignature, layer: str, node: str, form: str, count: int,
-                     keys: Iterable[str] = ()) -> list[Problem]:
+def check_layer_call(
+    sig: LayerSignature, layer: str, node: str, form: str, count: int, keys: Iterable[str] = ()
+) -> list[Problem]:
     """How a node applies the layer: `count` inputs in a list or single form, or the call
     arguments `keys` of a mapping `in`."""
     from .errors import did_you_mean
 
     if form == "mapping":
         keys = list(keys)
-        out = [_problem("GS203", "call", ("in", key), at_key=True, key=key, layer=layer,
-                        node=node, hint=did_you_mean(key, sig.call)
-                        or f"{layer}.call takes: {', '.join(sig.call)}")
-               for key in keys if key not in sig.call]
+        out = [
+            _problem(
+                "GS203",
+                "call",
+                ("in", key),
+                at_key=True,
+                key=key,
+                layer=layer,
+                node=node,
+                hint=did_you_mean(key, sig.call) or f"{layer}.call takes: {', '.join(sig.call)}",
+            )
+            for key in keys
+            if key not in sig.call
+        ]
         first = sig.call[0] if sig.call else None
         if first and first not in keys:
-            out.append(_problem("GS204", "call", ("in",), node=node, key=first, layer=layer,
-                                hint=f"add {first}: <reference>"))
+            out.append(
+                _problem(
+                    "GS204",
+                    "call",
+                    ("in",),
+                    node=node,
+                    key=first,
+                    layer=layer,
+                    hint=f"add {first}: <reference>",
+                )
+            )
         return out
     low, high = sig.inputs
     if count and (count < low or (high is not None and count > high)):
-        want = (f"exactly {low}" if low == high else f"at least {low}" if high is None
-                else f"{low} to {high}")
-        return [_problem("GS210", "layer", ("in",), layer=layer, node=node, want=want,
-                         count=count, hint=_arity_hint(layer, low, sig.call))]
+        want = (
+            f"exactly {low}"
+            if low == high
+            else f"at least {low}"
+            if high is None
+            else f"{low} to {high}"
+        )
+        return [
+            _problem(
+                "GS210",
+                "layer",
+                ("in",),
+                layer=layer,
+                node=node,
+                want=want,
+                count=count,
+                hint=_arity_hint(layer, low, sig.call),
+            )
+        ]
     return []
 
 
-def check_op_call(sig: OpSignature, op: str, node: str, form: str, count: int,
-                  keys: Iterable[str], args: dict) -> list[Problem]:
+def check_op_call(
+    sig: OpSignature, op: str, node: str, form: str, count: int, keys: Iterable[str], args: dict
+) -> list[Problem]:
     """An op node's inputs (positional `count`, or mapping `keys`) and `args`."""
     from .errors import did_you_mean
 
@@ -210,27 +306,66 @@ def check_op_call(sig: OpSignature, op: str, node: str, form: str, count: int,
         taken: tuple[str, ...] = ()
     elif form == "mapping":
         taken = tuple(keys)
-        out += [_problem("GS203", "op_input", ("in", key), at_key=True, key=key, op=op,
-                         node=node, hint=did_you_mean(key, sig.keyword))
-                for key in taken if key not in sig.keyword]
+        out += [
+            _problem(
+                "GS203",
+                "op_input",
+                ("in", key),
+                at_key=True,
+                key=key,
+                op=op,
+                node=node,
+                hint=did_you_mean(key, sig.keyword),
+            )
+            for key in taken
+            if key not in sig.keyword
+        ]
     else:
         if count > len(sig.positional) and not sig.varargs:
-            out.append(_problem(
-                "GS210", "op", ("in",), op=op, node=node, most=len(sig.positional),
-                names=", ".join(sig.positional), count=count,
-                hint="to pass a list as one argument, use a mapping, e.g. in: "
-                f"{{{sig.positional[0] if sig.positional else 'x'}: [a, b]}}"))
+            out.append(
+                _problem(
+                    "GS210",
+                    "op",
+                    ("in",),
+                    op=op,
+                    node=node,
+                    most=len(sig.positional),
+                    names=", ".join(sig.positional),
+                    count=count,
+                    hint="to pass a list as one argument, use a mapping, e.g. in: "
+                    f"{{{sig.positional[0] if sig.positional else 'x'}: [a, b]}}",
+                )
+            )
         taken = sig.positional[:count]
     for key in args:
         if key in taken:
             out.append(_problem("GS203", "op_given", ("args", key), at_key=True, key=key, op=op))
         elif key not in sig.keyword and not sig.any_kwargs:
-            out.append(_problem("GS203", "op", ("args", key), at_key=True, key=key, op=op,
-                                node=node, hint=did_you_mean(key, sig.keyword)
-                                or f"{op} takes: {', '.join(sig.keyword)}"))
-    out += [_problem("GS204", "op", ("args",) if args else (), key=key, op=op, node=node,
-                     hint="add it under args, or as an input")
-            for key in sig.required if key not in taken and key not in args]
+            out.append(
+                _problem(
+                    "GS203",
+                    "op",
+                    ("args", key),
+                    at_key=True,
+                    key=key,
+                    op=op,
+                    node=node,
+                    hint=did_you_mean(key, sig.keyword) or f"{op} takes: {', '.join(sig.keyword)}",
+                )
+            )
+    out += [
+        _problem(
+            "GS204",
+            "op",
+            ("args",) if args else (),
+            key=key,
+            op=op,
+            node=node,
+            hint="add it under args, or as an input",
+        )
+        for key in sig.required
+        if key not in taken and key not in args
+    ]
     return out
 
 
@@ -239,5 +374,7 @@ def _arity_hint(layer: str, low: int, call: tuple[str, ...]) -> str:
         return "list the inputs, e.g. in: [a, b]"
     hint = f"{layer} takes one tensor: merge several first, e.g. with a Concatenate or Add node"
     if len(call) > 1 and call[1] not in ("training", "mask"):
-        hint += f"; pass call arguments by name with a mapping, e.g. in: {{{call[0]}: a, {call[1]}: b}}"
+        hint += (
+            f"; pass call arguments by name with a mapping, e.g. in: {{{call[0]}: a, {call[1]}: b}}"
+        )
     return hint

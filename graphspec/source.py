@@ -41,8 +41,13 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
 _STR_TAG, _SEQ_TAG, _MAP_TAG, _MERGE_TAG = (_TAG + t for t in ("str", "seq", "map", "merge"))
 _PLAIN_TAGS = {_TAG + t for t in ("null", "bool", "int", "float", "merge")}
-_NOT_PLAIN = {"binary": "bytes", "set": "a set", "omap": "a list of pairs",
-              "pairs": "a list of pairs", "timestamp": "a date"}
+_NOT_PLAIN = {
+    "binary": "bytes",
+    "set": "a set",
+    "omap": "a list of pairs",
+    "pairs": "a list of pairs",
+    "timestamp": "a date",
+}
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # YAML's line breaks, as its marks count
 
 
@@ -52,8 +57,13 @@ class Loc(tuple):
     which instance they belong to: `context` for messages, `clusters` ((id, label) from the
     outermost instance in) for pictures. Extending or slicing it keeps all three."""
 
-    def __new__(cls, parts=(), source: "Source | None" = None, context: str | None = None,
-                clusters: tuple = ()):
+    def __new__(
+        cls,
+        parts=(),
+        source: "Source | None" = None,
+        context: str | None = None,
+        clusters: tuple = (),
+    ):
         loc = super().__new__(cls, parts)
         loc.source, loc.context, loc.clusters = source, context, clusters
         return loc
@@ -63,13 +73,18 @@ class Loc(tuple):
 
     def __getitem__(self, index):
         item = super().__getitem__(index)
-        return Loc(item, self.source, self.context, self.clusters) if isinstance(index, slice) else item
+        return (
+            Loc(item, self.source, self.context, self.clusters)
+            if isinstance(index, slice)
+            else item
+        )
 
     def __repr__(self):
         return f"Loc{tuple(self)!r}"
 
 
 # -- the loader ------------------------------------------------------------------------------
+
 
 class _TooLarge(Exception):
     """More values written than the limit allows; raised while composing, before any of them
@@ -99,7 +114,8 @@ class _Loader(_BaseLoader):
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag in _PLAIN_TAGS]
-        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()}
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
 
     def __init__(self, stream, max_values: float = math.inf):
         super().__init__(stream)
@@ -148,6 +164,7 @@ def _construct_map(loader: _Loader, node: MappingNode) -> Iterator[dict]:
 def _checked(construct):
     """A scalar constructor whose failures (`!!int abc`, a 5,000-digit integer) are located
     errors rather than Python exceptions."""
+
     def checked(loader, node):
         try:
             return construct(loader, node)
@@ -159,15 +176,24 @@ def _checked(construct):
             if not isinstance(exc, ValueError):
                 raise _Refused("GS101", "tagged", node.start_mark, value=value, tag=tag) from None
             # Python's own advice (sys.set_int_max_str_digits) is not for spec authors.
-            raise _Refused("GS101", "tagged_why", node.start_mark, value=value, tag=tag,
-                           why=str(exc).split(";")[0]) from None
+            raise _Refused(
+                "GS101",
+                "tagged_why",
+                node.start_mark,
+                value=value,
+                tag=tag,
+                why=str(exc).split(";")[0],
+            ) from None
+
     return checked
 
 
 def _refuse(kind: str):
     def refuse(loader, node):
-        raise _Refused("GS102", "not_plain", node.start_mark, _PLAIN_ONLY,
-                       tag=_short_tag(node.tag), kind=kind)
+        raise _Refused(
+            "GS102", "not_plain", node.start_mark, _PLAIN_ONLY, tag=_short_tag(node.tag), kind=kind
+        )
+
     return refuse
 
 
@@ -205,6 +231,7 @@ def _mark(mark) -> tuple[int, int]:
 
 
 # -- located data ----------------------------------------------------------------------------
+
 
 class Source:
     """Located data: the parsed document and a way to find where any key path was written."""
@@ -258,8 +285,17 @@ class Source:
         return self.text[start:end].rstrip("\r\n\x85\u2028\u2029")
 
     # -- diagnostics -------------------------------------------------------------------------
-    def diagnostic(self, loc: Sequence[Any], code: str, message: str, hint: str | None = None,
-                   *, key: bool = False, severity: str = ERROR, column_offset: int = 0) -> Diagnostic:
+    def diagnostic(
+        self,
+        loc: Sequence[Any],
+        code: str,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        severity: str = ERROR,
+        column_offset: int = 0,
+    ) -> Diagnostic:
         """A diagnostic at `loc`; a Loc from another source (an import) is located there, and
         one expanded from a block names the instance."""
         source = getattr(loc, "source", None) or self
@@ -295,6 +331,7 @@ class Source:
 # value)}). Built from the event stream in one pass, it holds a few small objects per value
 # rather than PyYAML's node tree (a node, two marks and their dicts per value), which the
 # cycle collector would otherwise walk again and again for the rest of the run.
+
 
 def _pack(mark) -> int:
     return (mark.line + 1) << 32 | (mark.column + 1)
@@ -362,22 +399,35 @@ def _positions(text: str) -> Any:
                     position = _pack(event.start_mark)
                     if event.anchor:
                         anchors[event.anchor] = position
-                    merge = (event.value == "<<" and event.implicit[0]
-                             and event.tag in (None, _MERGE_TAG))
+                    merge = (
+                        event.value == "<<"
+                        and event.implicit[0]
+                        and event.tag in (None, _MERGE_TAG)
+                    )
                     add(position, _MERGE if merge else event.value)
                 elif kind is yaml.AliasEvent:
                     anchored = anchors.get(event.anchor, 0)
                     position = _pack(event.start_mark)
                     add(position if isinstance(anchored, int) else (position, anchored[1]))
                 elif kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
-                    stack.append([_pack(event.start_mark),
-                                  [] if kind is yaml.SequenceStartEvent else {},
-                                  event.anchor, None, None, []])
+                    stack.append(
+                        [
+                            _pack(event.start_mark),
+                            [] if kind is yaml.SequenceStartEvent else {},
+                            event.anchor,
+                            None,
+                            None,
+                            [],
+                        ]
+                    )
                 elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
                     position, children, anchor, _, _, merges = stack.pop()
                     for merged in merges:  # explicit keys win, then earlier merges
-                        for source in (merged[1] if isinstance(merged, tuple)
-                                       and isinstance(merged[1], list) else [merged]):
+                        for source in (
+                            merged[1]
+                            if isinstance(merged, tuple) and isinstance(merged[1], list)
+                            else [merged]
+                        ):
                             if isinstance(source, tuple) and isinstance(source[1], dict):
                                 for key, value in source[1].items():
                                     children.setdefault(key, value)
@@ -441,8 +491,9 @@ class _Room(NamedTuple):
     spent: Spent | None
 
 
-def read(spec: Any, limits: Limits = DEFAULT, *, spent: Spent | None = None
-         ) -> tuple[Source, list[Diagnostic]]:
+def read(
+    spec: Any, limits: Limits = DEFAULT, *, spent: Spent | None = None
+) -> tuple[Source, list[Diagnostic]]:
     """Parse a path (.yaml/.yml/.json) or a mapping. Fatal problems (unreadable file, syntax,
     unsafe tags, a limit exceeded) raise SpecError; keys written twice come back as
     diagnostics. With `spent` (see Spent), the file shares the limits with the other files
@@ -466,41 +517,56 @@ def _read(spec: Any, room: _Room) -> tuple[Source, list[Diagnostic]]:
         _check_size(source, room)
         return source, []
     if not isinstance(spec, (str, os.PathLike)):
-        raise SpecError([_error("<spec>", _NOWHERE, "GS002", "type",
-                                received=type(spec).__name__)])
+        raise SpecError([_error("<spec>", _NOWHERE, "GS002", "type", received=type(spec).__name__)])
     path = Path(spec)
     shown = str(spec)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
-        raise SpecError([_error(shown, _NOWHERE, "GS002", "suffix", path=shown,
-                                suffix=path.suffix)])
+        raise SpecError(
+            [_error(shown, _NOWHERE, "GS002", "suffix", path=shown, suffix=path.suffix)]
+        )
     data = _read_bytes(path, shown, room)
     try:
         # A byte order mark is allowed (Windows editors write one); it is not part of the text.
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError([_error(shown, _NOWHERE, "GS001", "unreadable", path=shown,
-                                error=exc)]) from None
+        raise SpecError(
+            [_error(shown, _NOWHERE, "GS001", "unreadable", path=shown, error=exc)]
+        ) from None
     source = Source(shown, None, text, path.resolve().parent)
     source.size = len(data)
     diagnostics = _parse(source, room, json_text=suffix == ".json")
     return source, diagnostics
 
 
-def read_text(text: str, path: str | os.PathLike, limits: Limits = DEFAULT
-              ) -> tuple[Source, list[Diagnostic]]:
+def read_text(
+    text: str, path: str | os.PathLike, limits: Limits = DEFAULT
+) -> tuple[Source, list[Diagnostic]]:
     """`read` for a text that is not (or not yet) the file's content, e.g. an editor's unsaved
     buffer: it is parsed as if it were the file at `path`, with the same limits and
     diagnostics."""
     shown = str(path)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
-        raise SpecError([limit_report(shown, "file_bytes", "max_bytes", "--max-bytes",
-                                      size=size, limit=limits.max_bytes)])
+        raise SpecError(
+            [
+                limit_report(
+                    shown,
+                    "file_bytes",
+                    "max_bytes",
+                    "--max-bytes",
+                    size=size,
+                    limit=limits.max_bytes,
+                )
+            ]
+        )
     src = Source(shown, None, text, Path(path).resolve().parent)
     src.size = size
-    return src, _parse(src, _Room(limits.max_bytes, limits.max_values, limits, None),
-                       json_text=shown.lower().endswith(".json"))
+    return src, _parse(
+        src,
+        _Room(limits.max_bytes, limits.max_values, limits, None),
+        json_text=shown.lower().endswith(".json"),
+    )
 
 
 def read_value(text: str, limits: Limits = DEFAULT, *, where: str = "--set") -> Any:
@@ -512,11 +578,22 @@ def read_value(text: str, limits: Limits = DEFAULT, *, where: str = "--set") -> 
         return ""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
-        raise SpecError([limit_report(where, "value_bytes", "max_bytes", "--max-bytes",
-                                      size=size, limit=limits.max_bytes)])
+        raise SpecError(
+            [
+                limit_report(
+                    where,
+                    "value_bytes",
+                    "max_bytes",
+                    "--max-bytes",
+                    size=size,
+                    limit=limits.max_bytes,
+                )
+            ]
+        )
     source = Source(where, None, text)
-    diagnostics = _parse(source, _Room(limits.max_bytes, limits.max_values, limits, None),
-                         json_text=False)
+    diagnostics = _parse(
+        source, _Room(limits.max_bytes, limits.max_values, limits, None), json_text=False
+    )
     if diagnostics:  # a key written twice: on the command line there is no file to fix later
         raise SpecError(diagnostics)
     return source.data
@@ -528,8 +605,15 @@ def _read_bytes(path: Path, shown: str, room: _Room) -> bytes:
 
     allowed = max(room.bytes, 0)
     limit = room.limits.max_bytes
-    too_much = limit_report(shown, "spec_bytes", "max_bytes", "--max-bytes", limit=limit,
-                            values=room.limits.max_values, file_cost=FILE_COST)
+    too_much = limit_report(
+        shown,
+        "spec_bytes",
+        "max_bytes",
+        "--max-bytes",
+        limit=limit,
+        values=room.limits.max_values,
+        file_cost=FILE_COST,
+    )
     if room.spent is not None and (allowed < FILE_COST or room.values <= 0):
         raise SpecError([too_much])
     try:
@@ -544,9 +628,18 @@ def _read_bytes(path: Path, shown: str, room: _Room) -> bytes:
         room.spent.bytes += max(size, len(data), FILE_COST)
     if room.spent is None and (size > allowed or len(data) > allowed):
         # The file may have grown after its size was read: then only a lower bound is known.
-        raise SpecError([limit_report(shown, "file_bytes" if size > allowed else "file_grew",
-                                      "max_bytes", "--max-bytes", size=max(size, allowed),
-                                      limit=limit)])
+        raise SpecError(
+            [
+                limit_report(
+                    shown,
+                    "file_bytes" if size > allowed else "file_grew",
+                    "max_bytes",
+                    "--max-bytes",
+                    size=max(size, allowed),
+                    limit=limit,
+                )
+            ]
+        )
     if room.spent is not None and max(size, len(data), FILE_COST) > allowed:
         raise SpecError([too_much])
     return data
@@ -572,9 +665,13 @@ def _read_regular(path: Path, max_bytes: int) -> tuple[int, int, bytes | None]:
 
 
 def _file_kind(mode: int) -> str:
-    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISSOCK, "a socket")]
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
     return next((name for test, name in kinds if test(mode)), "not a file")
 
 
@@ -583,12 +680,23 @@ def _parse(source: Source, room: _Room, json_text: bool) -> list[Diagnostic]:
     depth = nesting_estimate(source.text)
     if depth > limits.max_depth:
         # libyaml's composer recurses in C and crashes the process on very deep nesting.
-        raise SpecError([limit_report(source.path, "nesting", "max_depth", "--max-depth",
-                                      what=_what(source), depth=depth,
-                                      limit=limits.max_depth)])
+        raise SpecError(
+            [
+                limit_report(
+                    source.path,
+                    "nesting",
+                    "max_depth",
+                    "--max-depth",
+                    what=_what(source),
+                    depth=depth,
+                    limit=limits.max_depth,
+                )
+            ]
+        )
     with _collector_paused():
-        diagnostics = (_parse_json(source, room) if json_text
-                       else _parse_yaml(source, source.text, room))
+        diagnostics = (
+            _parse_json(source, room) if json_text else _parse_yaml(source, source.text, room)
+        )
     _check_size(source, room)
     return diagnostics
 
@@ -600,9 +708,18 @@ def _what(source: Source, file: str = "file") -> str:
 
 def _too_large(source: Source, room: _Room) -> SpecError:
     template = "spec_values" if room.spent is not None else "document_values"
-    return SpecError([limit_report(source.path, template, "max_nodes", "--max-nodes",
-                                   what=_what(source, "document"),
-                                   limit=room.limits.max_values)])
+    return SpecError(
+        [
+            limit_report(
+                source.path,
+                template,
+                "max_nodes",
+                "--max-nodes",
+                what=_what(source, "document"),
+                limit=room.limits.max_values,
+            )
+        ]
+    )
 
 
 def _check_size(source: Source, room: _Room) -> None:
@@ -620,18 +737,38 @@ def _parse_yaml(source: Source, text: str, room: _Room) -> list[Diagnostic]:
     except _TooLarge:
         raise _too_large(source, room) from None
     except _Refused as exc:
-        raise SpecError([_error(source.path, _mark(exc.problem_mark), exc.code, exc.template,
-                                exc.hint, **exc.fields)]) from None
+        raise SpecError(
+            [
+                _error(
+                    source.path,
+                    _mark(exc.problem_mark),
+                    exc.code,
+                    exc.template,
+                    exc.hint,
+                    **exc.fields,
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError([_yaml_error(source, exc)]) from None
     except RecursionError:  # the nesting estimate lets nothing this deep through
-        raise SpecError([limit_report(source.path, "too_deep", "max_depth", "--max-depth",
-                                      what=_what(source))]) from None
+        raise SpecError(
+            [limit_report(source.path, "too_deep", "max_depth", "--max-depth", what=_what(source))]
+        ) from None
     finally:
         loader.dispose()
-    return [_error(source.path, _mark(second), "GS103", "twice", "remove or rename one of them",
-                   key=key, first=first.line + 1)
-            for key, first, second in loader.duplicate_keys]
+    return [
+        _error(
+            source.path,
+            _mark(second),
+            "GS103",
+            "twice",
+            "remove or rename one of them",
+            key=key,
+            first=first.line + 1,
+        )
+        for key, first, second in loader.duplicate_keys
+    ]
 
 
 def _yaml_error(source: Source, exc: yaml.YAMLError) -> Diagnostic:
@@ -645,16 +782,31 @@ def _yaml_error(source: Source, exc: yaml.YAMLError) -> Diagnostic:
         return _error(source.path, at, "GS101", "yaml", problem=problem)
     if context_mark is not None and mark is not context_mark:
         line, column = _mark(context_mark)
-        return _error(source.path, at, "GS101", "yaml_started", context=context, line=line,
-                      column=column, problem=problem)
+        return _error(
+            source.path,
+            at,
+            "GS101",
+            "yaml_started",
+            context=context,
+            line=line,
+            column=column,
+            problem=problem,
+        )
     return _error(source.path, at, "GS101", "yaml_context", context=context, problem=problem)
 
 
 _NOWHERE = (None, None)  # a diagnostic about the whole file
 
 
-def _error(path: str, at: tuple[int | None, int | None], code: str, template: str,
-           hint: str | None = None, /, **fields: Any) -> Diagnostic:
+def _error(
+    path: str,
+    at: tuple[int | None, int | None],
+    code: str,
+    template: str,
+    hint: str | None = None,
+    /,
+    **fields: Any,
+) -> Diagnostic:
     """A diagnostic of the catalogue located by (line, column) rather than by a key path: at
     a parser's mark, or `_NOWHERE`."""
     entry = CATALOGUE[code]
@@ -672,11 +824,13 @@ def _parse_json(source: Source, room: _Room) -> list[Diagnostic]:
     try:
         source.data = json.loads(source.text, object_pairs_hook=pairs)
     except RecursionError:  # the nesting estimate lets nothing this deep through; belt and braces
-        raise SpecError([limit_report(source.path, "too_deep", "max_depth", "--max-depth",
-                                      what="file")]) from None
+        raise SpecError(
+            [limit_report(source.path, "too_deep", "max_depth", "--max-depth", what="file")]
+        ) from None
     except json.JSONDecodeError as exc:
-        raise SpecError([_error(source.path, (exc.lineno, exc.colno), "GS101", "json",
-                                error=exc.msg)]) from None
+        raise SpecError(
+            [_error(source.path, (exc.lineno, exc.colno), "GS101", "json", error=exc.msg)]
+        ) from None
     except ValueError as exc:  # a number Python will not convert (more than 4,300 digits)
         _parse_yaml(source, _yaml_text(source), room)  # raises, located, when YAML sees it too
         raise SpecError([_error(source.path, _NOWHERE, "GS101", "json", error=exc)]) from None
@@ -691,14 +845,25 @@ def _parse_json(source: Source, room: _Room) -> list[Diagnostic]:
 
 # -- writing ---------------------------------------------------------------------------------
 
-_TOP_ORDER = ("graphspec", "name", "description", "model", "imports", "params", "blocks",
-              "inputs", "layers", "outputs")
+_TOP_ORDER = (
+    "graphspec",
+    "name",
+    "description",
+    "model",
+    "imports",
+    "params",
+    "blocks",
+    "inputs",
+    "layers",
+    "outputs",
+)
 _BLOCK_ORDER = ("description", "nested", "model", "params", "inputs", "layers", "outputs")
 
 
 def dumps(data: dict) -> str:
     """A spec as YAML for people: sections in block style, one node or input per line in flow
     style, keys in the order of the format's reference."""
+
     def flow(value) -> str:
         text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False)
         return text.removesuffix("\n...\n").strip()  # a lone scalar gets an end marker

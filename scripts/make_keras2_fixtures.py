@@ -28,26 +28,38 @@ L = k2.layers
 
 def mlp():
     """Sequential, the input shape given to the first layer (`batch_input_shape`)."""
-    return k2.Sequential([
-        L.Dense(32, activation="relu", input_shape=(20,), name="hidden1",
+    return k2.Sequential(
+        [
+            L.Dense(
+                32,
+                activation="relu",
+                input_shape=(20,),
+                name="hidden1",
                 kernel_regularizer=k2.regularizers.l2(1e-4),
-                kernel_initializer=k2.initializers.HeNormal(seed=1)),
-        L.BatchNormalization(name="bn"),
-        L.Dropout(0.2, name="drop"),
-        L.Dense(16, activation="tanh", name="hidden2",
-                kernel_constraint=k2.constraints.MaxNorm(3.0)),
-        L.LeakyReLU(alpha=0.1, name="leaky"),
-        L.Dense(3, activation="softmax", name="probs"),
-    ], name="mlp")
+                kernel_initializer=k2.initializers.HeNormal(seed=1),
+            ),
+            L.BatchNormalization(name="bn"),
+            L.Dropout(0.2, name="drop"),
+            L.Dense(
+                16, activation="tanh", name="hidden2", kernel_constraint=k2.constraints.MaxNorm(3.0)
+            ),
+            L.LeakyReLU(alpha=0.1, name="leaky"),
+            L.Dense(3, activation="softmax", name="probs"),
+        ],
+        name="mlp",
+    )
 
 
 def multi_io():
     """Two inputs, two outputs; a shared layer, a shared nested model, a multi-output layer."""
-    encoder = k2.Sequential([
-        L.InputLayer(input_shape=(12,), name="enc_in"),
-        L.Dense(24, activation="relu", name="enc_dense"),
-        L.LayerNormalization(name="enc_norm"),
-    ], name="encoder")
+    encoder = k2.Sequential(
+        [
+            L.InputLayer(input_shape=(12,), name="enc_in"),
+            L.Dense(24, activation="relu", name="enc_dense"),
+            L.LayerNormalization(name="enc_norm"),
+        ],
+        name="encoder",
+    )
     left = k2.Input((12,), name="left")
     right = k2.Input((12,), name="right")
     shared = L.Dense(12, activation="elu", name="shared_dense")
@@ -57,32 +69,36 @@ def multi_io():
     merged = L.Concatenate(name="merged")([diff, prod, L.Average(name="avg")([a, b])])
     seq = L.Reshape((6, 12), name="as_seq")(merged)
     gru_out, gru_state = L.GRU(8, return_state=True, name="gru")(seq)
-    score = L.Dense(1, activation="sigmoid", name="score")(L.Add(name="add")([gru_out,
-                                                                                 gru_state]))
+    score = L.Dense(1, activation="sigmoid", name="score")(L.Add(name="add")([gru_out, gru_state]))
     label = L.Dense(4, activation="softmax", name="label")(
-        L.Maximum(name="max")([L.Dense(8, name="proj")(merged), gru_state]))
+        L.Maximum(name="max")([L.Dense(8, name="proj")(merged), gru_state])
+    )
     return k2.Model([left, right], [score, label], name="multi_io")
 
 
 def cnn():
     """Sequential with an explicit InputLayer: convolutions, pooling, renamed arguments."""
-    return k2.Sequential([
-        L.InputLayer(input_shape=(28, 28, 1), name="image"),
-        L.Conv2D(8, 3, padding="same", name="conv1"),
-        L.BatchNormalization(name="bn1"),
-        L.ReLU(max_value=6.0, name="relu6"),
-        L.MaxPooling2D(2, name="pool1"),
-        L.SeparableConv2D(16, 3, activation="relu", name="sep"),
-        L.DepthwiseConv2D(3, depth_multiplier=2, name="dw"),
-        L.ZeroPadding2D(1, name="pad"),
-        L.Conv2D(8, 1, strides=2, kernel_regularizer=k2.regularizers.L1L2(1e-5, 1e-4),
-                 name="conv2"),
-        L.LeakyReLU(name="leaky"),
-        L.AveragePooling2D(name="pool2"),
-        L.Flatten(name="flat"),
-        L.Dropout(0.5, name="drop"),
-        L.Dense(10, activation="softmax", name="probs"),
-    ], name="cnn")
+    return k2.Sequential(
+        [
+            L.InputLayer(input_shape=(28, 28, 1), name="image"),
+            L.Conv2D(8, 3, padding="same", name="conv1"),
+            L.BatchNormalization(name="bn1"),
+            L.ReLU(max_value=6.0, name="relu6"),
+            L.MaxPooling2D(2, name="pool1"),
+            L.SeparableConv2D(16, 3, activation="relu", name="sep"),
+            L.DepthwiseConv2D(3, depth_multiplier=2, name="dw"),
+            L.ZeroPadding2D(1, name="pad"),
+            L.Conv2D(
+                8, 1, strides=2, kernel_regularizer=k2.regularizers.L1L2(1e-5, 1e-4), name="conv2"
+            ),
+            L.LeakyReLU(name="leaky"),
+            L.AveragePooling2D(name="pool2"),
+            L.Flatten(name="flat"),
+            L.Dropout(0.5, name="drop"),
+            L.Dense(10, activation="softmax", name="probs"),
+        ],
+        name="cnn",
+    )
 
 
 def seq2seq():
@@ -109,7 +125,8 @@ def rnn_cells():
     wrapped = L.Bidirectional(L.RNN(L.LSTMCell(4)), name="bi")(x)
     gru = L.GRU(3, reset_after=False, implementation=1, name="gru")(x)
     conv = L.ConvLSTM1D(2, 3, recurrent_activation="sigmoid", name="conv_lstm")(
-        L.Reshape((5, 3, 1), name="as_images")(x))
+        L.Reshape((5, 3, 1), name="as_images")(x)
+    )
     return k2.Model(x, [wrapped, gru, conv], name="rnn_cells")
 
 
@@ -123,8 +140,9 @@ def mobilenet_v2():
 
 def mobilenet_v3_small():
     """TFOpLambda layers (hard sigmoid as `relu6(x + 3.0) * (1.0 / 6.0)`) and names with '/'."""
-    return k2.applications.MobileNetV3Small(input_shape=(96, 96, 3), weights=None,
-                                            classifier_activation=None)
+    return k2.applications.MobileNetV3Small(
+        input_shape=(96, 96, 3), weights=None, classifier_activation=None
+    )
 
 
 def tf_ops():
@@ -138,9 +156,17 @@ def tf_ops():
     return k2.Model([x, y], [gate, tf.nn.softmax(joined)], name="tf_ops")
 
 
-MODELS = {"mlp": mlp, "multi_io": multi_io, "cnn": cnn, "seq2seq": seq2seq,
-          "rnn_cells": rnn_cells, "resnet50": resnet50, "mobilenet_v2": mobilenet_v2,
-          "mobilenet_v3_small": mobilenet_v3_small, "tf_ops": tf_ops}
+MODELS = {
+    "mlp": mlp,
+    "multi_io": multi_io,
+    "cnn": cnn,
+    "seq2seq": seq2seq,
+    "rnn_cells": rnn_cells,
+    "resnet50": resnet50,
+    "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v3_small": mobilenet_v3_small,
+    "tf_ops": tf_ops,
+}
 
 
 def _randomize_constants(model, rng) -> None:
@@ -179,9 +205,12 @@ def write(name: str, out: Path) -> None:
     outputs = outputs if isinstance(outputs, list) else [outputs]
     (out / f"{name}.json").write_text(model.to_json())
     model.save(out / f"{name}.h5", save_format="h5")
-    np.savez(out / f"{name}.npz", **{f"in_{i}": a for i, a in enumerate(inputs)},
-             **{f"out_{i}": a for i, a in enumerate(outputs)},
-             params=np.array(model.count_params()))
+    np.savez(
+        out / f"{name}.npz",
+        **{f"in_{i}": a for i, a in enumerate(inputs)},
+        **{f"out_{i}": a for i, a in enumerate(outputs)},
+        params=np.array(model.count_params()),
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -61,9 +61,11 @@ class Expectation:
         for pair in self.overrides:
             name, _, value = pair.partition("=")
             params[name] = yaml.safe_load(value)  # as the command line reads `--set`
-        return {"params": params or None,
-                "limits": graphspec.Limits(**dict(self.limits)) if self.limits else None,
-                "strict_shapes": self.strict}
+        return {
+            "params": params or None,
+            "limits": graphspec.Limits(**dict(self.limits)) if self.limits else None,
+            "strict_shapes": self.strict,
+        }
 
     def validate(self, path: str) -> list[graphspec.Diagnostic]:
         return graphspec.validate(path, build=self.build, **self.options())
@@ -78,8 +80,11 @@ class Expectation:
 
 
 def fixtures() -> list[Path]:
-    return sorted(p for p in INVALID.iterdir()
-                  if p.is_file() and p.suffix not in SIDECARS and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in INVALID.iterdir()
+        if p.is_file() and p.suffix not in SIDECARS and not p.name.startswith(".")
+    )
 
 
 def _sidecar(path: Path, suffix: str) -> Path:
@@ -114,8 +119,7 @@ def expectation(path: Path) -> Expectation:
             fields["limits"] += ((name, int(number)),)
         else:
             raise ValueError(f"{path}: unknown flag ({flag})")
-    return Expectation(code, int(line) if line else None, int(column) if column else None,
-                       **fields)
+    return Expectation(code, int(line) if line else None, int(column) if column else None, **fields)
 
 
 def _flags(text: str) -> list[str]:
@@ -191,9 +195,16 @@ class Example:
     def plain(self) -> bool:
         """Whether plain `graphspec validate FILE.yaml` reports it: then the page marks the
         spec `<!-- invalid: CODE -->` and tests/test_docs.py checks its message too."""
-        return (self.file.endswith(".yaml") and self.text.encode("utf-8") == self.data
-                and not (self.expect.build or self.expect.strict or self.expect.overrides
-                         or self.expect.limits))
+        return (
+            self.file.endswith(".yaml")
+            and self.text.encode("utf-8") == self.data
+            and not (
+                self.expect.build
+                or self.expect.strict
+                or self.expect.overrides
+                or self.expect.limits
+            )
+        )
 
     def message(self) -> str:
         """What graphspec prints for the example, run as a reader would run it."""
@@ -205,8 +216,10 @@ class Example:
             Path(self.file).write_bytes(self.data)
             diagnostics = self.expect.validate(self.file)
         if [d.code for d in diagnostics] != [self.expect.code]:
-            raise SystemExit(f"{self.fixture}: shown as {self.file}, it reports "
-                             f"{[d.code for d in diagnostics]}, not {self.expect.code}")
+            raise SystemExit(
+                f"{self.fixture}: shown as {self.file}, it reports "
+                f"{[d.code for d in diagnostics]}, not {self.expect.code}"
+            )
         return render(diagnostics)
 
 
@@ -238,9 +251,11 @@ def _inside(folder):
 def explanations() -> dict[str, dict]:
     explained = yaml.safe_load(EXPLAINED.read_text(encoding="utf-8"))
     if list(explained) != list(CATALOGUE):
-        raise SystemExit(f"{EXPLAINED.name} must explain the codes of graphspec/codes.py in "
-                         f"its order. Missing: {sorted(set(CATALOGUE) - set(explained))}; "
-                         f"unknown: {sorted(set(explained) - set(CATALOGUE))}")
+        raise SystemExit(
+            f"{EXPLAINED.name} must explain the codes of graphspec/codes.py in "
+            f"its order. Missing: {sorted(set(CATALOGUE) - set(explained))}; "
+            f"unknown: {sorted(set(explained) - set(CATALOGUE))}"
+        )
     return explained
 
 
@@ -251,12 +266,16 @@ def _wrap(paragraph: str) -> str:
 def section(code, entry: dict) -> str:
     shown_as = example(INVALID / entry["fixture"])
     if shown_as.expect.code != code.id:
-        raise SystemExit(f"{EXPLAINED.name}: {code.id} shows {entry['fixture']}, which "
-                         f"expects {shown_as.expect.code}")
+        raise SystemExit(
+            f"{EXPLAINED.name}: {code.id} shows {entry['fixture']}, which "
+            f"expects {shown_as.expect.code}"
+        )
     parts = [f"## {code.id}: {code.title}", _wrap(entry["explain"])]
     for library in shown_as.libraries:
-        parts.append(f"<!-- file: lib/{library.name} -->\n"
-                     + _fence("yaml", library.read_text(encoding="utf-8")))
+        parts.append(
+            f"<!-- file: lib/{library.name} -->\n"
+            + _fence("yaml", library.read_text(encoding="utf-8"))
+        )
     if shown_as.plain:
         parts.append(f"<!-- invalid: {code.id} -->\n" + _fence("yaml", shown_as.text))
     else:
@@ -270,8 +289,13 @@ def page() -> str:
     warnings = [c.id for c in CATALOGUE.values() if c.severity == WARNING]
     intro = _INTRO.format(warnings=", ".join(warnings) or "none")
     explained = explanations()
-    return "\n\n".join([intro.rstrip("\n")] + [section(code, explained[code.id])
-                                                for code in CATALOGUE.values()]) + "\n"
+    return (
+        "\n\n".join(
+            [intro.rstrip("\n")]
+            + [section(code, explained[code.id]) for code in CATALOGUE.values()]
+        )
+        + "\n"
+    )
 
 
 def _write(path: Path, text: str) -> None:

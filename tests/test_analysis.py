@@ -15,7 +15,6 @@ import time
 
 import pytest
 import yaml
-from conftest import EXAMPLES, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +22,8 @@ import graphspec
 from graphspec.analysis import analyze, register_shape, unregister_shape
 from graphspec.analysis import budget as budgets
 from graphspec.analysis.rules.ops import promote
+
+from conftest import EXAMPLES, ROOT
 
 
 def stages(spec_source):
@@ -103,8 +104,13 @@ print(json.dumps(out))
 def test_shape_bug_and_resnet50_are_analyzed_without_importing_keras(tmp_path):
     bug = write(tmp_path, SHAPEBUG, "shapebug.yaml")
     resnet = EXAMPLES / "resnet50.yaml"
-    run = subprocess.run([sys.executable, "-c", NO_KERAS, str(bug), str(resnet)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", NO_KERAS, str(bug), str(resnet)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     out = json.loads(run.stdout)
     assert out["imported"] == []
     (diag,) = out[str(bug)]["diagnostics"]
@@ -118,15 +124,28 @@ def test_shape_bug_and_resnet50_are_analyzed_without_importing_keras(tmp_path):
     assert "Total params: 25,636,712" in report["table"]
     assert report["json"]["total"]["params"] == 25_636_712
     first = report["json"]["nodes"][0]
-    line = resnet.read_text().splitlines().index("  image: {shape: [\"${image_size}\", "
-                                                 "\"${image_size}\", 3]}") + 1
-    assert first == {"name": "image", "type": "Input", "shapes": [[None, 224, 224, 3]],
-                     "dtype": "float32", "params": 0, "trainable_params": 0, "macs": 0,
-                     "line": line}
+    line = (
+        resnet.read_text()
+        .splitlines()
+        .index('  image: {shape: ["${image_size}", "${image_size}", 3]}')
+        + 1
+    )
+    assert first == {
+        "name": "image",
+        "type": "Input",
+        "shapes": [[None, 224, 224, 3]],
+        "dtype": "float32",
+        "params": 0,
+        "trainable_params": 0,
+        "macs": 0,
+        "line": line,
+    }
 
 
 def test_all_shape_errors_are_reported_in_one_pass_without_cascades(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         graphspec: 1
         name: two_mistakes
         inputs:
@@ -139,7 +158,8 @@ def test_all_shape_errors_are_reported_in_one_pass_without_cascades(tmp_path):
           - {name: pool, layer: MaxPooling2D, in: img, args: {pool_size: 5}}
           - {name: flat, layer: Flatten}
           - {name: both, layer: Concatenate, in: [after, flat]}
-        """)
+        """,
+    )
     summary, diagnostics = analyzed(path)
     assert [(d.code, d.line) for d in diagnostics] == [("GS401", 8), ("GS403", 10)]
     assert [n.name for n in summary.unknown] == ["sum", "after", "pool", "flat", "both"]
@@ -173,14 +193,17 @@ def test_every_shape_error_is_one_keras_makes_too(path):
 
 
 def test_budget_exceeded_is_located_at_its_key(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         graphspec: 1
         name: over_budget
         inputs:
           x: {shape: [1000]}
         layers:
           - {name: fc, layer: Dense, args: {units: 1000}}
-        """)
+        """,
+    )
     spec = graphspec.load(path)
     summary = spec.summary()
     assert summary.params == 1_001_000
@@ -188,16 +211,23 @@ def test_budget_exceeded_is_located_at_its_key(tmp_path):
     loc = ("layers", 0)
     (diag,) = budgets.check(spec.source, loc, summary, {"params": "1M", "macs": "2G"})
     assert (diag.code, diag.line, diag.severity) == ("GS410", 6, "error")
-    assert diag.message == ("the model has 1,001,000 parameters, more than the budget of "
-                            "1M (1,000,000)")
+    assert diag.message == (
+        "the model has 1,001,000 parameters, more than the budget of 1M (1,000,000)"
+    )
     assert budgets.check(spec.source, loc, summary, {"params": "1.1M"}) == []
-    assert [budgets.quantity(v) for v in ("30M", "4.5G", "1Ki", 12, "2e3")] == \
-        [30_000_000, 4_500_000_000, 1024, 12, 2000]
+    assert [budgets.quantity(v) for v in ("30M", "4.5G", "1Ki", 12, "2e3")] == [
+        30_000_000,
+        4_500_000_000,
+        1024,
+        12,
+        2000,
+    ]
     with pytest.raises(ValueError):
         budgets.quantity("lots")
 
 
 # -- unknowns: never guessed, never an error --------------------------------------------------
+
 
 def test_nodes_without_rules_are_unknown_and_warned_only_when_strict(tmp_path):
     @graphspec.register_op("h5_double")
@@ -205,7 +235,9 @@ def test_nodes_without_rules_are_unknown_and_warned_only_when_strict(tmp_path):
         return inputs * 2
 
     try:
-        path = write(tmp_path, """
+        path = write(
+            tmp_path,
+            """
             graphspec: 1
             name: plugin
             inputs:
@@ -213,7 +245,8 @@ def test_nodes_without_rules_are_unknown_and_warned_only_when_strict(tmp_path):
             layers:
               - {name: twice, op: h5_double}
               - {name: fc, layer: Dense, args: {units: 3}}
-            """)
+            """,
+        )
         summary, diagnostics = analyzed(path)
         assert diagnostics == []
         assert summary.node("twice").shapes is None and summary.node("fc").shapes is None
@@ -223,19 +256,25 @@ def test_nodes_without_rules_are_unknown_and_warned_only_when_strict(tmp_path):
         register_shape("op", "h5_double", lambda shape, args: shape)
         summary, diagnostics = analyzed(path)
         assert summary.node("fc").shapes == [(None, 3)] and summary.params == 15
-        register_shape("op", "h5_double",
-                       lambda shape, args: (_ for _ in ()).throw(ValueError("odd input")))
+        register_shape(
+            "op", "h5_double", lambda shape, args: (_ for _ in ()).throw(ValueError("odd input"))
+        )
         _, diagnostics = analyzed(path)
-        assert [(d.code, d.message.split(": ")[1]) for d in diagnostics] == \
-            [("GS408", "odd input. Received (None, 4) from 'x'")]
+        assert [(d.code, d.message.split(": ")[1]) for d in diagnostics] == [
+            ("GS408", "odd input. Received (None, 4) from 'x'")
+        ]
     finally:
         unregister_shape("op", "h5_double")
         graphspec.registry.OPS.unregister("h5_double")
 
 
 def test_seed_plugins_with_shape_rules_are_fully_known(seed_plugins):
-    register_shape("layer", "MyLayer", lambda shape, args: (*shape[:-1], args["output_dim"]),
-                   params=lambda shape, args: shape[-1] * args["output_dim"])
+    register_shape(
+        "layer",
+        "MyLayer",
+        lambda shape, args: (*shape[:-1], args["output_dim"]),
+        params=lambda shape, args: shape[-1] * args["output_dim"],
+    )
     register_shape("op", "minus_mean", lambda shapes, args: shapes[0][:1])
     try:
         summary, diagnostics = analyzed(EXAMPLES / "custom_layer.yaml")
@@ -259,7 +298,7 @@ def L(type_, args=None, *inputs, form=None):
     return ("layer", type_, args or {}, list(inputs), form)
 
 
-def O(type_, args=None, *inputs, form=None):
+def O(type_, args=None, *inputs, form=None):  # noqa: E743 - short: the rule tables read as rows
     return ("op", type_, args or {}, list(inputs), form)
 
 
@@ -269,13 +308,20 @@ def lstm(units, **args):
 
 CASES = [
     # core
-    L("Dense", {"units": 4}, x2), L("Dense", {"units": 4, "use_bias": False}, x3),
-    L("Dense", {"units": 3}, ([2, 3, 4], F)), L("Dense", {"units": 3}, xn3),
-    L("Dense", {"units": 3, "dtype": "float16"}, x2), L("Dense", {"units": 2, "trainable": False}, x2),
+    L("Dense", {"units": 4}, x2),
+    L("Dense", {"units": 4, "use_bias": False}, x3),
+    L("Dense", {"units": 3}, ([2, 3, 4], F)),
+    L("Dense", {"units": 3}, xn3),
+    L("Dense", {"units": 3, "dtype": "float16"}, x2),
+    L("Dense", {"units": 2, "trainable": False}, x2),
     L("Dense", {"units": 2}, ([4], I)),
     L("EinsumDense", {"equation": "ab,bc->ac", "output_shape": 4, "bias_axes": "c"}, x2),
     L("EinsumDense", {"equation": "abc,cd->abd", "output_shape": [None, 6], "bias_axes": "d"}, x3),
-    L("EinsumDense", {"equation": "abc,cde->abde", "output_shape": [5, 2, 3], "bias_axes": "de"}, x3),
+    L(
+        "EinsumDense",
+        {"equation": "abc,cde->abde", "output_shape": [5, 2, 3], "bias_axes": "de"},
+        x3,
+    ),
     L("EinsumDense", {"equation": "...b,bc->...c", "output_shape": 4}, x4),
     L("EinsumDense", {"equation": "ab...,bc->ac...", "output_shape": 4}, x4),
     L("Embedding", {"input_dim": 50, "output_dim": 6}, ([7], I)),
@@ -300,175 +346,340 @@ CASES = [
     L("Conv2DTranspose", {"filters": 3, "kernel_size": 3, "strides": 2}, x4),
     L("Conv2DTranspose", {"filters": 3, "kernel_size": 4, "strides": 2, "padding": "same"}, x4),
     L("Conv2DTranspose", {"filters": 3, "kernel_size": 3, "strides": 2, "output_padding": 1}, x4),
-    L("Conv2DTranspose", {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same",
-                          "output_padding": 1}, x4),
+    L(
+        "Conv2DTranspose",
+        {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 1},
+        x4,
+    ),
     L("Conv2DTranspose", {"filters": 3, "kernel_size": 1, "strides": 3}, x4),
     L("Conv2DTranspose", {"filters": 3, "kernel_size": 3, "dilation_rate": 2}, x4),
     L("Conv3DTranspose", {"filters": 2, "kernel_size": 2, "strides": 2}, x5),
     L("DepthwiseConv1D", {"kernel_size": 3, "depth_multiplier": 2}, x3),
     L("DepthwiseConv2D", {"kernel_size": 3}, x4),
-    L("DepthwiseConv2D", {"kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 3,
-                          "use_bias": False}, x4),
+    L(
+        "DepthwiseConv2D",
+        {
+            "kernel_size": 3,
+            "strides": 2,
+            "padding": "same",
+            "depth_multiplier": 3,
+            "use_bias": False,
+        },
+        x4,
+    ),
     L("SeparableConv1D", {"filters": 5, "kernel_size": 3}, x3),
     L("SeparableConv2D", {"filters": 5, "kernel_size": 3, "depth_multiplier": 2}, x4),
-    L("SeparableConv2D", {"filters": 5, "kernel_size": 3, "strides": 2, "padding": "same",
-                          "use_bias": False}, x4),
+    L(
+        "SeparableConv2D",
+        {"filters": 5, "kernel_size": 3, "strides": 2, "padding": "same", "use_bias": False},
+        x4,
+    ),
     # pooling
-    L("MaxPooling1D", {}, x3), L("MaxPooling1D", {"pool_size": 3, "strides": 1, "padding": "same"}, x3),
-    L("MaxPooling2D", {}, x4), L("MaxPooling2D", {"pool_size": 3, "strides": 2}, x4),
+    L("MaxPooling1D", {}, x3),
+    L("MaxPooling1D", {"pool_size": 3, "strides": 1, "padding": "same"}, x3),
+    L("MaxPooling2D", {}, x4),
+    L("MaxPooling2D", {"pool_size": 3, "strides": 2}, x4),
     L("AveragePooling2D", {"pool_size": [2, 3], "padding": "same"}, x4),
-    L("AveragePooling2D", {"pool_size": 2}, xn4), L("AveragePooling1D", {"pool_size": 2}, x3),
-    L("MaxPooling3D", {}, x5), L("AveragePooling3D", {"pool_size": 2, "strides": 1}, x5),
+    L("AveragePooling2D", {"pool_size": 2}, xn4),
+    L("AveragePooling1D", {"pool_size": 2}, x3),
+    L("MaxPooling3D", {}, x5),
+    L("AveragePooling3D", {"pool_size": 2, "strides": 1}, x5),
     L("MaxPooling2D", {"data_format": "channels_first"}, ([3, 9, 10], F)),
-    L("GlobalAveragePooling1D", {}, x3), L("GlobalMaxPooling1D", {"keepdims": True}, x3),
-    L("GlobalAveragePooling2D", {}, x4), L("GlobalAveragePooling2D", {"keepdims": True}, x4),
-    L("GlobalMaxPooling2D", {}, xn4), L("GlobalAveragePooling3D", {}, x5),
+    L("GlobalAveragePooling1D", {}, x3),
+    L("GlobalMaxPooling1D", {"keepdims": True}, x3),
+    L("GlobalAveragePooling2D", {}, x4),
+    L("GlobalAveragePooling2D", {"keepdims": True}, x4),
+    L("GlobalMaxPooling2D", {}, xn4),
+    L("GlobalAveragePooling3D", {}, x5),
     L("GlobalMaxPooling3D", {"keepdims": True}, x5),
     L("GlobalAveragePooling2D", {"data_format": "channels_first"}, x4),
     L("AdaptiveAveragePooling2D", {"output_size": [3, 2]}, x4),
     L("AdaptiveMaxPooling1D", {"output_size": 2}, x3),
     # reshaping
-    L("ZeroPadding1D", {}, x3), L("ZeroPadding1D", {"padding": [1, 3]}, x3),
-    L("ZeroPadding2D", {}, x4), L("ZeroPadding2D", {"padding": [[1, 2], [0, 3]]}, x4),
-    L("ZeroPadding2D", {"padding": [2, 1]}, x4), L("ZeroPadding3D", {"padding": 1}, x5),
-    L("Cropping1D", {}, x3), L("Cropping1D", {"cropping": [0, 2]}, x3),
-    L("Cropping2D", {"cropping": [[1, 0], [1, 0]]}, x4), L("Cropping2D", {"cropping": 2}, x4),
-    L("Cropping3D", {}, x5), L("Cropping3D", {"cropping": [[1, 1], [1, 2], [0, 3]]}, x5),
-    L("UpSampling1D", {}, x3), L("UpSampling1D", {"size": 3}, x3), L("UpSampling2D", {}, x4),
+    L("ZeroPadding1D", {}, x3),
+    L("ZeroPadding1D", {"padding": [1, 3]}, x3),
+    L("ZeroPadding2D", {}, x4),
+    L("ZeroPadding2D", {"padding": [[1, 2], [0, 3]]}, x4),
+    L("ZeroPadding2D", {"padding": [2, 1]}, x4),
+    L("ZeroPadding3D", {"padding": 1}, x5),
+    L("Cropping1D", {}, x3),
+    L("Cropping1D", {"cropping": [0, 2]}, x3),
+    L("Cropping2D", {"cropping": [[1, 0], [1, 0]]}, x4),
+    L("Cropping2D", {"cropping": 2}, x4),
+    L("Cropping3D", {}, x5),
+    L("Cropping3D", {"cropping": [[1, 1], [1, 2], [0, 3]]}, x5),
+    L("UpSampling1D", {}, x3),
+    L("UpSampling1D", {"size": 3}, x3),
+    L("UpSampling2D", {}, x4),
     L("UpSampling2D", {"size": [2, 3], "interpolation": "bilinear"}, x4),
     L("UpSampling3D", {"size": 2}, x5),
-    L("Flatten", {}, x4), L("Flatten", {}, xn4), L("Flatten", {}, ([5], I)),
-    L("Reshape", {"target_shape": [3, 90]}, x4), L("Reshape", {"target_shape": [-1, 5]}, x4),
-    L("Reshape", {"target_shape": [-1, 3]}, xn4), L("Reshape", {"target_shape": [2, 4]}, ([8], I)),
-    L("Permute", {"dims": [2, 1]}, x3), L("Permute", {"dims": [3, 1, 2]}, x4),
+    L("Flatten", {}, x4),
+    L("Flatten", {}, xn4),
+    L("Flatten", {}, ([5], I)),
+    L("Reshape", {"target_shape": [3, 90]}, x4),
+    L("Reshape", {"target_shape": [-1, 5]}, x4),
+    L("Reshape", {"target_shape": [-1, 3]}, xn4),
+    L("Reshape", {"target_shape": [2, 4]}, ([8], I)),
+    L("Permute", {"dims": [2, 1]}, x3),
+    L("Permute", {"dims": [3, 1, 2]}, x4),
     L("RepeatVector", {"n": 4}, x2),
     # normalization, regularization, activations
-    L("BatchNormalization", {}, x4), L("BatchNormalization", {"axis": 1}, x3),
+    L("BatchNormalization", {}, x4),
+    L("BatchNormalization", {"axis": 1}, x3),
     L("BatchNormalization", {"center": False, "scale": False}, x2),
-    L("LayerNormalization", {}, x3), L("LayerNormalization", {"axis": [1, 2]}, x3),
+    L("LayerNormalization", {}, x3),
+    L("LayerNormalization", {"axis": [1, 2]}, x3),
     L("LayerNormalization", {"center": False}, x4),
-    L("GroupNormalization", {"groups": 2}, ([5, 8], F)), L("GroupNormalization", {"groups": -1}, x4),
-    L("UnitNormalization", {}, x3), L("RMSNormalization", {}, x3),
-    L("Normalization", {}, x4), L("Normalization", {"axis": [1, 2]}, x3),
+    L("GroupNormalization", {"groups": 2}, ([5, 8], F)),
+    L("GroupNormalization", {"groups": -1}, x4),
+    L("UnitNormalization", {}, x3),
+    L("RMSNormalization", {}, x3),
+    L("Normalization", {}, x4),
+    L("Normalization", {"axis": [1, 2]}, x3),
     L("Normalization", {"mean": 2.0, "variance": 3.0}, x3),
-    L("Dropout", {"rate": 0.5}, x3), L("SpatialDropout1D", {"rate": 0.2}, x3),
-    L("SpatialDropout2D", {"rate": 0.2}, x4), L("GaussianNoise", {"stddev": 0.1}, x2),
-    L("GaussianDropout", {"rate": 0.1}, x2), L("AlphaDropout", {"rate": 0.1}, x2),
-    L("Activation", {"activation": "relu"}, x3), L("ReLU", {}, x3), L("LeakyReLU", {}, x3),
-    L("ELU", {}, x3), L("Softmax", {}, x3), L("Softmax", {"axis": 1}, x3),
-    L("PReLU", {}, x3), L("PReLU", {"shared_axes": [1]}, x3), L("PReLU", {"shared_axes": [1, 2]}, x4),
-    L("Activation", {"activation": "relu"}, ([4], I)), L("Dropout", {"rate": 0.5}, ([4], I)),
-    L("Identity", {}, x3), L("Masking", {}, x3), L("ActivityRegularization", {}, x3),
-    L("Rescaling", {"scale": 0.5}, x4), L("Rescaling", {"scale": 0.5}, ([4], I)),
-    L("Resizing", {"height": 4, "width": 5}, x4), L("CenterCrop", {"height": 4, "width": 5}, x4),
+    L("Dropout", {"rate": 0.5}, x3),
+    L("SpatialDropout1D", {"rate": 0.2}, x3),
+    L("SpatialDropout2D", {"rate": 0.2}, x4),
+    L("GaussianNoise", {"stddev": 0.1}, x2),
+    L("GaussianDropout", {"rate": 0.1}, x2),
+    L("AlphaDropout", {"rate": 0.1}, x2),
+    L("Activation", {"activation": "relu"}, x3),
+    L("ReLU", {}, x3),
+    L("LeakyReLU", {}, x3),
+    L("ELU", {}, x3),
+    L("Softmax", {}, x3),
+    L("Softmax", {"axis": 1}, x3),
+    L("PReLU", {}, x3),
+    L("PReLU", {"shared_axes": [1]}, x3),
+    L("PReLU", {"shared_axes": [1, 2]}, x4),
+    L("Activation", {"activation": "relu"}, ([4], I)),
+    L("Dropout", {"rate": 0.5}, ([4], I)),
+    L("Identity", {}, x3),
+    L("Masking", {}, x3),
+    L("ActivityRegularization", {}, x3),
+    L("Rescaling", {"scale": 0.5}, x4),
+    L("Rescaling", {"scale": 0.5}, ([4], I)),
+    L("Resizing", {"height": 4, "width": 5}, x4),
+    L("CenterCrop", {"height": 4, "width": 5}, x4),
     L("Resizing", {"height": 4, "width": 5}, xn4),
     L("CategoryEncoding", {"num_tokens": 10, "output_mode": "one_hot"}, ([1], I)),
     L("CategoryEncoding", {"num_tokens": 10}, ([4], I)),
     L("LayerScale", {"init_values": 0.1, "projection_dim": 3}, x4),
     L("CustomScaleLayer", {"scale": 0.2}, x4, x4, form="list"),
     # merging
-    L("Add", {}, x3, x3, form="list"), L("Add", {}, ([5, 1], F), ([1, 8], F), form="list"),
-    L("Add", {}, ([5, 8], F), ([8], F), form="list"), L("Subtract", {}, x2, x2, form="list"),
-    L("Multiply", {}, x3, x3, x3, form="list"), L("Average", {}, x2, x2, form="list"),
-    L("Maximum", {}, x2, x2, form="list"), L("Minimum", {}, x2, x2, form="list"),
-    L("Add", {}, ([None, 8], F), ([5, 8], F), form="list"), L("Add", {}, x2, ([8], I), form="list"),
+    L("Add", {}, x3, x3, form="list"),
+    L("Add", {}, ([5, 1], F), ([1, 8], F), form="list"),
+    L("Add", {}, ([5, 8], F), ([8], F), form="list"),
+    L("Subtract", {}, x2, x2, form="list"),
+    L("Multiply", {}, x3, x3, x3, form="list"),
+    L("Average", {}, x2, x2, form="list"),
+    L("Maximum", {}, x2, x2, form="list"),
+    L("Minimum", {}, x2, x2, form="list"),
+    L("Add", {}, ([None, 8], F), ([5, 8], F), form="list"),
+    L("Add", {}, x2, ([8], I), form="list"),
     L("Concatenate", {}, x3, ([5, 3], F), form="list"),
     L("Concatenate", {"axis": 1}, x3, ([2, 8], F), form="list"),
     L("Concatenate", {}, ([None, 8], F), ([5, 2], F), form="list"),
     L("Concatenate", {"axis": 1}, ([None, 8], F), ([5, 8], F), form="list"),
-    L("Dot", {"axes": 1}, x2, x2, form="list"), L("Dot", {"axes": [2, 2]}, x3, ([4, 8], F), form="list"),
+    L("Dot", {"axes": 1}, x2, x2, form="list"),
+    L("Dot", {"axes": [2, 2]}, x3, ([4, 8], F), form="list"),
     L("Dot", {"axes": [1, 1]}, x3, ([5, 2], F), form="list"),
     L("Dot", {"axes": 1, "normalize": True}, x2, x2, form="list"),
     # recurrent
     L("SimpleRNN", {"units": 4}, x3),
     L("SimpleRNN", {"units": 4, "return_sequences": True, "return_state": True}, x3),
-    L("GRU", {"units": 4}, x3), L("GRU", {"units": 4, "reset_after": False, "return_state": True}, x3),
+    L("GRU", {"units": 4}, x3),
+    L("GRU", {"units": 4, "reset_after": False, "return_state": True}, x3),
     L("GRU", {"units": 4, "use_bias": False, "return_sequences": True}, xn3),
-    L("LSTM", {"units": 4}, x3), L("LSTM", {"units": 4, "return_state": True, "return_sequences": True}, x3),
+    L("LSTM", {"units": 4}, x3),
+    L("LSTM", {"units": 4, "return_state": True, "return_sequences": True}, x3),
     L("LSTM", {"units": 4, "use_bias": False}, x3),
     L("Bidirectional", {"layer": lstm(4)}, x3),
-    L("Bidirectional", {"layer": {"layer": "GRU", "args": {"units": 4, "return_sequences": True}},
-                        "merge_mode": "sum"}, x3),
+    L(
+        "Bidirectional",
+        {
+            "layer": {"layer": "GRU", "args": {"units": 4, "return_sequences": True}},
+            "merge_mode": "sum",
+        },
+        x3,
+    ),
     L("Bidirectional", {"layer": lstm(4, return_state=True)}, x3),
-    L("Bidirectional", {"layer": {"layer": "SimpleRNN", "args": {"units": 3}}, "merge_mode": None}, x3),
+    L(
+        "Bidirectional",
+        {"layer": {"layer": "SimpleRNN", "args": {"units": 3}}, "merge_mode": None},
+        x3,
+    ),
     L("Bidirectional", {"layer": lstm(3, return_state=True), "merge_mode": None}, x3),
-    L("Bidirectional", {"layer": lstm(3), "merge_mode": "ave", "backward_layer": {
-        "layer": "GRU", "args": {"units": 3, "go_backwards": True}}}, x3),
+    L(
+        "Bidirectional",
+        {
+            "layer": lstm(3),
+            "merge_mode": "ave",
+            "backward_layer": {"layer": "GRU", "args": {"units": 3, "go_backwards": True}},
+        },
+        x3,
+    ),
     L("TimeDistributed", {"layer": {"layer": "Dense", "args": {"units": 3}}}, x3),
-    L("TimeDistributed", {"layer": {"layer": "Conv2D", "args": {"filters": 2, "kernel_size": 3}}}, x5),
+    L(
+        "TimeDistributed",
+        {"layer": {"layer": "Conv2D", "args": {"filters": 2, "kernel_size": 3}}},
+        x5,
+    ),
     L("TimeDistributed", {"layer": {"layer": "Dense", "args": {"units": 3}}}, xn3),
     # attention
     L("MultiHeadAttention", {"num_heads": 2, "key_dim": 3}, x3, x3, form="list"),
-    L("MultiHeadAttention", {"num_heads": 2, "key_dim": 3, "value_dim": 5, "output_shape": 7}, x3,
-      ([6, 4], F), form="list"),
-    L("MultiHeadAttention", {"num_heads": 2, "key_dim": 3, "use_bias": False}, x3, ([6, 4], F),
-      ([6, 2], F), form="list"),
+    L(
+        "MultiHeadAttention",
+        {"num_heads": 2, "key_dim": 3, "value_dim": 5, "output_shape": 7},
+        x3,
+        ([6, 4], F),
+        form="list",
+    ),
+    L(
+        "MultiHeadAttention",
+        {"num_heads": 2, "key_dim": 3, "use_bias": False},
+        x3,
+        ([6, 4], F),
+        ([6, 2], F),
+        form="list",
+    ),
     L("MultiHeadAttention", {"num_heads": 2, "key_dim": 3, "use_gate": True}, x3, x3, form="list"),
     L("Attention", {}, x3, ([6, 8], F), form="list"),
     L("Attention", {"use_scale": True, "score_mode": "concat"}, x3, ([6, 8], F), form="list"),
     L("Attention", {}, x3, ([6, 4], F), ([6, 8], F), form="list"),
     L("AdditiveAttention", {}, x3, ([6, 8], F), form="list"),
     # ops: elementwise and broadcasting, with Keras's dtype promotion
-    O("add", {}, x3, x3, form="list"), O("add", {"x2": 3.0}, x3),
-    O("add", {}, ([5, 1], F), ([8], F), form="list"), O("multiply", {}, x2, ([8], I), form="list"),
-    O("add", {"x2": 1}, ([4], I)), O("add", {"x2": 1.5}, ([4], I)),
-    O("subtract", {}, ([None, 8], F), x3, form="list"), O("divide", {}, ([4], I), ([4], I), form="list"),
-    O("maximum", {"x2": 0.0}, x3), O("power", {"x2": 2.0}, x2), O("equal", {}, x2, x2, form="list"),
-    O("greater", {"x2": 0.5}, x2), O("logical_and", {}, ([3], "bool"), ([3], "bool"), form="list"),
+    O("add", {}, x3, x3, form="list"),
+    O("add", {"x2": 3.0}, x3),
+    O("add", {}, ([5, 1], F), ([8], F), form="list"),
+    O("multiply", {}, x2, ([8], I), form="list"),
+    O("add", {"x2": 1}, ([4], I)),
+    O("add", {"x2": 1.5}, ([4], I)),
+    O("subtract", {}, ([None, 8], F), x3, form="list"),
+    O("divide", {}, ([4], I), ([4], I), form="list"),
+    O("maximum", {"x2": 0.0}, x3),
+    O("power", {"x2": 2.0}, x2),
+    O("equal", {}, x2, x2, form="list"),
+    O("greater", {"x2": 0.5}, x2),
+    O("logical_and", {}, ([3], "bool"), ([3], "bool"), form="list"),
     O("where", {}, ([3], "bool"), ([3], F), ([3], F), form="list"),
-    O("relu", {}, x3), O("sigmoid", {}, x3), O("exp", {}, ([3], I)), O("abs", {}, ([3], I)),
-    O("tanh", {}, x3), O("hard_sigmoid", {}, x3), O("gelu", {}, x3), O("softmax", {"axis": 1}, x3),
-    O("log_softmax", {}, x3), O("sqrt", {}, x3), O("square", {}, x3), O("negative", {}, x2),
-    O("clip", {"x_min": 0.0, "x_max": 1.0}, x2), O("isnan", {}, x2), O("glu", {}, x2),
-    O("cumsum", {"axis": 1}, x3), O("cumsum", {}, x3), O("flip", {"axis": 1}, x3),
-    O("hard_swish", {}, x3), O("silu", {}, x3), O("leaky_relu", {}, x3), O("sort", {}, x3),
-    O("roll", {"shift": 1, "axis": 1}, x3), O("floor", {}, x2), O("round", {}, x2),
-    O("zeros_like", {}, x3), O("ones_like", {"dtype": "int32"}, x3), O("full_like", {"fill_value": 2}, x3),
+    O("relu", {}, x3),
+    O("sigmoid", {}, x3),
+    O("exp", {}, ([3], I)),
+    O("abs", {}, ([3], I)),
+    O("tanh", {}, x3),
+    O("hard_sigmoid", {}, x3),
+    O("gelu", {}, x3),
+    O("softmax", {"axis": 1}, x3),
+    O("log_softmax", {}, x3),
+    O("sqrt", {}, x3),
+    O("square", {}, x3),
+    O("negative", {}, x2),
+    O("clip", {"x_min": 0.0, "x_max": 1.0}, x2),
+    O("isnan", {}, x2),
+    O("glu", {}, x2),
+    O("cumsum", {"axis": 1}, x3),
+    O("cumsum", {}, x3),
+    O("flip", {"axis": 1}, x3),
+    O("hard_swish", {}, x3),
+    O("silu", {}, x3),
+    O("leaky_relu", {}, x3),
+    O("sort", {}, x3),
+    O("roll", {"shift": 1, "axis": 1}, x3),
+    O("floor", {}, x2),
+    O("round", {}, x2),
+    O("zeros_like", {}, x3),
+    O("ones_like", {"dtype": "int32"}, x3),
+    O("full_like", {"fill_value": 2}, x3),
     # ops: reductions
-    O("sum", {"axis": 1}, x3), O("mean", {"axis": -1, "keepdims": True}, x3), O("max", {"axis": [1, 2]}, x4),
-    O("sum", {}, x3), O("argmax", {"axis": -1}, x3), O("argmin", {}, x3),
-    O("any", {"axis": 1}, ([3, 2], "bool")), O("std", {"axis": 1}, x3), O("var", {}, x2),
-    O("logsumexp", {"axis": 1}, x3), O("prod", {"axis": 2}, x3), O("mean", {"axis": 1}, ([3, 2], I)),
-    O("sum", {"axis": 1}, ([3, 2], I)), O("norm", {"axis": -1}, x3), O("count_nonzero", {"axis": 1}, x3),
-    O("min", {"axis": 1, "keepdims": True}, x3), O("moments", {"axes": [1]}, x3),
+    O("sum", {"axis": 1}, x3),
+    O("mean", {"axis": -1, "keepdims": True}, x3),
+    O("max", {"axis": [1, 2]}, x4),
+    O("sum", {}, x3),
+    O("argmax", {"axis": -1}, x3),
+    O("argmin", {}, x3),
+    O("any", {"axis": 1}, ([3, 2], "bool")),
+    O("std", {"axis": 1}, x3),
+    O("var", {}, x2),
+    O("logsumexp", {"axis": 1}, x3),
+    O("prod", {"axis": 2}, x3),
+    O("mean", {"axis": 1}, ([3, 2], I)),
+    O("sum", {"axis": 1}, ([3, 2], I)),
+    O("norm", {"axis": -1}, x3),
+    O("count_nonzero", {"axis": 1}, x3),
+    O("min", {"axis": 1, "keepdims": True}, x3),
+    O("moments", {"axes": [1]}, x3),
     O("max", {"axis": 1}, ([512, 1536], F)),
     # ops: contractions
-    O("matmul", {}, x3, ([8, 4], F), form="list"), O("matmul", {}, x3, ([8], F), form="list"),
-    O("matmul", {}, x3, ([4, 8, 2], F), form="list"), O("dot", {}, x3, ([8, 2], F), form="list"),
+    O("matmul", {}, x3, ([8, 4], F), form="list"),
+    O("matmul", {}, x3, ([8], F), form="list"),
+    O("matmul", {}, x3, ([4, 8, 2], F), form="list"),
+    O("dot", {}, x3, ([8, 2], F), form="list"),
     O("tensordot", {"axes": 1}, x3, ([8, 3], F), form="list"),
     O("tensordot", {"axes": [[2], [1]]}, x3, ([8, 3], F), form="list"),
     # ops: shapes
-    O("reshape", {"newshape": [-1, 40]}, x3), O("reshape", {"newshape": [-1, 4, 2]}, x2),
-    O("transpose", {"axes": [0, 2, 1]}, x3), O("transpose", {}, x3), O("expand_dims", {"axis": 1}, x3),
-    O("expand_dims", {"axis": -1}, x2), O("squeeze", {"axis": 1}, ([1, 8], F)),
+    O("reshape", {"newshape": [-1, 40]}, x3),
+    O("reshape", {"newshape": [-1, 4, 2]}, x2),
+    O("transpose", {"axes": [0, 2, 1]}, x3),
+    O("transpose", {}, x3),
+    O("expand_dims", {"axis": 1}, x3),
+    O("expand_dims", {"axis": -1}, x2),
+    O("squeeze", {"axis": 1}, ([1, 8], F)),
     O("concatenate", {"axis": 1}, form={"xs": [x3, ([2, 8], F)]}),
-    O("concatenate", {"axis": -1}, form={"xs": [x3, x3]}), O("stack", {"axis": 1}, form={"x": [x2, x2]}),
+    O("concatenate", {"axis": -1}, form={"xs": [x3, x3]}),
+    O("stack", {"axis": 1}, form={"x": [x2, x2]}),
     O("split", {"indices_or_sections": 2, "axis": 1}, ([4, 3], F)),
     O("split", {"indices_or_sections": [1, 3], "axis": -1}, x3),
-    O("take", {"indices": [0, 2], "axis": 1}, x3), O("take", {"axis": 1}, x3, ([3], I), form="list"),
+    O("take", {"indices": [0, 2], "axis": 1}, x3),
+    O("take", {"axis": 1}, x3, ([3], I), form="list"),
     O("take_along_axis", {"axis": 1}, x3, ([5, 1], I), form="list"),
-    O("one_hot", {"num_classes": 7}, ([4], I)), O("one_hot", {"num_classes": 7, "axis": 1}, ([4], I)),
-    O("cast", {"dtype": "int32"}, x3), O("ravel", {}, x3), O("tile", {"repeats": [1, 2, 3]}, x3),
-    O("repeat", {"repeats": 2, "axis": 1}, x3), O("pad", {"pad_width": [[0, 0], [1, 2], [3, 4]]}, x3),
-    O("moveaxis", {"source": 1, "destination": 2}, x3), O("swapaxes", {"axis1": 1, "axis2": 2}, x3),
-    O("top_k", {"k": 2}, x3), O("argsort", {}, x3), O("broadcast_to", {"shape": [2, 5, 8]}, ([1, 8], F)),
+    O("one_hot", {"num_classes": 7}, ([4], I)),
+    O("one_hot", {"num_classes": 7, "axis": 1}, ([4], I)),
+    O("cast", {"dtype": "int32"}, x3),
+    O("ravel", {}, x3),
+    O("tile", {"repeats": [1, 2, 3]}, x3),
+    O("repeat", {"repeats": 2, "axis": 1}, x3),
+    O("pad", {"pad_width": [[0, 0], [1, 2], [3, 4]]}, x3),
+    O("moveaxis", {"source": 1, "destination": 2}, x3),
+    O("swapaxes", {"axis1": 1, "axis2": 2}, x3),
+    O("top_k", {"k": 2}, x3),
+    O("argsort", {}, x3),
+    O("broadcast_to", {"shape": [2, 5, 8]}, ([1, 8], F)),
     O("image.resize", {"size": [4, 6]}, x4),
     # the rest of the common layers
     L("ConvLSTM2D", {"filters": 3, "kernel_size": 3}, x5),
-    L("ConvLSTM2D", {"filters": 3, "kernel_size": 3, "padding": "same", "return_sequences": True,
-                     "return_state": True}, x5),
+    L(
+        "ConvLSTM2D",
+        {
+            "filters": 3,
+            "kernel_size": 3,
+            "padding": "same",
+            "return_sequences": True,
+            "return_state": True,
+        },
+        x5,
+    ),
     L("ConvLSTM1D", {"filters": 3, "kernel_size": 2, "strides": 2}, x4),
     L("ConvLSTM3D", {"filters": 2, "kernel_size": 2, "use_bias": False}, ([3, 4, 5, 6, 2], F)),
-    L("GroupQueryAttention", {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2},
-      form={"query": [x3], "value": [([6, 8], F)]}),
-    L("GroupQueryAttention", {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2,
-                              "use_bias": False},
-      form={"query": [x3], "value": [([6, 8], F)], "key": [([6, 3], F)]}),
-    L("RandomCrop", {"height": 4, "width": 5}, x4), L("Hashing", {"num_bins": 10}, ([4], I)),
+    L(
+        "GroupQueryAttention",
+        {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2},
+        form={"query": [x3], "value": [([6, 8], F)]},
+    ),
+    L(
+        "GroupQueryAttention",
+        {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2, "use_bias": False},
+        form={"query": [x3], "value": [([6, 8], F)], "key": [([6, 3], F)]},
+    ),
+    L("RandomCrop", {"height": 4, "width": 5}, x4),
+    L("Hashing", {"num_bins": 10}, ([4], I)),
     L("Discretization", {"bin_boundaries": [0.0, 1.0]}, x3),
     L("SpectralNormalization", {"layer": {"layer": "Dense", "args": {"units": 3}}}, x3),
-    L("SpectralNormalization", {"layer": {"layer": "Conv2D", "args": {"filters": 3,
-                                                                      "kernel_size": 2}}}, x4),
+    L(
+        "SpectralNormalization",
+        {"layer": {"layer": "Conv2D", "args": {"filters": 3, "kernel_size": 2}}},
+        x4,
+    ),
 ]
 
 
@@ -488,9 +699,16 @@ def _cases_doc(cases):
             wired = {k: v[0] if len(v) == 1 else v for k, v in refs.items()}
         else:
             wired = refs[None] if form == "list" else refs[None][0]
-        layers.append({"name": f"n{i}", kind: type_, "in": wired, **({"args": args} if args else {})})
-    return {"graphspec": 1, "name": "cases", "inputs": inputs, "layers": layers,
-            "model": "functional"}
+        layers.append(
+            {"name": f"n{i}", kind: type_, "in": wired, **({"args": args} if args else {})}
+        )
+    return {
+        "graphspec": 1,
+        "name": "cases",
+        "inputs": inputs,
+        "layers": layers,
+        "model": "functional",
+    }
 
 
 def _operation(model, name):
@@ -517,7 +735,9 @@ def test_every_rule_matches_keras_shapes_dtypes_and_parameters():
     for i in range(len(CASES)):
         node = summary.node(f"n{i}")
         assert node.known, (CASES[i], node.note)
-        outputs += [f"n{i}"] if len(node.shapes) == 1 else [f"n{i}:{k}" for k in range(len(node.shapes))]
+        outputs += (
+            [f"n{i}"] if len(node.shapes) == 1 else [f"n{i}:{k}" for k in range(len(node.shapes))]
+        )
     doc["outputs"] = outputs  # several outputs are model outputs one by one
     model = graphspec.load(doc).build(compile=False)
     wrong = []
@@ -526,11 +746,17 @@ def test_every_rule_matches_keras_shapes_dtypes_and_parameters():
         shapes, dtypes = _keras_outputs(layer)
         trainable = sum(int(w.numpy().size) for w in getattr(layer, "trainable_weights", []))
         params = _params(layer)
-        if (node.shapes, node.dtypes, node.params, node.trainable_params) != \
-                (shapes, dtypes, params, trainable):
-            wrong.append(f"{case[:3]}: static {node.shapes} {node.dtypes} {node.params}/"
-                         f"{node.trainable_params}; keras {shapes} {dtypes} "
-                         f"{params}/{trainable}")
+        if (node.shapes, node.dtypes, node.params, node.trainable_params) != (
+            shapes,
+            dtypes,
+            params,
+            trainable,
+        ):
+            wrong.append(
+                f"{case[:3]}: static {node.shapes} {node.dtypes} {node.params}/"
+                f"{node.trainable_params}; keras {shapes} {dtypes} "
+                f"{params}/{trainable}"
+            )
     assert wrong == []
 
 
@@ -568,11 +794,12 @@ def test_examples_match_keras_node_by_node(seed_plugins):
             if not node.known:
                 continue
             truth = built[node.name]
-            assert node.shapes == ([truth] if isinstance(truth, tuple) else truth), \
-                (path.name, node.name)
+            assert node.shapes == ([truth] if isinstance(truth, tuple) else truth), (
+                path.name,
+                node.name,
+            )
             if node.kind in ("layer", "op", "submodel"):
-                assert node.params == _params(_operation(model, node.name)), \
-                    (path.name, node.name)
+                assert node.params == _params(_operation(model, node.name)), (path.name, node.name)
 
 
 def _within(value, target, tolerance=0.03):
@@ -589,8 +816,7 @@ def test_macs_match_published_counts():
 
     summary, _ = analyzed(EXAMPLES / "resnet50.yaml")
     assert _within(summary.macs, 3.8e9)
-    for name, target, params in (("VGG16", 15.5e9, 138_357_544),
-                                 ("MobileNetV2", 300e6, 3_538_984)):
+    for name, target, params in (("VGG16", 15.5e9, 138_357_544), ("MobileNetV2", 300e6, 3_538_984)):
         spec = graphspec.from_keras(getattr(keras.applications, name)(weights=None))
         summary, diagnostics = spec.summary(), spec.diagnostics
         assert diagnostics == [] and summary.unknown == []
@@ -599,13 +825,15 @@ def test_macs_match_published_counts():
         keras.backend.clear_session()
     # ResNet-50 in v1.5 form (stride moved to the 3x3): torchvision's 4.1 G.
     text = (EXAMPLES / "resnet50.yaml").read_text()
-    text = text.replace('{name: "1", block: conv_bn, in: x, args: {filters: "${filters}", '
-                        'stride: "${stride}"}}',
-                        '{name: "1", block: conv_bn, in: x, args: {filters: "${filters}"}}')
-    text = text.replace('{name: "2", block: conv_bn, args: {filters: "${filters}", kernel: 3, '
-                        'padding: same}}',
-                        '{name: "2", block: conv_bn, args: {filters: "${filters}", kernel: 3, '
-                        'padding: same, stride: "${stride}"}}')
+    text = text.replace(
+        '{name: "1", block: conv_bn, in: x, args: {filters: "${filters}", stride: "${stride}"}}',
+        '{name: "1", block: conv_bn, in: x, args: {filters: "${filters}"}}',
+    )
+    text = text.replace(
+        '{name: "2", block: conv_bn, args: {filters: "${filters}", kernel: 3, padding: same}}',
+        '{name: "2", block: conv_bn, args: {filters: "${filters}", kernel: 3, '
+        'padding: same, stride: "${stride}"}}',
+    )
     summary, _ = analyzed(yaml.safe_load(text))
     assert _within(summary.macs, 4.1e9)
 
@@ -628,17 +856,26 @@ def test_summary_table_and_json(tmp_path):
     assert "Total params: 5,889" in table and "Unknown: 0 of 15 nodes" in table
     data = summary.to_dict()
     json.dumps(data)
-    assert data["total"] == {"params": 5889, "trainable_params": 5889,
-                             "macs": summary.macs, "activation_bytes": summary.activation_bytes}
+    assert data["total"] == {
+        "params": 5889,
+        "trainable_params": 5889,
+        "macs": summary.macs,
+        "activation_bytes": summary.activation_bytes,
+    }
     shared = next(n for n in data["nodes"] if n["name"] == "r_conv1")
     assert shared["params"] == 0 and shared["macs"] == summary.node("conv1").macs
-    line = 1 + next(i for i, text in enumerate((EXAMPLES / "siamese.yaml").read_text()
-                                               .splitlines()) if "name: r_conv1" in text)
+    line = 1 + next(
+        i
+        for i, text in enumerate((EXAMPLES / "siamese.yaml").read_text().splitlines())
+        if "name: r_conv1" in text
+    )
     assert shared["shapes"] == [[None, 26, 26, 16]] and shared["line"] == line
 
 
 def test_batch_norm_statistics_and_frozen_layers_are_non_trainable(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         graphspec: 1
         name: frozen
         inputs:
@@ -646,7 +883,8 @@ def test_batch_norm_statistics_and_frozen_layers_are_non_trainable(tmp_path):
         layers:
           - {name: bn, layer: BatchNormalization}
           - {name: fc, layer: Dense, args: {units: 2, trainable: false}}
-        """)
+        """,
+    )
     summary, _ = analyzed(path)
     assert (summary.params, summary.trainable_params, summary.non_trainable_params) == (38, 12, 26)
 
@@ -663,11 +901,13 @@ def test_nested_submodels_are_analyzed_with_the_callers_shapes():
     assert diagnostics == [] and node.kind == "submodel"
     assert node.shapes == [(None, 2)] and node.params == inner.count_params() == 23
     assert summary.params == model.count_params()
-    assert node.sub.node("x" if "x" in [n.name for n in node.sub.nodes] else
-                         node.sub.nodes[0].name).shapes == [(None, 4)]
+    assert node.sub.node(
+        "x" if "x" in [n.name for n in node.sub.nodes] else node.sub.nodes[0].name
+    ).shapes == [(None, 4)]
 
 
 # -- properties: no false positives, and Keras's build failures found ---------------------------
+
 
 @st.composite
 def dags(draw):
@@ -676,27 +916,45 @@ def dags(draw):
     n = draw(st.integers(1, 10))
     nodes, names = [], ["x"]
     for i in range(n):
-        kind = draw(st.sampled_from(["dense", "relu", "add", "concat"] if len(names) > 1
-                                    else ["dense", "relu"]))
+        kind = draw(
+            st.sampled_from(
+                ["dense", "relu", "add", "concat"] if len(names) > 1 else ["dense", "relu"]
+            )
+        )
         name = f"n{i}"
         if kind in ("add", "concat"):
             a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
-            nodes.append({"name": name, "layer": "Add" if kind == "add" else "Concatenate",
-                          "in": [a, b]})
+            nodes.append(
+                {"name": name, "layer": "Add" if kind == "add" else "Concatenate", "in": [a, b]}
+            )
             if kind == "concat":  # back to width 4 so any later Add fits
-                nodes.append({"name": name + "p", "layer": "Dense", "in": name,
-                              "args": {"units": 4}})
+                nodes.append(
+                    {"name": name + "p", "layer": "Dense", "in": name, "args": {"units": 4}}
+                )
                 name += "p"
         elif kind == "dense":
-            nodes.append({"name": name, "layer": "Dense", "in": draw(st.sampled_from(names)),
-                          "args": {"units": 4}})
+            nodes.append(
+                {
+                    "name": name,
+                    "layer": "Dense",
+                    "in": draw(st.sampled_from(names)),
+                    "args": {"units": 4},
+                }
+            )
         else:
             nodes.append({"name": name, "op": "relu", "in": draw(st.sampled_from(names))})
         names.append(name)
-    used = {r for node in nodes for r in ([node["in"]] if isinstance(node["in"], str) else node["in"])}
+    used = {
+        r for node in nodes for r in ([node["in"]] if isinstance(node["in"], str) else node["in"])
+    }
     outputs = [n for n in names[1:] if n not in used]
-    return {"graphspec": 1, "name": "random", "inputs": {"x": {"shape": [4]}},
-            "layers": nodes, "outputs": outputs}
+    return {
+        "graphspec": 1,
+        "name": "random",
+        "inputs": {"x": {"shape": [4]}},
+        "layers": nodes,
+        "outputs": outputs,
+    }
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
@@ -704,13 +962,24 @@ def dags(draw):
 def test_random_valid_dags_are_known_without_errors(doc):
     summary, diagnostics = analyzed(doc)
     assert diagnostics == [] and summary.unknown == []
-    assert summary.params == sum(20 for n in doc["layers"] if n.get("layer") == "Dense"
-                                 and n["name"].endswith(tuple("0123456789"))) + \
-        sum(4 * (8 + 1) for n in doc["layers"] if n["name"].endswith("p"))
+    assert summary.params == sum(
+        20
+        for n in doc["layers"]
+        if n.get("layer") == "Dense" and n["name"].endswith(tuple("0123456789"))
+    ) + sum(4 * (8 + 1) for n in doc["layers"] if n["name"].endswith("p"))
 
 
-MUTABLE = ("units", "filters", "kernel_size", "pool_size", "output_dim", "num_heads", "key_dim",
-           "axis", "num_classes")
+MUTABLE = (
+    "units",
+    "filters",
+    "kernel_size",
+    "pool_size",
+    "output_dim",
+    "num_heads",
+    "key_dim",
+    "axis",
+    "num_classes",
+)
 MUTATED = ["mlp", "siamese", "ticket_router", "gather_onehot", "transformer_encoder"]
 
 
@@ -786,23 +1055,32 @@ def test_nodes_outside_the_model_are_left_out_and_static_shapes_replace_a_build(
         build_anyway(broken)
     assert tensor_shapes(*checked_graph(broken)) is None
     siamese = EXAMPLES / "siamese.yaml"
-    assert tensor_shapes(*checked_graph(siamese)) == \
-        compiler.tensor_shapes(*checked_graph(siamese))
+    assert tensor_shapes(*checked_graph(siamese)) == compiler.tensor_shapes(*checked_graph(siamese))
 
 
-JUNK = st.one_of(st.integers(-3, 50), st.floats(allow_nan=False, width=16), st.booleans(),
-                 st.none(), st.sampled_from(["same", "valid", "causal", "x", "relu"]),
-                 st.lists(st.integers(-2, 6), max_size=4),
-                 st.lists(st.lists(st.integers(0, 3), min_size=2, max_size=2), max_size=3))
+JUNK = st.one_of(
+    st.integers(-3, 50),
+    st.floats(allow_nan=False, width=16),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["same", "valid", "causal", "x", "relu"]),
+    st.lists(st.integers(-2, 6), max_size=4),
+    st.lists(st.lists(st.integers(0, 3), min_size=2, max_size=2), max_size=3),
+)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(sorted(p.stem for p in EXAMPLE_FILES if p.stem not in
-                              ("custom_layer", "minus"))), st.data())
+@given(
+    st.sampled_from(
+        sorted(p.stem for p in EXAMPLE_FILES if p.stem not in ("custom_layer", "minus"))
+    ),
+    st.data(),
+)
 def test_any_argument_value_gives_a_result_or_located_diagnostics(example, data):
     doc = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
-    nodes = [n for n in doc["layers"] if "args" in n] + \
-        [n for b in doc.get("blocks", {}).values() for n in b["layers"] if "args" in n]
+    nodes = [n for n in doc["layers"] if "args" in n] + [
+        n for b in doc.get("blocks", {}).values() for n in b["layers"] if "args" in n
+    ]
     node = data.draw(st.sampled_from(nodes))
     key = data.draw(st.sampled_from(sorted(node["args"]) + ["padding", "strides", "axis"]))
     node["args"][key] = data.draw(JUNK)

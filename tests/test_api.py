@@ -1,22 +1,55 @@
 """The public API: what __all__ lists, load/validate/build, and SpecError."""
 
-import graphspec
 import pytest
+
+import graphspec
 
 from conftest import EXAMPLES
 
-MLP = {"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
-       "layers": [{"layer": "Dense", "args": {"units": 2}}]}
+MLP = {
+    "graphspec": 1,
+    "name": "m",
+    "inputs": {"x": {"shape": [4]}},
+    "layers": [{"layer": "Dense", "args": {"units": 2}}],
+}
 
 
 def test_public_api():
-    assert sorted(graphspec.__all__) == sorted([
-        "CODES", "DataError", "Diagnostic", "Diff", "Error", "ExportError", "Limits", "OutputError",
-        "PlotError", "RegistryError", "Spec", "SpecError", "build", "diff", "from_keras", "json_schema",
-        "load", "load_plugin", "register_layer", "register_op", "saved_metadata", "validate"])
+    assert sorted(graphspec.__all__) == sorted(
+        [
+            "CODES",
+            "DataError",
+            "Diagnostic",
+            "Diff",
+            "Error",
+            "ExportError",
+            "Limits",
+            "OutputError",
+            "PlotError",
+            "RegistryError",
+            "Spec",
+            "SpecError",
+            "build",
+            "diff",
+            "from_keras",
+            "json_schema",
+            "load",
+            "load_plugin",
+            "register_layer",
+            "register_op",
+            "saved_metadata",
+            "validate",
+        ]
+    )
     assert issubclass(graphspec.SpecError, ValueError)
-    for error in ("SpecError", "ExportError", "DataError", "PlotError", "OutputError",
-                  "RegistryError"):
+    for error in (
+        "SpecError",
+        "ExportError",
+        "DataError",
+        "PlotError",
+        "OutputError",
+        "RegistryError",
+    ):
         assert issubclass(getattr(graphspec, error), graphspec.Error), error
     assert not issubclass(graphspec.Error, ValueError)  # the base promises nothing else
 
@@ -41,8 +74,16 @@ def test_spec_error_carries_every_diagnostic():
     diags = info.value.diagnostics
     assert [d.code for d in diags] == ["GS201", "GS204", "GS203"]  # document order
     assert all(d.line is None and d.path == "<dict>" for d in diags)
-    assert set(diags[0].to_dict()) == {"path", "line", "column", "code", "severity", "message",
-                                       "hint", "pointer"}
+    assert set(diags[0].to_dict()) == {
+        "path",
+        "line",
+        "column",
+        "code",
+        "severity",
+        "message",
+        "hint",
+        "pointer",
+    }
     assert "GS201" in str(info.value)
 
 

@@ -9,8 +9,9 @@ def test_catalog_is_current():
     pytest.importorskip("keras")
     from graphspec.keras import catalog_gen
 
-    assert catalog_gen.dumps(catalog_gen.generate()) == catalog_gen.dumps(catalog.load()), \
+    assert catalog_gen.dumps(catalog_gen.generate()) == catalog_gen.dumps(catalog.load()), (
         "graphspec/catalog.json is stale: run python scripts/update_catalog.py"
+    )
 
 
 def test_catalog_knows_what_validation_needs():

@@ -11,15 +11,23 @@ import time
 
 import pytest
 
-from conftest import EXAMPLES, INVALID, PLUGINS, ROOT
 from graphspec.cli import main
 
-PLUGIN_ARGS = ["--plugin", str(PLUGINS / "seed_ops.py"), "--plugin", str(PLUGINS / "seed_layers.py")]
+from conftest import EXAMPLES, INVALID, PLUGINS, ROOT
+
+PLUGIN_ARGS = [
+    "--plugin",
+    str(PLUGINS / "seed_ops.py"),
+    "--plugin",
+    str(PLUGINS / "seed_layers.py"),
+]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def run(*args):
-    return subprocess.run(list(args), capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        list(args), capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300
+    )
 
 
 def test_validate_ok_and_errors(capsys):
@@ -28,8 +36,10 @@ def test_validate_ok_and_errors(capsys):
     bad = INVALID / "unknown_layer.yaml"
     assert main(["validate", str(bad), str(EXAMPLES / "mlp.yaml")]) == 1
     captured = capsys.readouterr()
-    assert f"{bad}:7:24: error[GS201]: unknown layer 'Dens' in node 'fc1'\n" \
-           "  hint: did you mean 'Dense'?" in captured.err
+    assert (
+        f"{bad}:7:24: error[GS201]: unknown layer 'Dens' in node 'fc1'\n"
+        "  hint: did you mean 'Dense'?" in captured.err
+    )
     assert "Traceback" not in captured.err
 
 
@@ -56,7 +66,9 @@ def test_validate_catches_shape_errors_and_build_what_only_keras_knows(capsys):
 
 def test_usage_errors_exit_two(capsys, tmp_path):
     assert main(["validate", str(tmp_path / "missing.yaml")]) == 2
-    assert main(["validate", str(EXAMPLES / "mlp.yaml"), "--plugin", str(tmp_path / "nope.py")]) == 2
+    assert (
+        main(["validate", str(EXAMPLES / "mlp.yaml"), "--plugin", str(tmp_path / "nope.py")]) == 2
+    )
     assert main(["build", str(EXAMPLES / "mlp.yaml"), "-o", str(tmp_path / "m.h5")]) == 2
     with pytest.raises(SystemExit) as info:
         main(["validate", "--format", "xml", str(EXAMPLES / "mlp.yaml")])
@@ -78,7 +90,9 @@ def test_set_overrides_parameters_and_the_archive_records_them(capsys, tmp_path)
 
     out = tmp_path / "enc.keras"
     spec = str(EXAMPLES / "transformer_encoder.yaml")
-    assert main(["build", spec, "-o", str(out), "--set", "num_layers=1", "--set", "dropout=0.25"]) == 0
+    assert (
+        main(["build", spec, "-o", str(out), "--set", "num_layers=1", "--set", "dropout=0.25"]) == 0
+    )
     printed = capsys.readouterr().out
     assert "num_layers=1" in printed and "dropout=0.25" in printed
     meta = graphspec.saved_metadata(out)
@@ -108,13 +122,23 @@ def test_schema_command_matches_checked_in_file(capsys, tmp_path):
 
 
 def test_validate_and_plot_import_neither_tensorflow_nor_keras(tmp_path):
-    code = ("import sys; from graphspec.cli import main; rc = main(['validate', *sys.argv[2:]]); "
-            "rc = rc or main(['plot', sys.argv[2], '-o', sys.argv[1]]); "
-            "heavy = [m for m in ('keras', 'tensorflow') if m in sys.modules]; "
-            "print('heavy:', heavy); sys.exit(rc)")
-    result = run(sys.executable, "-c", code, str(tmp_path / "graph.dot"),
-                 *[str(p) for p in sorted(EXAMPLES.glob("*.yaml"))
-                   if p.name not in ("minus.yaml", "custom_layer.yaml")])
+    code = (
+        "import sys; from graphspec.cli import main; rc = main(['validate', *sys.argv[2:]]); "
+        "rc = rc or main(['plot', sys.argv[2], '-o', sys.argv[1]]); "
+        "heavy = [m for m in ('keras', 'tensorflow') if m in sys.modules]; "
+        "print('heavy:', heavy); sys.exit(rc)"
+    )
+    result = run(
+        sys.executable,
+        "-c",
+        code,
+        str(tmp_path / "graph.dot"),
+        *[
+            str(p)
+            for p in sorted(EXAMPLES.glob("*.yaml"))
+            if p.name not in ("minus.yaml", "custom_layer.yaml")
+        ],
+    )
     assert result.returncode == 0, result.stderr
     assert "heavy: []" in result.stdout
 
@@ -129,7 +153,9 @@ def test_console_script_builds_and_models_reload_in_a_fresh_process(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "built minus: functional keras.Model, 0 parameters" in result.stdout
     ops_only = tmp_path / "gather.keras"
-    assert run(exe, "build", str(EXAMPLES / "gather_onehot.yaml"), "-o", str(ops_only)).returncode == 0
+    assert (
+        run(exe, "build", str(EXAMPLES / "gather_onehot.yaml"), "-o", str(ops_only)).returncode == 0
+    )
     # A new process: `import graphspec` (which does not import Keras), then plain Keras
     # loading in safe mode; a registered op needs its plugin imported first.
     code = f"""
@@ -139,7 +165,7 @@ import keras
 gather = keras.models.load_model({str(ops_only)!r})
 values = np.arange(1536, dtype="float32")[None]; idx = np.arange(0, 1536, 3, dtype="int32")[None]
 print(float(np.asarray(gather([values, idx])).sum()))
-graphspec.load_plugin({str(PLUGINS / 'seed_ops.py')!r})
+graphspec.load_plugin({str(PLUGINS / "seed_ops.py")!r})
 model = keras.models.load_model({str(out)!r})
 x = np.array([[1., 2.], [3., 5.]], "float32"); y = np.array([[0., 0.], [1., 1.]], "float32")
 print(np.asarray(model([x, y])).tolist())
@@ -154,8 +180,12 @@ def test_an_interrupted_build_leaves_no_partial_file(tmp_path, signum):
     out = tmp_path / "resnet.keras"
     out.write_bytes(b"previous model")
     exe = shutil.which("graphspec")
-    proc = subprocess.Popen([exe, "build", str(EXAMPLES / "resnet50.yaml"), "-o", str(out)],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [exe, "build", str(EXAMPLES / "resnet50.yaml"), "-o", str(out)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # Wait until the model is being written to its temporary file, then interrupt.
     deadline = time.monotonic() + 240
     while not list(tmp_path.glob(".resnet.*.tmp.keras")):

@@ -16,8 +16,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES, INVALID
 from graphspec.cli import main
+
+from conftest import EXAMPLES, INVALID
 
 MLP = str(EXAMPLES / "mlp.yaml")
 TRAIN = str(EXAMPLES / "train_mlp.yaml")
@@ -64,11 +65,18 @@ def run(capsys, argv):
 def test_every_command_answers_bad_spec_paths(capsys, tmp_path, command):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    extra = {"validate": [], "summary": [], "build": ["-o", str(out_dir / "m.keras")],
-             "plot": ["-o", str(out_dir / "g.dot")],
-             "train": ["--data", str(tmp_path / "data.npz")]}[command]
-    np.savez(tmp_path / "data.npz", features=np.zeros((4, 8), "float32"),
-             target=np.zeros((4, 1), "float32"))
+    extra = {
+        "validate": [],
+        "summary": [],
+        "build": ["-o", str(out_dir / "m.keras")],
+        "plot": ["-o", str(out_dir / "g.dot")],
+        "train": ["--data", str(tmp_path / "data.npz")],
+    }[command]
+    np.savez(
+        tmp_path / "data.npz",
+        features=np.zeros((4, 8), "float32"),
+        target=np.zeros((4, 1), "float32"),
+    )
     (tmp_path / "specs").mkdir()
     for name, path in bad_specs(tmp_path / "specs").items():
         code, text = run(capsys, [command, path, *extra])
@@ -77,11 +85,18 @@ def test_every_command_answers_bad_spec_paths(capsys, tmp_path, command):
     assert list(out_dir.iterdir()) == []  # nothing half-written
 
 
-@pytest.mark.parametrize("command, spec, suffix", [
-    ("build", MLP, ".keras"), ("plot", MLP, ".dot"), ("export", "keras.applications.MobileNet",
-                                                     ".yaml"), ("schema", None, ".json")])
-def test_bad_output_paths_are_usage_errors_found_before_any_work(capsys, tmp_path, command,
-                                                                 spec, suffix):
+@pytest.mark.parametrize(
+    "command, spec, suffix",
+    [
+        ("build", MLP, ".keras"),
+        ("plot", MLP, ".dot"),
+        ("export", "keras.applications.MobileNet", ".yaml"),
+        ("schema", None, ".json"),
+    ],
+)
+def test_bad_output_paths_are_usage_errors_found_before_any_work(
+    capsys, tmp_path, command, spec, suffix
+):
     (tmp_path / f"taken{suffix}").mkdir()
     targets = {
         "a missing folder": tmp_path / "no" / "such" / f"out{suffix}",
@@ -110,8 +125,11 @@ def test_bad_data_files_are_one_line_errors(capsys, tmp_path):
     truncated.write_bytes(good.read_bytes()[:200])
     cases["a truncated .npz"] = truncated
     objects = tmp_path / "objects.npz"
-    np.savez(objects, features=np.array([{"a": 1}] * 16, dtype=object),
-             target=np.zeros((16, 1), "float32"))
+    np.savez(
+        objects,
+        features=np.array([{"a": 1}] * 16, dtype=object),
+        target=np.zeros((16, 1), "float32"),
+    )
     cases["object arrays"] = objects
     empty_dir = tmp_path / "empty_dir"
     empty_dir.mkdir()
@@ -126,8 +144,7 @@ def test_bad_data_files_are_one_line_errors(capsys, tmp_path):
     cases["NaN in the features"] = nan
     out = tmp_path / "model.keras"
     for name, path in cases.items():
-        code, text = run(capsys, ["train", TRAIN, "--data", str(path), "-o", str(out),
-                                  "--quiet"])
+        code, text = run(capsys, ["train", TRAIN, "--data", str(path), "-o", str(out), "--quiet"])
         assert code in (1, 2), (name, text)
         assert "graphspec: error:" in text, (name, text)
     assert not out.exists()
@@ -139,27 +156,44 @@ def test_bad_export_sources_are_one_line_errors(capsys, tmp_path):
     (tmp_path / "empty.keras").write_bytes(b"")
     with zipfile.ZipFile(tmp_path / "nomodel.keras", "w") as archive:
         archive.writestr("readme.txt", "hello")
-    sources = ["missing.keras", "dir.keras", "text.keras", "empty.keras", "nomodel.keras",
-               "keras.applications.NoSuchNet", "model.h5x"]
+    sources = [
+        "missing.keras",
+        "dir.keras",
+        "text.keras",
+        "empty.keras",
+        "nomodel.keras",
+        "keras.applications.NoSuchNet",
+        "model.h5x",
+    ]
     for name in sources:
-        code, text = run(capsys, ["export", str(tmp_path / name) if "applications" not in name
-                                  else name, "-o", str(tmp_path / "spec.yaml")])
+        code, text = run(
+            capsys,
+            [
+                "export",
+                str(tmp_path / name) if "applications" not in name else name,
+                "-o",
+                str(tmp_path / "spec.yaml"),
+            ],
+        )
         assert code in (1, 2), (name, text)
         assert "error" in text, (name, text)
     assert not (tmp_path / "spec.yaml").exists()
 
 
-@pytest.mark.parametrize("argv", [
-    ["validate", MLP, "--set", "=3"],
-    ["validate", MLP, "--set", "units"],
-    ["validate", MLP, "--set", "units=[1, 2"],
-    ["validate", MLP, "--set", "units=!!python/object:os.system ls"],
-    ["validate", MLP, "--set", "a=" + "{" * 500 + "}" * 500],
-    ["validate", MLP, "--max-nodes", "0"],
-    ["build", MLP, "-o", "/tmp/never.keras", "--seed", "-1"],
-    ["build", MLP, "-o", "/tmp/never.keras", "--seed", "99999999999"],
-    ["train", TRAIN, "--data", "/no/such/data.npz"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", MLP, "--set", "=3"],
+        ["validate", MLP, "--set", "units"],
+        ["validate", MLP, "--set", "units=[1, 2"],
+        ["validate", MLP, "--set", "units=!!python/object:os.system ls"],
+        ["validate", MLP, "--set", "a=" + "{" * 500 + "}" * 500],
+        ["validate", MLP, "--max-nodes", "0"],
+        ["build", MLP, "-o", "/tmp/never.keras", "--seed", "-1"],
+        ["build", MLP, "-o", "/tmp/never.keras", "--seed", "99999999999"],
+        ["train", TRAIN, "--data", "/no/such/data.npz"],
+    ],
+)
 def test_bad_arguments_are_usage_or_spec_errors(capsys, argv):
     code, text = run(capsys, argv)
     assert code in (1, 2), text
@@ -169,12 +203,18 @@ def test_bad_arguments_are_usage_or_spec_errors(capsys, argv):
 def test_the_real_command_never_prints_a_traceback(tmp_path):
     """The same promise through the installed entry point, in a subprocess."""
     os.mkfifo(tmp_path / "pipe.yaml")
-    for argv in (["validate", str(tmp_path / "pipe.yaml")],
-                 ["validate", str(tmp_path)],
-                 ["build", MLP, "-o", str(tmp_path)]):
-        done = subprocess.run([sys.executable, "-m", "graphspec.cli", *argv],
-                              capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    for argv in (
+        ["validate", str(tmp_path / "pipe.yaml")],
+        ["validate", str(tmp_path)],
+        ["build", MLP, "-o", str(tmp_path)],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "graphspec.cli", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr + done.stdout
         assert done.stderr.strip().count("\n") <= 1, done.stderr

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import graphspec
+
 from conftest import EXAMPLES, INVALID
 
 keras = pytest.importorskip("keras")
@@ -33,6 +34,7 @@ def test_resnet50_is_keras_resnet50():
     assert model.count_params() == reference.count_params() == 25_636_712
     histogram = Counter(type(l).__name__ for l in model.layers)
     assert histogram == Counter(type(l).__name__ for l in reference.layers)
+
     # Same wiring: copy every layer's (random) weights by name and compare the outputs.
     # Keras names the identity blocks block2, block3, ...; the spec's repeat names them
     # block_1, block_2, ... (copies are numbered from 1) and nests the body one level deeper.
@@ -51,13 +53,16 @@ def test_resnet50_is_keras_resnet50():
     np.testing.assert_allclose(np.asarray(model(image)), np.asarray(reference(image)), atol=1e-5)
 
 
-def _encoder_classifier(num_layers, vocab=20000, seq_len=128, d_model=64, heads=4, ff=128,
-                        dropout=0.1, classes=2):
+def _encoder_classifier(
+    num_layers, vocab=20000, seq_len=128, d_model=64, heads=4, ff=128, dropout=0.1, classes=2
+):
     tokens = keras.Input(shape=(seq_len,), dtype="int32")
     x = layers.Embedding(vocab, d_model)(tokens)
     for _ in range(num_layers):
         attn = layers.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)(x, x)
-        x = layers.LayerNormalization(epsilon=1e-6)(layers.Add()([x, layers.Dropout(dropout)(attn)]))
+        x = layers.LayerNormalization(epsilon=1e-6)(
+            layers.Add()([x, layers.Dropout(dropout)(attn)])
+        )
         y = layers.Dense(d_model)(layers.Dense(ff, activation="relu")(x))
         x = layers.LayerNormalization(epsilon=1e-6)(layers.Add()([x, layers.Dropout(dropout)(y)]))
     x = layers.Dropout(dropout)(layers.GlobalAveragePooling1D()(x))
@@ -109,8 +114,18 @@ def test_blocks_repeat_and_parameters_expand_to_named_layers(tmp_path):
     spec = graphspec.load(write(tmp_path, "m.yaml", BLOCKS))
     assert spec.params == {"width": 8, "hidden": 16, "act": "relu"}
     assert spec.build_order == [
-        "stage_1_d1", "stage_1_d2", "stage_2_d1", "stage_2_d2", "stage_3_d1", "stage_3_d2",
-        "two_b", "two_a", "joined", "head_8_1", "head_8_2"]
+        "stage_1_d1",
+        "stage_1_d2",
+        "stage_2_d1",
+        "stage_2_d2",
+        "stage_3_d1",
+        "stage_3_d2",
+        "two_b",
+        "two_a",
+        "joined",
+        "head_8_1",
+        "head_8_2",
+    ]
     model = spec.build()
     # ${repeat_index} is 0-based inside copy k = 1, 2, 3.
     assert [model.get_layer(f"stage_{k}_d2").units for k in (1, 2, 3)] == [16, 17, 18]
@@ -167,7 +182,10 @@ def test_errors_inside_blocks_name_the_instance():
 
 
 def test_imports_bring_blocks_and_parameter_defaults(tmp_path):
-    write(tmp_path, "lib/common.yaml", """\
+    write(
+        tmp_path,
+        "lib/common.yaml",
+        """\
         graphspec: 1
         name: common
         params: {units: 5, act: tanh}
@@ -176,8 +194,12 @@ def test_imports_bring_blocks_and_parameter_defaults(tmp_path):
             inputs: [x]
             layers:
               - {layer: Dense, in: x, args: {units: "${units}", activation: "${act}"}}
-        """)
-    write(tmp_path, "lib/more.yaml", """\
+        """,
+    )
+    write(
+        tmp_path,
+        "lib/more.yaml",
+        """\
         graphspec: 1
         name: more
         imports: [common.yaml]
@@ -187,8 +209,12 @@ def test_imports_bring_blocks_and_parameter_defaults(tmp_path):
             layers:
               - {name: one, block: fc, in: x}
               - {name: two, block: fc}
-        """)
-    main = write(tmp_path, "models/main.yaml", """\
+        """,
+    )
+    main = write(
+        tmp_path,
+        "models/main.yaml",
+        """\
         graphspec: 1
         name: main
         imports: [../lib/common.yaml, ../lib/more.yaml]
@@ -196,7 +222,8 @@ def test_imports_bring_blocks_and_parameter_defaults(tmp_path):
         inputs: {x: {shape: [3]}}
         layers:
           - {name: body, block: fc2}
-        """)
+        """,
+    )
     outside = graphspec.validate(main)  # a sibling folder must be allowed explicitly
     assert {d.code for d in outside} == {"GS150", "GS140"} and "outside" in outside[0].message
     spec = graphspec.load(main, allow_imports_from=[tmp_path / "lib"])
@@ -209,13 +236,17 @@ def test_imports_bring_blocks_and_parameter_defaults(tmp_path):
 
 def test_an_import_that_is_not_a_spec_is_refused(tmp_path):
     plugin = write(tmp_path, "evil.py", "raise SystemExit('imported!')\n")
-    main = write(tmp_path, "m.yaml", f"""\
+    main = write(
+        tmp_path,
+        "m.yaml",
+        f"""\
         graphspec: 1
         name: m
         imports: [{plugin.name}]
         inputs: {{x: {{shape: [3]}}}}
         layers: [{{layer: Dense, args: {{units: 1}}}}]
-        """)
+        """,
+    )
     (diag,) = graphspec.validate(main)
     assert diag.code == "GS150" and "only spec files can be imported" in diag.message
 
@@ -267,6 +298,7 @@ def test_when_and_repeat_zero_match_hand_written_keras(tmp_path, depth, width, d
     spec = _tunable(tmp_path, depth=depth, width=width, dropout=dropout)
     model = spec.build(seed=0)
     expected = _by_hand(depth, width, dropout)
+
     def kinds(m):
         return [type(l).__name__ for l in m.layers if type(l).__name__ != "InputLayer"]
 
@@ -274,8 +306,9 @@ def test_when_and_repeat_zero_match_hand_written_keras(tmp_path, depth, width, d
     assert model.count_params() == expected.count_params()
     expected.set_weights(model.get_weights())
     x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
-    np.testing.assert_allclose(model.predict(x, verbose=0), expected.predict(x, verbose=0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), expected.predict(x, verbose=0), rtol=1e-6
+    )
     # `when: false` leaves no node behind; `repeat: 0` leaves no block behind.
     assert not any("drop" in n for n in spec.build_order) or dropout
     assert (depth == 0) == (spec.build_order == ["head"])
@@ -285,8 +318,9 @@ def test_a_node_left_out_is_skipped_by_the_default_input_but_not_by_a_reference(
     spec = _tunable(tmp_path, dropout=False)
     assert spec.graph.has_edge("body_2_fc", "head")  # the absent dropout is skipped
     path = tmp_path / "ref.yaml"
-    path.write_text(TUNABLE.replace("{name: head, layer: Dense,",
-                                    "{name: head, layer: Dense, in: body_1_drop,"))
+    path.write_text(
+        TUNABLE.replace("{name: head, layer: Dense,", "{name: head, layer: Dense, in: body_1_drop,")
+    )
     (diag,) = graphspec.validate(path, params={"dropout": False})
     assert (diag.code, diag.line) == ("GS143", 14)
     assert "`when: ${dropout}` is false" in diag.message
@@ -295,14 +329,19 @@ def test_a_node_left_out_is_skipped_by_the_default_input_but_not_by_a_reference(
 
 def test_search_spaces_name_declared_parameters_and_valid_ranges(tmp_path):
     path = tmp_path / "space.yaml"
-    path.write_text(TUNABLE + "search:\n  width: {choice: [8, 16]}\n  depth: {int: [0, 4]}\n"
-                    "  dropout: {bool: true}\n  widht: {float: [0.0, 1.0], log: true}\n")
+    path.write_text(
+        TUNABLE + "search:\n  width: {choice: [8, 16]}\n  depth: {int: [0, 4]}\n"
+        "  dropout: {bool: true}\n  widht: {float: [0.0, 1.0], log: true}\n"
+    )
     (diag,) = graphspec.validate(path)
     assert (diag.code, diag.line, diag.hint) == ("GS170", 19, "did you mean 'width'?")
     path.write_text(TUNABLE + "search:\n  width: {choice: [16, 32]}\n")
     assert graphspec.load(path).params["width"] == 8  # only `tune` samples the space
-    for space, code in [("{choice: []}", "GS110"), ("{int: [4, 1]}", "GS170"),
-                        ("{float: [0.0, 1.0], log: true}", "GS170"),
-                        ("{choice: [1], int: [1, 2]}", "GS110")]:
+    for space, code in [
+        ("{choice: []}", "GS110"),
+        ("{int: [4, 1]}", "GS170"),
+        ("{float: [0.0, 1.0], log: true}", "GS170"),
+        ("{choice: [1], int: [1, 2]}", "GS110"),
+    ]:
         path.write_text(TUNABLE + f"search:\n  width: {space}\n")
         assert [d.code for d in graphspec.validate(path)] == [code], space

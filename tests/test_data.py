@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import graphspec
+
 from conftest import EXAMPLES
 
 keras = pytest.importorskip("keras")
@@ -15,7 +16,9 @@ X = RNG.normal(size=(10, 4)).astype("float32")
 Y = RNG.normal(size=(10, 1)).astype("float32")
 
 
-@pytest.mark.parametrize("remainder, batches, last", [("drop", 2, 4), ("keep", 3, 2), ("pad", 3, 4)])
+@pytest.mark.parametrize(
+    "remainder, batches, last", [("drop", 2, 4), ("keep", 3, 2), ("pad", 3, 4)]
+)
 def test_remainder_policies(remainder, batches, last):
     seq = BatchSequence({"x": X, "y": Y}, 4, remainder=remainder)
     assert len(seq) == seq.num_batches == batches
@@ -37,8 +40,10 @@ def test_padding_does_not_change_the_loss_or_metrics():
     model = graphspec.build(EXAMPLES / "mlp.yaml", seed=1)
     keep = BatchSequence({"x": X, "y": Y}, 4, remainder="keep")
     pad = BatchSequence({"x": X, "y": Y}, 4, remainder="pad")
-    model.compile(loss=keras.losses.MeanSquaredError(reduction="mean_with_sample_weight"),
-                  weighted_metrics=["mae"])
+    model.compile(
+        loss=keras.losses.MeanSquaredError(reduction="mean_with_sample_weight"),
+        weighted_metrics=["mae"],
+    )
     kept = model.test_on_batch(*keep[2], return_dict=True)
     padded = model.test_on_batch(*pad[2], return_dict=True)
     assert kept["loss"] == pytest.approx(padded["loss"], rel=1e-6)
@@ -47,23 +52,29 @@ def test_padding_does_not_change_the_loss_or_metrics():
     # reduction above matters.
     model.compile(loss="mse")
     assert model.test_on_batch(*pad[2], return_dict=True)["loss"] == pytest.approx(
-        kept["loss"] / 2, rel=1e-6)
+        kept["loss"] / 2, rel=1e-6
+    )
 
 
 def test_named_arrays_for_a_model_with_several_inputs_and_outputs(tmp_path):
     model = graphspec.build(EXAMPLES / "ticket_router.yaml", seed=0)
     n = 6
-    arrays = {"title": RNG.integers(0, 100, size=(n, 5)), "body": RNG.integers(0, 100, size=(n, 7)),
-              "tags": RNG.normal(size=(n, 12)).astype("float32"),
-              "priority": RNG.normal(size=(n, 1)).astype("float32"),
-              "department": keras.utils.to_categorical(RNG.integers(0, 4, size=n), 4)}
+    arrays = {
+        "title": RNG.integers(0, 100, size=(n, 5)),
+        "body": RNG.integers(0, 100, size=(n, 7)),
+        "tags": RNG.normal(size=(n, 12)).astype("float32"),
+        "priority": RNG.normal(size=(n, 1)).astype("float32"),
+        "department": keras.utils.to_categorical(RNG.integers(0, 4, size=n), 4),
+    }
     np.save(tmp_path / "tags.npy", arrays["tags"])
     arrays["tags"] = np.load(tmp_path / "tags.npy", mmap_mode="r")  # larger than memory: fine
     seq = BatchSequence.for_model(model, arrays, 4, remainder="pad")
     x, y, w = seq[1]
     assert set(x) == {"title", "body", "tags"} and set(y) == {"priority", "department"}
     np.testing.assert_array_equal(w, [1, 1, 0, 0])
-    model.compile(optimizer="adam", loss={"priority": "mse", "department": "categorical_crossentropy"})
+    model.compile(
+        optimizer="adam", loss={"priority": "mse", "department": "categorical_crossentropy"}
+    )
     history = model.fit(seq, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 

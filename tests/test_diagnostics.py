@@ -4,9 +4,10 @@ the page is what scripts/update_diagnostics.py writes from them."""
 
 import re
 
+from test_invalid import FIXTURES, fixtures
+
 import graphspec
 from graphspec.codes import CATALOGUE
-from test_invalid import FIXTURES, fixtures
 
 
 def test_every_code_has_a_fixture():
@@ -16,11 +17,13 @@ def test_every_code_has_a_fixture():
 
 
 def test_page_headings_are_the_catalogue_in_order():
-    headings = re.findall(r"^## (GS\d{3}): (.+)$", fixtures.PAGE.read_text(encoding="utf-8"),
-                          re.MULTILINE)
+    headings = re.findall(
+        r"^## (GS\d{3}): (.+)$", fixtures.PAGE.read_text(encoding="utf-8"), re.MULTILINE
+    )
     assert headings == [(code.id, code.title) for code in CATALOGUE.values()]
 
 
 def test_page_is_current():
-    assert fixtures.PAGE.read_text(encoding="utf-8") == fixtures.page(), \
+    assert fixtures.PAGE.read_text(encoding="utf-8") == fixtures.page(), (
         f"docs/diagnostics.md is stale: run {fixtures.COMMAND} and review the diff"
+    )

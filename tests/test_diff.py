@@ -31,45 +31,64 @@ layers:
 
 # Each edit of BASE: (the edited text, the report after its two header lines).
 EDITS = {
-    "change units": (BASE.replace("units: 2,", "units: 3,"), """\
+    "change units": (
+        BASE.replace("units: 2,", "units: 3,"),
+        """\
 changed (1):
   ~ out: Dense
       units: 2 -> 3
       out: (None, 2) -> (None, 3)
       params: 18 -> 27 (+9)
 1 changed, 0 added, 0 removed; params 306 -> 315 (+9)
-"""),
-    "add a node": (BASE.replace("  - {name: out,", "  - {name: drop, layer: Dropout, args: "
-                                "{rate: 0.5}}\n  - {name: out,"), """\
+""",
+    ),
+    "add a node": (
+        BASE.replace(
+            "  - {name: out,",
+            "  - {name: drop, layer: Dropout, args: {rate: 0.5}}\n  - {name: out,",
+        ),
+        """\
 changed (1):
   ~ out: Dense
       in: norm -> drop
 added (1):
   + drop: Dropout(rate=0.5) <- norm; (None, 8), 0 params
 1 changed, 1 added, 0 removed; params 306 -> 306 (0)
-"""),
-    "remove a node": (BASE.replace("  - {name: norm, layer: LayerNormalization}\n", ""), """\
+""",
+    ),
+    "remove a node": (
+        BASE.replace("  - {name: norm, layer: LayerNormalization}\n", ""),
+        """\
 changed (1):
   ~ out: Dense
       in: norm -> branch_sum
 removed (1):
   - norm: LayerNormalization <- branch_sum; (None, 8), 16 params
 1 changed, 0 added, 1 removed; params 306 -> 290 (-16)
-"""),
-    "rename": (BASE.replace("branch_b", "proj"), """\
+""",
+    ),
+    "rename": (
+        BASE.replace("branch_b", "proj"),
+        """\
 renamed (1):
   = branch_b -> proj: Dense
 0 changed, 0 added, 0 removed, 1 renamed; params 306 -> 306 (0)
-"""),
-    "change an edge": (BASE.replace("{name: branch_b, layer: Dense, in: x,",
-                                    "{name: branch_b, layer: Dense, in: branch_a,"), """\
+""",
+    ),
+    "change an edge": (
+        BASE.replace(
+            "{name: branch_b, layer: Dense, in: x,", "{name: branch_b, layer: Dense, in: branch_a,"
+        ),
+        """\
 changed (1):
   ~ branch_b: Dense
       in: x -> branch_a
       params: 136 -> 72 (-64)
 1 changed, 0 added, 0 removed; params 306 -> 242 (-64)
-"""),
-    "reorder independent nodes": ("""\
+""",
+    ),
+    "reorder independent nodes": (
+        """\
 graphspec: 1
 name: net
 inputs:
@@ -80,8 +99,11 @@ layers:
   - {name: branch_sum, layer: Add, in: [branch_a, branch_b]}
   - {name: norm, layer: LayerNormalization}
   - {name: out, layer: Dense, args: {units: 2, activation: softmax}}
-""", None),
-    "defaults written explicitly": ("""\
+""",
+        None,
+    ),
+    "defaults written explicitly": (
+        """\
 graphspec: 1
 name: net
 inputs:
@@ -93,8 +115,11 @@ layers:
   - {name: branch_sum, layer: Add, in: [branch_a, branch_b]}
   - {name: norm, layer: LayerNormalization, args: {epsilon: 0.001, axis: -1}}
   - {name: out, layer: Dense, args: {units: 2, activation: softmax}}
-""", None),
-    "block instead of inline": ("""\
+""",
+        None,
+    ),
+    "block instead of inline": (
+        """\
 graphspec: 1
 name: net
 blocks:
@@ -110,7 +135,9 @@ layers:
   - {name: branch, block: branch}
   - {name: norm, layer: LayerNormalization}
   - {name: out, layer: Dense, args: {units: 2, activation: softmax}}
-""", None),
+""",
+        None,
+    ),
 }
 
 
@@ -142,8 +169,9 @@ def test_each_edit_gives_exactly_its_report(tmp_path, edit):
 def test_the_diff_object(tmp_path):
     base = _write(tmp_path, "base.yaml", BASE)
     edited = BASE.replace("branch_b", "proj").replace("units: 2,", "units: 3,")
-    edited = edited.replace("  - {name: out,", "  - {name: drop, layer: Dropout, args: "
-                            "{rate: 0.5}}\n  - {name: out,")
+    edited = edited.replace(
+        "  - {name: out,", "  - {name: drop, layer: Dropout, args: {rate: 0.5}}\n  - {name: out,"
+    )
     result = graphspec.diff(base, _write(tmp_path, "edited.yaml", edited))
     assert isinstance(result, graphspec.Diff) and bool(result)
     assert [n.name for n in result.added] == ["drop"]
@@ -161,22 +189,24 @@ def test_alike_nodes_renamed_pair_in_order(tmp_path):
     """Two identical branches cannot be told apart but by order: renamed, they pair in
     order, and nothing downstream changes."""
     twins = BASE.replace("args: {units: 8, activation: relu}", "args: {units: 8}")
-    result = diff(_write(tmp_path, "a.yaml", twins), _write(tmp_path, "b.yaml", twins.replace(
-        "branch_a", "left").replace("branch_b", "right")))
-    assert [(r.old, r.new) for r in result.renamed] == [("branch_a", "left"),
-                                                        ("branch_b", "right")]
+    result = diff(
+        _write(tmp_path, "a.yaml", twins),
+        _write(tmp_path, "b.yaml", twins.replace("branch_a", "left").replace("branch_b", "right")),
+    )
+    assert [(r.old, r.new) for r in result.renamed] == [("branch_a", "left"), ("branch_b", "right")]
     assert not (result.changed or result.added or result.removed)
 
 
 def test_a_parameter_set_on_one_side(tmp_path):
-    result = diff(EXAMPLES / "resnet50.yaml", EXAMPLES / "resnet50.yaml",
-                  params_b={"classes": 10})
+    result = diff(EXAMPLES / "resnet50.yaml", EXAMPLES / "resnet50.yaml", params_b={"classes": 10})
     assert [c.name for c in result.changed] == ["predictions"]
-    assert result.totals() == ("1 changed, 0 added, 0 removed; "
-                               "params 25,636,712 -> 23,608,202 (-2,028,510)")
+    assert result.totals() == (
+        "1 changed, 0 added, 0 removed; params 25,636,712 -> 23,608,202 (-2,028,510)"
+    )
     # The input size reshapes every node up to the global pooling, as an effect upstream.
-    result = diff(EXAMPLES / "resnet50.yaml", EXAMPLES / "resnet50.yaml",
-                  params_a={"image_size": 160})
+    result = diff(
+        EXAMPLES / "resnet50.yaml", EXAMPLES / "resnet50.yaml", params_a={"image_size": 160}
+    )
     assert [c.name for c in result.changed] == ["image"]
     assert [c.name for c in result.reshaped][-1] == "conv5_block_2_out"
     assert len(result.reshaped) == 174 and result.params_delta == 0
@@ -199,9 +229,13 @@ layers:
   - {name: encoder, block: enc, in: x}
   - {name: out, layer: Dense, args: {units: 1}}
 """
-    result = diff(_write(tmp_path, "a.yaml", spec),
-                  _write(tmp_path, "b.yaml", spec.replace("units: 4}", "units: 5}")))
-    assert _body(result.text()) == """\
+    result = diff(
+        _write(tmp_path, "a.yaml", spec),
+        _write(tmp_path, "b.yaml", spec.replace("units: 4}", "units: 5}")),
+    )
+    assert (
+        _body(result.text())
+        == """\
 changed (1):
   ~ encoder: sub-model enc
       changed (1):
@@ -215,26 +249,47 @@ reshaped by changes upstream (1):
   ~ out: (None, 1) -> (None, 1), params 5 -> 6 (+1)
 1 changed, 0 added, 0 removed; params 177 -> 187 (+10)
 """
+    )
     jsonschema.validate(result.to_dict(), SCHEMA)
     assert result.to_dict()["changed"][0]["body"]["changed"][0]["name"] == "d2"
 
 
 def test_a_shared_layer_made_its_own_layer(tmp_path):
-    edited = (EXAMPLES / "siamese.yaml").read_text().replace(
-        "{name: r_embed, share: embed}", "{name: r_embed, layer: Dense, args: {units: 32}}")
+    edited = (
+        (EXAMPLES / "siamese.yaml")
+        .read_text()
+        .replace(
+            "{name: r_embed, share: embed}", "{name: r_embed, layer: Dense, args: {units: 32}}"
+        )
+    )
     result = diff(EXAMPLES / "siamese.yaml", _write(tmp_path, "b.yaml", edited))
-    assert _body(result.text()) == """\
+    assert (
+        _body(result.text())
+        == """\
 changed (1):
   ~ r_embed: shares embed -> Dense
       units: (absent) -> 32
       params: 0 -> 1,056 (+1,056)
 1 changed, 0 added, 0 removed; params 5,889 -> 6,945 (+1,056)
 """
+    )
 
 
-@pytest.mark.parametrize("example", ["gather_onehot", "mlp", "resnet50", "seq2seq", "siamese",
-                                     "ticket_router", "train_mlp", "transformer_encoder",
-                                     "custom_layer", "minus"])
+@pytest.mark.parametrize(
+    "example",
+    [
+        "gather_onehot",
+        "mlp",
+        "resnet50",
+        "seq2seq",
+        "siamese",
+        "ticket_router",
+        "train_mlp",
+        "transformer_encoder",
+        "custom_layer",
+        "minus",
+    ],
+)
 def test_every_example_equals_itself(example, seed_plugins, capsys):
     path = str(EXAMPLES / f"{example}.yaml")
     assert not diff(path, path)
@@ -258,19 +313,24 @@ def test_exit_status_and_json(tmp_path, capsys):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["missing.yaml", "{base}"], "no such file"),
-    (["{base}", "{broken}"], "GS201"),
-    (["{base}", "{base}", "--set-a", "units=3"], "unknown parameter"),
-    (["{base}", "missing.keras"], "no such file: 'missing.keras'"),
-    (["{base}", "model.keras", "--set-b", "x=1"], "--set-b overrides parameters of a spec"),
-    (["{base}", "{base}", "-o", "diff.txt"], "the output must be a"),
-    (["{base}", "keras.applications.ResNet5O"], "did you mean 'ResNet50'?"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["missing.yaml", "{base}"], "no such file"),
+        (["{base}", "{broken}"], "GS201"),
+        (["{base}", "{base}", "--set-a", "units=3"], "unknown parameter"),
+        (["{base}", "missing.keras"], "no such file: 'missing.keras'"),
+        (["{base}", "model.keras", "--set-b", "x=1"], "--set-b overrides parameters of a spec"),
+        (["{base}", "{base}", "-o", "diff.txt"], "the output must be a"),
+        (["{base}", "keras.applications.ResNet5O"], "did you mean 'ResNet50'?"),
+    ],
+)
 def test_trouble_is_exit_status_2_never_1(tmp_path, capsys, argv, message):
     """1 means "different", as for diff(1): a side that cannot be read is 2."""
-    paths = {"base": _write(tmp_path, "base.yaml", BASE),
-             "broken": _write(tmp_path, "broken.yaml", BASE.replace("Add", "Addd"))}
+    paths = {
+        "base": _write(tmp_path, "base.yaml", BASE),
+        "broken": _write(tmp_path, "broken.yaml", BASE.replace("Add", "Addd")),
+    }
     assert cli.main(["diff"] + [a.format(**paths) for a in argv]) == 2
     assert message in capsys.readouterr().err
 
@@ -278,13 +338,13 @@ def test_trouble_is_exit_status_2_never_1(tmp_path, capsys, argv, message):
 def test_the_json_report_is_documented():
     """docs/surgery.md names every field of the schema, and its example report is valid."""
     page = (ROOT / "docs" / "surgery.md").read_text()
-    section = page[page.index("### The JSON report"):page.index("### In Python")]
+    section = page[page.index("### The JSON report") : page.index("### In Python")]
     fields = set(SCHEMA["properties"]) | set(SCHEMA["properties"]["totals"]["properties"])
     for definition in SCHEMA["$defs"].values():
         fields |= set(definition["properties"])
     assert [f for f in sorted(fields) if f"`{f}`" not in section] == []
-    example = section[section.index("```json") + len("```json"):]
-    jsonschema.validate(json.loads(example[:example.index("```")]), SCHEMA)
+    example = section[section.index("```json") + len("```json") :]
+    jsonschema.validate(json.loads(example[: example.index("```")]), SCHEMA)
 
 
 def test_colour_only_on_a_terminal_without_no_color(tmp_path, monkeypatch):
@@ -314,19 +374,27 @@ def test_colour_only_on_a_terminal_without_no_color(tmp_path, monkeypatch):
 
 def test_picture_of_b_marks_the_changes(tmp_path, capsys):
     base = _write(tmp_path, "base.yaml", BASE)
-    edited = BASE.replace("branch_b", "proj").replace("  - {name: norm, layer: "
-                                                       "LayerNormalization}\n", "")
-    edited = _write(tmp_path, "edited.yaml", edited.replace(
-        "  - {name: out,", "  - {name: drop, layer: Dropout, args: {rate: 0.5}}\n"
-        "  - {name: out,"))
+    edited = BASE.replace("branch_b", "proj").replace(
+        "  - {name: norm, layer: LayerNormalization}\n", ""
+    )
+    edited = _write(
+        tmp_path,
+        "edited.yaml",
+        edited.replace(
+            "  - {name: out,",
+            "  - {name: drop, layer: Dropout, args: {rate: 0.5}}\n  - {name: out,",
+        ),
+    )
     out = tmp_path / "diff.dot"
     assert cli.main(["diff", base, edited, "-o", str(out)]) == 1
     dot = out.read_text()
     assert '"drop" [fillcolor="#b2f2bb"' in dot  # added: green
     assert '"out" [fillcolor="#ffd8a8"' in dot  # changed: orange
     assert '"proj" [fillcolor="#d0ebff", color="#1971c2", xlabel="was branch_b"]' in dot
-    assert '"removed: norm" [label="norm\\nLayerNormalization\\nremoved", style="rounded,dashed"' \
-        in dot  # removed: a ghost, wired where it was
+    assert (
+        '"removed: norm" [label="norm\\nLayerNormalization\\nremoved", style="rounded,dashed"'
+        in dot
+    )  # removed: a ghost, wired where it was
     assert '"branch_sum" -> "removed: norm" [style=dashed' in dot
     assert '"removed: norm" -> "out" [style=dashed' in dot
     capsys.readouterr()
@@ -334,12 +402,18 @@ def test_picture_of_b_marks_the_changes(tmp_path, capsys):
 
 def test_comparing_two_specs_never_imports_keras(tmp_path):
     base = _write(tmp_path, "base.yaml", BASE)
-    code = ("import sys; from graphspec.cli import main; rc = main(['diff', sys.argv[1], "
-            "sys.argv[2]]); assert 'keras' not in sys.modules and 'tensorflow' not in "
-            "sys.modules; sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", code, base, str(EXAMPLES / "mlp.yaml")],
-                          capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "NO_COLOR": "1"})
+    code = (
+        "import sys; from graphspec.cli import main; rc = main(['diff', sys.argv[1], "
+        "sys.argv[2]]); assert 'keras' not in sys.modules and 'tensorflow' not in "
+        "sys.modules; sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, base, str(EXAMPLES / "mlp.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith(f"--- {base} (net)\n")
 
@@ -355,8 +429,12 @@ def test_a_spec_equals_the_model_built_from_it(tmp_path):
         else:  # a .keras file keeps layer names only: a shared layer's calls are renamed
             assert not (result.changed or result.added or result.removed), result.text()
             assert [(r.old, r.new) for r in result.renamed] == [
-                ("r_conv1", "conv1_1"), ("r_pool1", "pool1_1"), ("r_conv2", "conv2_1"),
-                ("r_pooled", "pooled_1"), ("r_embed", "embed_1")]
+                ("r_conv1", "conv1_1"),
+                ("r_pool1", "pool1_1"),
+                ("r_conv2", "conv2_1"),
+                ("r_pooled", "pooled_1"),
+                ("r_embed", "embed_1"),
+            ]
 
 
 @pytest.fixture(scope="module")
@@ -369,14 +447,15 @@ def resnet50():
 def test_resnet50_to_resnet101_adds_seventeen_blocks(resnet50):
     report = diff(resnet50, "ResNet101").to_dict()
     jsonschema.validate(report, SCHEMA)
-    parts = ["1_conv", "1_bn", "1_relu", "2_conv", "2_bn", "2_relu", "3_conv", "3_bn", "add",
-             "out"]
+    parts = ["1_conv", "1_bn", "1_relu", "2_conv", "2_bn", "2_relu", "3_conv", "3_bn", "add", "out"]
     assert [n["name"] for n in report["added"]] == [
-        f"conv4_block{i}_{p}" for i in range(7, 24) for p in parts]
+        f"conv4_block{i}_{p}" for i in range(7, 24) for p in parts
+    ]
     assert report["removed"] == [] and report["renamed"] == []
     assert [(c["name"], c["what"], c["inputs"]) for c in report["changed"]] == [
         (name, ["inputs"], {"old": "conv4_block6_out", "new": "conv4_block23_out"})
-        for name in ("conv5_block1_1_conv", "conv5_block1_0_conv")]
+        for name in ("conv5_block1_1_conv", "conv5_block1_0_conv")
+    ]
     assert report["totals"]["params"] == {"old": 25_636_712, "new": 44_707_176}
     assert report["totals"]["params_delta"] == 19_070_464
     assert (report["a"]["name"], report["b"]["name"]) == ("resnet50", "resnet101")
@@ -386,8 +465,8 @@ def test_the_example_resnet50_is_keras_resnet50_up_to_names(resnet50):
     """examples/resnet50.yaml writes ResNet-50 with blocks, ints for tuples and defaults
     spelled out, under other node names than Keras's. Only renames remain."""
     result = diff(EXAMPLES / "resnet50.yaml", resnet50)
-    assert not (result.changed or result.added or result.removed or result.reshaped), \
-        result.text()
+    assert not (result.changed or result.added or result.removed or result.reshaped), result.text()
     assert len(result.renamed) == 153
-    assert ("conv2_block_1_body_2_conv", "conv2_block2_2_conv") in \
-        [(r.old, r.new) for r in result.renamed]
+    assert ("conv2_block_1_body_2_conv", "conv2_block2_2_conv") in [
+        (r.old, r.new) for r in result.renamed
+    ]

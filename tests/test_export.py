@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 import graphspec
-from conftest import EXAMPLES
 from graphspec.cli import main
+
+from conftest import EXAMPLES
 
 keras = pytest.importorskip("keras")
 from keras import layers, ops  # noqa: E402
+
 from graphspec.keras.export import application, differences, operation_list  # noqa: E402
 
 RNG = np.random.default_rng(2)
@@ -24,6 +26,7 @@ def sample(model):
         if "int" in str(t.dtype):
             return RNG.integers(0, 50, size=shape).astype(t.dtype)
         return RNG.normal(size=shape).astype(t.dtype)
+
     data = [one(t) for t in model.inputs]
     return data[0] if len(data) == 1 else data
 
@@ -41,23 +44,45 @@ def round_trip(original, tmp_path):
     want, got = original(x), rebuilt(x)
     want = list(want.values()) if isinstance(want, dict) else want
     got = list(got.values()) if isinstance(got, dict) else got
-    for w, g in zip(want if isinstance(want, (list, tuple)) else [want],
-                    got if isinstance(got, (list, tuple)) else [got]):
+    for w, g in zip(
+        want if isinstance(want, (list, tuple)) else [want],
+        got if isinstance(got, (list, tuple)) else [got],
+    ):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), atol=1e-5)
     return spec, path
 
 
-@pytest.mark.parametrize("name", ["MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0",
-                                  "InceptionV3", "ConvNeXtTiny", "MobileNetV3Small"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MobileNetV2",
+        "ResNet50",
+        "DenseNet121",
+        "EfficientNetB0",
+        "InceptionV3",
+        "ConvNeXtTiny",
+        "MobileNetV3Small",
+    ],
+)
 def test_keras_applications_round_trip(name, tmp_path):
     original = application(f"keras.applications.{name}")
     spec, path = round_trip(original, tmp_path)
     assert len(path.read_text().splitlines()) < len(original.layers) + 60
 
 
-@pytest.mark.parametrize("example", ["mlp.yaml", "ticket_router.yaml", "siamese.yaml",
-                                     "seq2seq.yaml", "gather_onehot.yaml", "custom_layer.yaml",
-                                     "minus.yaml", "transformer_encoder.yaml"])
+@pytest.mark.parametrize(
+    "example",
+    [
+        "mlp.yaml",
+        "ticket_router.yaml",
+        "siamese.yaml",
+        "seq2seq.yaml",
+        "gather_onehot.yaml",
+        "custom_layer.yaml",
+        "minus.yaml",
+        "transformer_encoder.yaml",
+    ],
+)
 def test_repo_examples_round_trip(example, tmp_path, seed_plugins):
     original = graphspec.build(EXAMPLES / example)
     spec, path = round_trip(original, tmp_path)
@@ -82,7 +107,9 @@ def test_shared_layers_and_multi_output_layers(tmp_path):
     x = keras.Input(shape=(None, 4), name="x")
     seq, h, c = layers.LSTM(5, return_sequences=True, return_state=True, name="enc")(x)
     dense = layers.Dense(5, name="shared")
-    out = layers.Concatenate(name="cat")([dense(h), dense(c), layers.GlobalMaxPooling1D(name="gmp")(seq)])
+    out = layers.Concatenate(name="cat")(
+        [dense(h), dense(c), layers.GlobalMaxPooling1D(name="gmp")(seq)]
+    )
     original = keras.Model(x, out, name="states")
     spec, path = round_trip(original, tmp_path)
     text = path.read_text()
@@ -95,8 +122,11 @@ def test_wiring_read_from_the_config_keeps_calls_in_order(tmp_path):
     # config numbers a nested model's calls one way in call arguments and another in
     # `output_layers`, and leaves out calls that are not part of the model).
     features = keras.Input(shape=(4,), name="features")
-    encoder = keras.Model(features, [layers.Dense(3, name="code")(features),
-                                     layers.Dense(2, name="aux")(features)], name="encoder")
+    encoder = keras.Model(
+        features,
+        [layers.Dense(3, name="code")(features), layers.Dense(2, name="aux")(features)],
+        name="encoder",
+    )
     x = keras.Input(shape=(4,), name="x")
     d = layers.Dense(4, name="d")
     near = d(x)
@@ -104,8 +134,9 @@ def test_wiring_read_from_the_config_keeps_calls_in_order(tmp_path):
     encoder(keras.Input(shape=(4,)))
     code, _ = encoder(x)
     _, aux = encoder(far)
-    original = keras.Model(x, {"mixed": ops.clip(near * 0.5 + far, -1.0, 1.0), "aux": aux,
-                               "code": code}, name="mixed")
+    original = keras.Model(
+        x, {"mixed": ops.clip(near * 0.5 + far, -1.0, 1.0), "aux": aux, "code": code}, name="mixed"
+    )
     _, path = round_trip(original, tmp_path)
     text = path.read_text()
     assert "{name: d, layer: Dense, in: x," in text and "{name: d_1, share: d, in: pre}" in text

@@ -51,6 +51,7 @@ def refused(spec, **kw):
 @pytest.fixture
 def deadline():
     """Fails a test that blocks (on a FIFO, say) instead of hanging the run."""
+
     def expire(signum, frame):
         raise TimeoutError("blocked")
 
@@ -62,6 +63,7 @@ def deadline():
 
 
 # -- class 7: spec paths that are not regular files --------------------------------------------
+
 
 def test_a_symlink_to_dev_zero_is_refused_before_reading(tmp_path):
     link = tmp_path / "zero.yaml"
@@ -108,11 +110,18 @@ def test_an_import_that_is_a_fifo_does_not_hang(tmp_path, deadline):
 
 # -- class 2: string and list amplification through parameters ---------------------------------
 
+
 def amplification(steps: int, times: int, use: str = "name_scope") -> str:
-    params = ['  p0: "xxxxxxxxxx"'] + [f'  p{k}: "' + f"${{p{k - 1}}}" * times + '"'
-                                         for k in range(1, steps)]
-    return (HEADER + "params:\n" + "\n".join(params) + "\n"
-            + f'layers: [{{layer: Dense, args: {{units: 4, {use}: "${{p{steps - 1}}}"}}}}]\n')
+    params = ['  p0: "xxxxxxxxxx"'] + [
+        f'  p{k}: "' + f"${{p{k - 1}}}" * times + '"' for k in range(1, steps)
+    ]
+    return (
+        HEADER
+        + "params:\n"
+        + "\n".join(params)
+        + "\n"
+        + f'layers: [{{layer: Dense, args: {{units: 4, {use}: "${{p{steps - 1}}}"}}}}]\n'
+    )
 
 
 def test_the_issues_600_byte_string_chain(tmp_path):
@@ -142,7 +151,8 @@ def test_a_structure_is_measured_before_it_is_turned_into_text():
 
 def test_list_amplification_is_bounded(tmp_path):
     params = ["  p0: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"] + [
-        f"  p{k}: [" + ", ".join([f'"${{p{k - 1}}}"'] * 10) + "]" for k in range(1, 9)]
+        f"  p{k}: [" + ", ".join([f'"${{p{k - 1}}}"'] * 10) + "]" for k in range(1, 9)
+    ]
     path = write(tmp_path, HEADER + "params:\n" + "\n".join(params) + "\n" + LAYERS)
     diags = [d for d in graphspec.validate(path) if d.code == "GS160"]
     assert diags and "a list of more than 100,000 values" in diags[0].message
@@ -180,31 +190,47 @@ def test_names_and_chain_trace_an_amplification():
 
 # -- class 13: --set values --------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, value", [
-    ("256", 256), ("0.5", 0.5), ("gelu", "gelu"), ("true", True), ("[1, 2]", [1, 2]),
-    ("{a: 1}", {"a": 1}), ("", ""), ("2024-01-31", "2024-01-31"), ("null", None),
-])
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("256", 256),
+        ("0.5", 0.5),
+        ("gelu", "gelu"),
+        ("true", True),
+        ("[1, 2]", [1, 2]),
+        ("{a: 1}", {"a": 1}),
+        ("", ""),
+        ("2024-01-31", "2024-01-31"),
+        ("null", None),
+    ],
+)
 def test_set_values_are_yaml(text, value):
     assert read_value(text) == value
 
 
 def test_a_set_alias_bomb_is_refused():
     levels = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
-        f"{c}: &{c} [" + ", ".join([f"*{p}"] * 10) + "]" for p, c in zip("abcdefg", "bcdefgh")]
+        f"{c}: &{c} [" + ", ".join([f"*{p}"] * 10) + "]" for p, c in zip("abcdefg", "bcdefgh")
+    ]
     with pytest.raises(SpecError) as info:
         read_value("{" + ", ".join(levels) + "}", where="--set p")
     (diag,) = info.value.diagnostics
     assert diag.code == "GS160" and diag.path == "--set p" and "value holds" in diag.message
 
 
-@pytest.mark.parametrize("text, code, message", [
-    ("[" * 400 + "]" * 400, "GS160", "nests about"),
-    ("x" * 2000, "GS160", "bytes"),
-    ("[1, 2", "GS101", "flow sequence"),
-    ("!!python/object/apply:os.system [ls]", "GS102", "tag"),
-    ("{a: 1, a: 2}", "GS103", "written twice"),
-    ("&x [*x]", "GS160", "itself is endless"),
-], ids=["deep", "long", "syntax", "tag", "duplicate", "recursive"])
+@pytest.mark.parametrize(
+    "text, code, message",
+    [
+        ("[" * 400 + "]" * 400, "GS160", "nests about"),
+        ("x" * 2000, "GS160", "bytes"),
+        ("[1, 2", "GS101", "flow sequence"),
+        ("!!python/object/apply:os.system [ls]", "GS102", "tag"),
+        ("{a: 1, a: 2}", "GS103", "written twice"),
+        ("&x [*x]", "GS160", "itself is endless"),
+    ],
+    ids=["deep", "long", "syntax", "tag", "duplicate", "recursive"],
+)
 def test_set_values_get_the_limits_and_checks_of_files(text, code, message):
     with pytest.raises(SpecError) as info:
         read_value(text, Limits(max_bytes=1000))
@@ -221,9 +247,11 @@ def test_a_set_error_is_located_in_the_value():
 
 # -- class 14: the alias-expansion limit and the defaults ---------------------------------------
 
+
 def alias_document(width: int, levels: int) -> str:
     lines = [f"  a0: &a0 [{', '.join(['1'] * width)}]"] + [
-        f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * width)}]" for k in range(1, levels)]
+        f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * width)}]" for k in range(1, levels)
+    ]
     return HEADER + "params:\n" + "\n".join(lines) + "\n" + LAYERS
 
 
@@ -237,12 +265,20 @@ def test_the_issues_1kb_document_of_1_6_million_values(tmp_path):
 def test_mapping_aliases_and_merge_keys_count_too(tmp_path):
     lines = ["  m0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8}"] + [
         f"  m{k}: &m{k} {{" + ", ".join(f"k{j}: *m{k - 1}" for j in range(8)) + "}"
-        for k in range(1, 7)]
-    (diag,) = graphspec.validate(write(tmp_path, HEADER + "params:\n" + "\n".join(lines)
-                                       + "\n" + LAYERS))
+        for k in range(1, 7)
+    ]
+    (diag,) = graphspec.validate(
+        write(tmp_path, HEADER + "params:\n" + "\n".join(lines) + "\n" + LAYERS)
+    )
     assert diag.code == "GS160"
-    merged = HEADER + "params:\n  base: &b {" + ", ".join(f"k{i}: {i}" for i in range(100)) \
-        + "}\n" + "".join(f"  m{i}: {{<<: *b, own: {i}}}\n" for i in range(2000)) + LAYERS
+    merged = (
+        HEADER
+        + "params:\n  base: &b {"
+        + ", ".join(f"k{i}: {i}" for i in range(100))
+        + "}\n"
+        + "".join(f"  m{i}: {{<<: *b, own: {i}}}\n" for i in range(2000))
+        + LAYERS
+    )
     assert codes(graphspec.validate(write(tmp_path, merged, "merged.yaml"))) == ["GS160"]
 
 
@@ -252,8 +288,9 @@ def test_aliases_under_the_limit_are_fine(tmp_path):
 
 def test_many_written_values_are_refused_while_parsing(tmp_path):
     limits = Limits(max_nodes=1000, max_bytes=10**7)  # 30,000 values
-    (diag,) = refused(str(write(tmp_path, "a: [" + ",".join(["1"] * 100_000) + "]\n")),
-                      limits=limits)
+    (diag,) = refused(
+        str(write(tmp_path, "a: [" + ",".join(["1"] * 100_000) + "]\n")), limits=limits
+    )
     assert diag.code == "GS160" and "30,000 values" in diag.message
 
 
@@ -276,20 +313,25 @@ def test_imports_share_the_limits_of_their_spec(tmp_path):
         read(str(write(tmp_path, part, "c.yaml")), limits, spent=spent)
     assert "the spec and its imports" in info.value.diagnostics[0].message
     # Once over, nothing more is read; and tiny files count FILE_COST each.
-    assert codes(refused(str(write(tmp_path, "graphspec: 1\n", "d.yaml")), limits=limits,
-                         spent=spent)) == ["GS160"]
+    assert codes(
+        refused(str(write(tmp_path, "graphspec: 1\n", "d.yaml")), limits=limits, spent=spent)
+    ) == ["GS160"]
     spent = Spent()
     for i in range(10_000 // FILE_COST):
         read(str(write(tmp_path, "graphspec: 1\n", f"t{i}.yaml")), limits, spent=spent)
-    assert codes(refused(str(write(tmp_path, "graphspec: 1\n", "t.yaml")), limits=limits,
-                         spent=spent)) == ["GS160"]
+    assert codes(
+        refused(str(write(tmp_path, "graphspec: 1\n", "t.yaml")), limits=limits, spent=spent)
+    ) == ["GS160"]
 
 
 # -- class 15: corner cases ----------------------------------------------------------------------
 
+
 def test_a_json_spec_with_a_byte_order_mark(tmp_path):
-    text = '{"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},\n' \
-           ' "layers": [{"layer": "Dense", "args": {"units": "2"}}]}'
+    text = (
+        '{"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},\n'
+        ' "layers": [{"layer": "Dense", "args": {"units": "2"}}]}'
+    )
     path = tmp_path / "m.json"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     source, _ = read(str(path))
@@ -301,9 +343,14 @@ def test_a_json_spec_with_a_byte_order_mark(tmp_path):
     assert graphspec.validate(yaml_path) == []
 
 
-@pytest.mark.parametrize("text, kind", [
-    ("? [a, b]\n: 1\n", "a list"), ("{[a]: 1}\n", "a list"), ("? {a: 1}\n: 2\n", "a mapping"),
-])
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("? [a, b]\n: 1\n", "a list"),
+        ("{[a]: 1}\n", "a list"),
+        ("? {a: 1}\n: 2\n", "a mapping"),
+    ],
+)
 def test_a_complex_key_is_a_format_error_not_an_unsafe_tag(tmp_path, text, kind):
     params = "params:\n  " + text.replace("\n", "\n  ")
     (diag,) = refused(str(write(tmp_path, HEADER + "description: x\n" + params + "\n" + LAYERS)))
@@ -311,9 +358,15 @@ def test_a_complex_key_is_a_format_error_not_an_unsafe_tag(tmp_path, text, kind)
     assert "plain scalars" in diag.message and diag.line == 6
 
 
-@pytest.mark.parametrize("value, offset", [
-    ("${3", 0), ("a ${x", 2), ("${ {a} }", 0), ("ok ${x} then ${", 13),
-])
+@pytest.mark.parametrize(
+    "value, offset",
+    [
+        ("${3", 0),
+        ("a ${x", 2),
+        ("${ {a} }", 0),
+        ("ok ${x} then ${", 13),
+    ],
+)
 def test_an_unterminated_placeholder_is_a_syntax_error_at_its_start(value, offset):
     with pytest.raises(ExprError) as info:
         substitute(value, {"x": 1})
@@ -324,14 +377,18 @@ def test_an_unterminated_placeholder_is_a_syntax_error_at_its_start(value, offse
 @pytest.mark.parametrize("value, column", [('"${3"', 39), ('"a ${3"', 42), ("'x ${ {3} }'", 42)])
 def test_an_unterminated_placeholder_in_a_spec_is_located(tmp_path, value, column):
     # At the `${`; one that starts the value is located at the value (its quote, if any).
-    path = write(tmp_path, HEADER + f"params: {{w: 2}}\nlayers: [{{layer: Dense, args: "
-                 f"{{units: {value}}}}}]\n")
+    path = write(
+        tmp_path,
+        HEADER + f"params: {{w: 2}}\nlayers: [{{layer: Dense, args: {{units: {value}}}}}]\n",
+    )
     (diag,) = graphspec.validate(path)
     assert (diag.code, diag.line, diag.column) == ("GS130", 5, column)
 
 
-@pytest.mark.parametrize("text", ["1e400", "-1e999", "10.0 ** 400", "1e308 * 10", "inf",
-                                  "nan + 1", "max(1, inf)", "-inf"])
+@pytest.mark.parametrize(
+    "text",
+    ["1e400", "-1e999", "10.0 ** 400", "1e308 * 10", "inf", "nan + 1", "max(1, inf)", "-inf"],
+)
 def test_every_number_in_an_expression_is_finite(text):
     with pytest.raises(ExprError) as info:
         evaluate(text, {"inf": float("inf"), "nan": float("nan")})
@@ -339,16 +396,28 @@ def test_every_number_in_an_expression_is_finite(text):
 
 
 def test_non_finite_numbers_in_a_spec(tmp_path):
-    path = write(tmp_path, HEADER + 'params: {big: .inf}\nlayers: [{layer: Dense, args: '
-                 '{units: "${1e400}"}}, {layer: Dense, args: {units: "${big * 2}"}}]\n')
+    path = write(
+        tmp_path,
+        HEADER + "params: {big: .inf}\nlayers: [{layer: Dense, args: "
+        '{units: "${1e400}"}}, {layer: Dense, args: {units: "${big * 2}"}}]\n',
+    )
     assert codes(graphspec.validate(path)) == ["GS132", "GS132"]
 
 
-@pytest.mark.parametrize("value, code", [
-    ("!!set {a}", "GS102"), ("!!binary aGk=", "GS102"), ("!!timestamp 2024-01-31", "GS102"),
-    ("!!omap [a: 1]", "GS102"), ("!!int abc", "GS101"), ("!!bool maybe", "GS101"),
-    ("9" * 5000, "GS101"), ("{<<: 3}", "GS101"),
-], ids=["set", "binary", "timestamp", "omap", "int", "bool", "digits", "merge"])
+@pytest.mark.parametrize(
+    "value, code",
+    [
+        ("!!set {a}", "GS102"),
+        ("!!binary aGk=", "GS102"),
+        ("!!timestamp 2024-01-31", "GS102"),
+        ("!!omap [a: 1]", "GS102"),
+        ("!!int abc", "GS101"),
+        ("!!bool maybe", "GS101"),
+        ("9" * 5000, "GS101"),
+        ("{<<: 3}", "GS101"),
+    ],
+    ids=["set", "binary", "timestamp", "omap", "int", "bool", "digits", "merge"],
+)
 def test_values_that_are_not_plain_data_are_located_errors(tmp_path, value, code):
     (diag,) = refused(str(write(tmp_path, HEADER + LAYERS + f"description: {value}\n")))
     assert (diag.code, diag.line) == (code, 5)
@@ -361,8 +430,10 @@ def test_yaml_1_1_oddities_stay_text(tmp_path):
 
 
 def test_positions_follow_aliases_and_merges():
-    text = ("base: &base {units: 2, act: relu}\none: *base\n"
-            "two: {<<: *base, units: 3}\nseq: [&s 5, *s]\n")
+    text = (
+        "base: &base {units: 2, act: relu}\none: *base\n"
+        "two: {<<: *base, units: 3}\nseq: [&s 5, *s]\n"
+    )
     source = Source("t.yaml", None, text)
     assert source.locate(("one",)) == (2, 6)
     assert source.locate(("one", "act")) == (1, 29)  # where the anchored value was written
@@ -379,6 +450,7 @@ def test_line_text_uses_yamls_line_breaks():
 
 
 # -- class 6: output paths (graphspec/output.py) -------------------------------------------------
+
 
 def test_check_target_refuses_before_any_work(tmp_path):
     (tmp_path / "folder.keras").mkdir()
@@ -400,17 +472,20 @@ def test_check_target_refuses_before_any_work(tmp_path):
 
 def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path):
     # A full disk, played by a file-size limit in a process of its own.
-    code = ("import resource, signal, sys\n"
-            "from graphspec.output import write_text, OutputError\n"
-            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
-            "try:\n    write_text(sys.argv[1], 'x' * 100000)\n"
-            "except OutputError as exc:\n    sys.stderr.write(str(exc))\n")
+    code = (
+        "import resource, signal, sys\n"
+        "from graphspec.output import write_text, OutputError\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+        "try:\n    write_text(sys.argv[1], 'x' * 100000)\n"
+        "except OutputError as exc:\n    sys.stderr.write(str(exc))\n"
+    )
     target = tmp_path / "out.yaml"
     target.write_text("old")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    done = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True,
-                          text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(target)], capture_output=True, text=True, env=env
+    )
     assert done.stderr == f"cannot write '{target}': file too large"
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.yaml"]
@@ -431,8 +506,11 @@ def test_atomic_writes_follow_symlinks_and_clean_up(tmp_path):
 
 def test_read_metadata_of_what_is_not_an_archive(tmp_path):
     text = write(tmp_path, "not a zip", "m.keras")
-    for path, message in [(text, "not a readable .keras archive"), (tmp_path, "is a directory"),
-                          (tmp_path / "none.keras", "no such file")]:
+    for path, message in [
+        (text, "not a readable .keras archive"),
+        (tmp_path, "is a directory"),
+        (tmp_path / "none.keras", "no such file"),
+    ]:
         with pytest.raises(OutputError) as info:
             read_metadata(path)
         assert message in str(info.value) and str(path) in str(info.value)

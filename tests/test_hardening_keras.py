@@ -14,12 +14,14 @@ import pytest
 import yaml
 
 import graphspec
-from conftest import EXAMPLES
 from graphspec.errors import DataError, ExportError, OutputError, SpecError
+
+from conftest import EXAMPLES
 
 keras = pytest.importorskip("keras")
 from graphspec.document import CompileSpec  # noqa: E402
-from graphspec.keras import compiler, data as data_module, export, saving, train  # noqa: E402
+from graphspec.keras import compiler, export, saving, train  # noqa: E402
+from graphspec.keras import data as data_module  # noqa: E402
 from graphspec.keras.data import BatchSequence, first_nonfinite, load_arrays  # noqa: E402
 
 SPEC = EXAMPLES / "train_mlp.yaml"
@@ -27,14 +29,22 @@ RNG = np.random.default_rng(10)
 
 
 def arrays(n=256, target=(1,)):
-    return {"features": RNG.normal(size=(n, 8)).astype("float32"),
-            "target": RNG.normal(size=(n, *target)).astype("float32")}
+    return {
+        "features": RNG.normal(size=(n, 8)).astype("float32"),
+        "target": RNG.normal(size=(n, *target)).astype("float32"),
+    }
 
 
 def write_spec(folder, name="train_mlp.yaml", *, compile_=None, **train_settings):
     doc = yaml.safe_load(SPEC.read_text())
-    doc["train"] = {"batch_size": 64, "epochs": 1, "seed": 0, "loop": "batch",
-                    "checkpoint": "ckpt.keras", **train_settings}
+    doc["train"] = {
+        "batch_size": 64,
+        "epochs": 1,
+        "seed": 0,
+        "loop": "batch",
+        "checkpoint": "ckpt.keras",
+        **train_settings,
+    }
     if compile_:
         doc["compile"].update(compile_)
     folder.mkdir(parents=True, exist_ok=True)
@@ -49,6 +59,7 @@ def quiet(message):
 
 # -- 3. resume trusts the checkpoint, not the spec ---------------------------------------------
 
+
 @pytest.fixture
 def trained(tmp_path):
     """A spec in tmp_path whose checkpoint holds 1 epoch of the width-32 model."""
@@ -60,8 +71,11 @@ def trained(tmp_path):
 def test_resume_refuses_a_checkpoint_of_other_parameters(trained):
     before = graphspec.saved_metadata(trained.parent / "ckpt.keras")
     spec = graphspec.load(trained, params={"width": 64, "epochs": 2})
-    with pytest.raises(DataError, match=r"another model .*layers hidden1, hidden2.*"
-                                        r"width: 32 -> 64") as info:
+    with pytest.raises(
+        DataError,
+        match=r"another model .*layers hidden1, hidden2.*"
+        r"width: 32 -> 64",
+    ) as info:
         train.train(spec, arrays(), resume=True, progress=False, log=quiet)
     assert "width=32" in str(info.value)  # what would resume it
     # Nothing was trained, nothing recorded: the checkpoint is the width-32 one still.
@@ -80,22 +94,38 @@ def test_resume_refuses_a_checkpoint_of_another_spec(trained, tmp_path):
 
 def test_resume_refuses_other_optimizer_settings_and_applies_the_loss(trained):
     with pytest.raises(DataError, match=r"compile.optimizer differs .*learning_rate"):
-        train.train(graphspec.load(trained, params={"lr": 0.001, "epochs": 2}), arrays(),
-                    resume=True, progress=False, log=quiet)
+        train.train(
+            graphspec.load(trained, params={"lr": 0.001, "epochs": 2}),
+            arrays(),
+            resume=True,
+            progress=False,
+            log=quiet,
+        )
     doc = yaml.safe_load(trained.read_text())
     doc["compile"]["loss"] = "mae"
     doc["train"]["epochs"] = "${epochs}"
     trained.write_text(yaml.safe_dump(doc, sort_keys=False))
     said = []
-    result = train.train(graphspec.load(trained, params={"epochs": 2}), arrays(), resume=True,
-                         progress=False, log=said.append)
+    result = train.train(
+        graphspec.load(trained, params={"epochs": 2}),
+        arrays(),
+        resume=True,
+        progress=False,
+        log=said.append,
+    )
     assert result.epochs == 2 and "applying the spec's compile.loss" in said[0]
     assert "epochs: 5 -> 2" in said[0]  # parameters that change no layer are allowed
     meta = graphspec.saved_metadata(trained.parent / "ckpt.keras")
     # The record is true: epoch 1 came from the earlier run, with its parameters.
     assert meta["params"]["epochs"] == 2 and meta["epoch"] == 2
-    assert meta["resumed"] == [{"spec": "train_mlp", "source": str(trained),
-                                "params": {"width": 32, "lr": 0.01, "epochs": 5}, "epoch": 1}]
+    assert meta["resumed"] == [
+        {
+            "spec": "train_mlp",
+            "source": str(trained),
+            "params": {"width": 32, "lr": 0.01, "epochs": 5},
+            "epoch": 1,
+        }
+    ]
 
 
 def test_resume_refuses_a_checkpoint_graphspec_did_not_write(tmp_path):
@@ -108,22 +138,33 @@ def test_resume_refuses_a_checkpoint_graphspec_did_not_write(tmp_path):
 
 # -- 4. compile settings checked at build ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def uncompiled():
     spec = graphspec.load(EXAMPLES / "mlp.yaml")
     return spec, spec.build(compile=False)
 
 
-@pytest.mark.parametrize("settings, pointer, fragment", [
-    ({"loss": {"nosuchoutput": "mse"}}, "compile.loss.nosuchoutput", "not an output"),
-    ({"loss": "mse", "loss_weights": {"other": 2}}, "compile.loss_weights.other", "not an output"),
-    ({"loss": "mse", "metrics": {"logits": ["mae"]}}, "compile.metrics.logits", "not an output"),
-    ({"loss": "mse", "loss_weights": [1, 2]}, "compile.loss_weights", "one weight per output"),
-    ({"loss": "mse", "metrics": ["acuracy"]}, "compile.metrics[0]", "Keras rejected"),
-    ({"loss": "mse", "metrics": ["mae", "MeanIoU"]}, "compile.metrics[1]", "num_classes"),
-])
-def test_compile_settings_keras_defers_are_gs302_at_build(uncompiled, settings, pointer,
-                                                          fragment):
+@pytest.mark.parametrize(
+    "settings, pointer, fragment",
+    [
+        ({"loss": {"nosuchoutput": "mse"}}, "compile.loss.nosuchoutput", "not an output"),
+        (
+            {"loss": "mse", "loss_weights": {"other": 2}},
+            "compile.loss_weights.other",
+            "not an output",
+        ),
+        (
+            {"loss": "mse", "metrics": {"logits": ["mae"]}},
+            "compile.metrics.logits",
+            "not an output",
+        ),
+        ({"loss": "mse", "loss_weights": [1, 2]}, "compile.loss_weights", "one weight per output"),
+        ({"loss": "mse", "metrics": ["acuracy"]}, "compile.metrics[0]", "Keras rejected"),
+        ({"loss": "mse", "metrics": ["mae", "MeanIoU"]}, "compile.metrics[1]", "num_classes"),
+    ],
+)
+def test_compile_settings_keras_defers_are_gs302_at_build(uncompiled, settings, pointer, fragment):
     spec, model = uncompiled
     with pytest.raises(SpecError) as info:
         compiler.compile_model(spec.source, model, CompileSpec(**settings))
@@ -133,17 +174,24 @@ def test_compile_settings_keras_defers_are_gs302_at_build(uncompiled, settings, 
 
 def test_compile_names_keras_resolves_itself_pass(uncompiled):
     spec, model = uncompiled
-    compiler.compile_model(spec.source, model, CompileSpec(
-        loss="mse", metrics=["ACC", "accuracy", "ce", "mae", "RootMeanSquaredError"]))
+    compiler.compile_model(
+        spec.source,
+        model,
+        CompileSpec(loss="mse", metrics=["ACC", "accuracy", "ce", "mae", "RootMeanSquaredError"]),
+    )
     assert model.compiled
 
 
 # -- 5. data that should not train silently ----------------------------------------------------
 
+
 def test_target_shapes_are_checked_against_the_outputs(tmp_path):
     spec = graphspec.load(write_spec(tmp_path))
-    with pytest.raises(DataError, match=r"array 'target' has targets of shape \(5,\), but the "
-                                        r"model's output 'target' gives \(1,\)"):
+    with pytest.raises(
+        DataError,
+        match=r"array 'target' has targets of shape \(5,\), but the "
+        r"model's output 'target' gives \(1,\)",
+    ):
         train.train(spec, arrays(100, target=(5,)), progress=False)
     with pytest.raises(DataError, match=r"targets of shape \(1, 4\)"):
         train.train(spec, arrays(100, target=(1, 4)), progress=False)
@@ -154,10 +202,17 @@ def test_target_shapes_are_checked_against_the_outputs(tmp_path):
 
 
 def test_sparse_losses_take_class_indices():
-    model = graphspec.build({
-        "graphspec": 1, "name": "classes", "inputs": {"x": {"shape": [3]}},
-        "layers": [{"name": "p", "layer": "Dense", "args": {"units": 4, "activation": "softmax"}}],
-        "compile": {"loss": "sparse_categorical_crossentropy"}})
+    model = graphspec.build(
+        {
+            "graphspec": 1,
+            "name": "classes",
+            "inputs": {"x": {"shape": [3]}},
+            "layers": [
+                {"name": "p", "layer": "Dense", "args": {"units": 4, "activation": "softmax"}}
+            ],
+            "compile": {"loss": "sparse_categorical_crossentropy"},
+        }
+    )
     x = RNG.normal(size=(8, 3)).astype("float32")
     BatchSequence.for_model(model, {"x": x, "y": RNG.integers(0, 4, size=8)}, 4)
     BatchSequence.for_model(model, {"x": x, "y": RNG.integers(0, 4, size=(8, 1))}, 4)
@@ -176,8 +231,14 @@ def test_nan_and_inf_in_the_data_are_refused_or_allowed_with_a_warning(tmp_path)
     with pytest.raises(DataError, match=r"array 'features' holds nan at index \(17, 3\)"):
         train.train(spec, bad, progress=False)
     said = []
-    result = train.train(spec, bad, progress=False, allow_nonfinite=True, log=said.append,
-                         checkpoint=tmp_path / "other.keras")
+    result = train.train(
+        spec,
+        bad,
+        progress=False,
+        allow_nonfinite=True,
+        log=said.append,
+        checkpoint=tmp_path / "other.keras",
+    )
     assert result.warnings == ["array 'features' holds nan at index (17, 3)"]
     assert said and said[0].startswith("warning: array 'features' holds nan")
     target = arrays()
@@ -194,8 +255,11 @@ def test_memory_maps_are_checked_a_chunk_at_a_time(tmp_path, monkeypatch):
     reads = []
     real_asarray = np.asarray
     monkeypatch.setattr(data_module, "_CHUNK_BYTES", 64 * 16)  # 64 rows of 16 bytes
-    monkeypatch.setattr(data_module.np, "asarray",
-                        lambda a, *args, **kw: reads.append(len(a)) or real_asarray(a, *args, **kw))
+    monkeypatch.setattr(
+        data_module.np,
+        "asarray",
+        lambda a, *args, **kw: reads.append(len(a)) or real_asarray(a, *args, **kw),
+    )
     index, value = first_nonfinite(mapped)
     monkeypatch.undo()
     assert index == (777, 2) and np.isinf(value)
@@ -208,8 +272,11 @@ def test_a_diverging_loss_stops_training_without_saving_it(tmp_path, loop):
     spec = graphspec.load(write_spec(tmp_path, loop=loop, epochs=3))
     huge = arrays()
     huge["target"][:] = 1e30  # finite, but its square is not
-    with pytest.raises(DataError, match=r"the loss became inf at epoch 1, batch 1: training "
-                                        r"stopped and nothing was saved"):
+    with pytest.raises(
+        DataError,
+        match=r"the loss became inf at epoch 1, batch 1: training "
+        r"stopped and nothing was saved",
+    ):
         train.train(spec, huge, output_path=tmp_path / "out.keras", progress=False)
     assert not (tmp_path / "ckpt.keras").exists() and not (tmp_path / "out.keras").exists()
 
@@ -233,12 +300,14 @@ def test_a_loss_that_diverges_later_keeps_the_last_good_checkpoint(tmp_path):
 
 # -- 6. output locations checked before training -----------------------------------------------
 
+
 def never(index, batch):
     raise AssertionError("training started")
 
 
-@pytest.mark.parametrize("where", ["missing folder", "directory", "checkpoint under a file",
-                                   "tensorboard is a file"])
+@pytest.mark.parametrize(
+    "where", ["missing folder", "directory", "checkpoint under a file", "tensorboard is a file"]
+)
 def test_output_locations_are_checked_before_training(tmp_path, where):
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "a_dir.keras").mkdir()
@@ -259,6 +328,7 @@ def test_output_locations_are_checked_before_training(tmp_path, where):
 
 # -- 8. train paths are relative to the spec and stay in its folder ----------------------------
 
+
 def test_train_paths_resolve_against_the_spec_folder(tmp_path, monkeypatch):
     path = write_spec(tmp_path / "project", checkpoint="runs/ckpt.keras", tensorboard="logs")
     monkeypatch.chdir(tmp_path)  # not where the spec is
@@ -269,10 +339,15 @@ def test_train_paths_resolve_against_the_spec_folder(tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("key, value", [("checkpoint", "../outside.keras"),
-                                        ("checkpoint", "/tmp/graphspec_outside.keras"),
-                                        ("tensorboard", "../logs"),
-                                        ("checkpoint", "link/ckpt.keras")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("checkpoint", "../outside.keras"),
+        ("checkpoint", "/tmp/graphspec_outside.keras"),
+        ("tensorboard", "../logs"),
+        ("checkpoint", "link/ckpt.keras"),
+    ],
+)
 def test_train_paths_outside_the_spec_folder_are_refused(tmp_path, key, value):
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "link").symlink_to(tmp_path)  # inside by name, outside in fact
@@ -287,13 +362,19 @@ def test_train_paths_outside_the_spec_folder_are_refused(tmp_path, key, value):
 
 def test_paths_the_caller_gives_are_not_confined(tmp_path):
     path = write_spec(tmp_path / "project", checkpoint="../refused.keras")
-    result = train.train(graphspec.load(path), arrays(), progress=False,
-                         checkpoint=tmp_path / "chosen.keras", tensorboard=tmp_path / "tb")
+    result = train.train(
+        graphspec.load(path),
+        arrays(),
+        progress=False,
+        checkpoint=tmp_path / "chosen.keras",
+        tensorboard=tmp_path / "tb",
+    )
     assert result.checkpoint == str(tmp_path / "chosen.keras")
     assert (tmp_path / "chosen.keras").is_file() and (tmp_path / "tb" / "train").is_dir()
 
 
 # -- 9. bad data and checkpoint files ----------------------------------------------------------
+
 
 def _bad_files(tmp_path):
     good = tmp_path / "good.npz"
@@ -324,12 +405,17 @@ def _bad_files(tmp_path):
     obj_npy = tmp_path / "obj_npy"
     obj_npy.mkdir()
     np.save(obj_npy / "x.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
-    return [(text, "is not a .npz archive"), (truncated, "damaged or not a .npz archive"),
-            (objects, "holds Python objects"), (empty, "is empty"),
-            (npy, "is a single .npy array, not a .npz"),
-            (stranger, "holds 'notes.txt', which is not a .npy array"),
-            (short_npy, "is truncated: its header declares shape (100, 8)"),
-            (no_npy, "no .npy files in the folder"), (obj_npy, "holds Python objects")]
+    return [
+        (text, "is not a .npz archive"),
+        (truncated, "damaged or not a .npz archive"),
+        (objects, "holds Python objects"),
+        (empty, "is empty"),
+        (npy, "is a single .npy array, not a .npz"),
+        (stranger, "holds 'notes.txt', which is not a .npy array"),
+        (short_npy, "is truncated: its header declares shape (100, 8)"),
+        (no_npy, "no .npy files in the folder"),
+        (obj_npy, "holds Python objects"),
+    ]
 
 
 def test_bad_data_files_are_one_line_errors_naming_the_file(tmp_path):
@@ -346,8 +432,11 @@ def test_arrays_a_model_cannot_take_are_refused(tmp_path):
     model = graphspec.build(EXAMPLES / "mlp.yaml")
     y = np.zeros((4, 1), "float32")
     np.savez(tmp_path / "strings.npz", x=np.array([["a"] * 4] * 4), y=y)
-    with pytest.raises(DataError, match=r"array '\w+' holds strings \(dtype <U1\), but the "
-                                        r"model's input '\w+' is float32"):
+    with pytest.raises(
+        DataError,
+        match=r"array '\w+' holds strings \(dtype <U1\), but the "
+        r"model's input '\w+' is float32",
+    ):
         BatchSequence.for_model(model, load_arrays(tmp_path / "strings.npz"), 2)
     with pytest.raises(DataError, match="is a single value"):
         BatchSequence({"x": np.float32(1.0)}, 1)
@@ -355,9 +444,15 @@ def test_arrays_a_model_cannot_take_are_refused(tmp_path):
         BatchSequence({"x": np.array([None, 1], dtype=object)}, 1)
 
 
-@pytest.mark.parametrize("content, fragment", [
-    (b"", "is empty"), (b"not a zip at all", "is not a .keras archive"),
-    ("directory", "is a directory"), ("zip", "without config.json")])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (b"", "is empty"),
+        (b"not a zip at all", "is not a .keras archive"),
+        ("directory", "is a directory"),
+        ("zip", "without config.json"),
+    ],
+)
 def test_a_bad_checkpoint_is_a_one_line_error(tmp_path, content, fragment):
     path = write_spec(tmp_path)
     checkpoint = tmp_path / "ckpt.keras"
@@ -374,6 +469,7 @@ def test_a_bad_checkpoint_is_a_one_line_error(tmp_path, content, fragment):
 
 
 # -- 11. export of models it cannot load -------------------------------------------------------
+
 
 class _Subclassed(keras.Model):
     def __init__(self, **kwargs):
@@ -407,10 +503,14 @@ def test_models_export_cannot_load_are_export_errors(tmp_path):
     (tmp_path / "empty.keras").write_bytes(b"")
     (tmp_path / "text.keras").write_text("hello")
     (tmp_path / "folder.keras").mkdir()
-    cases = {"lambda.keras": "holds a Lambda layer", "sub.keras": "holds a subclassed model",
-             "custom.keras": "uses the class 'nowhere>Thing', which is not registered",
-             "empty.keras": "is empty", "text.keras": "is not a .keras archive",
-             "folder.keras": "is a directory"}
+    cases = {
+        "lambda.keras": "holds a Lambda layer",
+        "sub.keras": "holds a subclassed model",
+        "custom.keras": "uses the class 'nowhere>Thing', which is not registered",
+        "empty.keras": "is empty",
+        "text.keras": "is not a .keras archive",
+        "folder.keras": "is a directory",
+    }
     for name, fragment in cases.items():
         with pytest.raises(ExportError, match=fragment) as info:
             export.load_model(tmp_path / name)
@@ -432,11 +532,18 @@ def test_the_loader_refuses_before_keras_runs_anything(tmp_path):
     _functional(keras.layers.Lambda(lambda t: t * 2)).save(tmp_path / "lambda.keras")
     config = saving.read_config(tmp_path / "lambda.keras", DataError, "the model")
     assert "Lambda layer" in saving.problem(config)
-    assert saving.problem(saving.read_config(EXAMPLES.parent / "tests" / "data" /
-                                             "golden_ops_v0_1.keras", DataError, "m")) is None
+    assert (
+        saving.problem(
+            saving.read_config(
+                EXAMPLES.parent / "tests" / "data" / "golden_ops_v0_1.keras", DataError, "m"
+            )
+        )
+        is None
+    )
 
 
 # -- 12. seeds and batch sizes out of range ----------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 99999999999])
 def test_seeds_numpy_cannot_take_are_spec_errors(seed):
@@ -451,8 +558,11 @@ def test_seeds_numpy_cannot_take_are_spec_errors(seed):
 
 def test_a_huge_padded_batch_is_refused_before_it_is_allocated(tmp_path):
     spec = graphspec.load(write_spec(tmp_path, batch_size=2**31 - 1, remainder="pad"))
-    with pytest.raises(DataError, match=r"padding 256 samples up to a batch of 2147483647 .*"
-                                        r"batch_size: 2147483647, remainder: pad"):
+    with pytest.raises(
+        DataError,
+        match=r"padding 256 samples up to a batch of 2147483647 .*"
+        r"batch_size: 2147483647, remainder: pad",
+    ):
         train.train(spec, arrays(), on_batch=never, progress=False)
     with pytest.raises(DataError, match="batch_size of at most 10"):
         BatchSequence({"x": np.zeros((10, 1))}, 1_000_000_000_000, remainder="pad")
@@ -460,6 +570,7 @@ def test_a_huge_padded_batch_is_refused_before_it_is_allocated(tmp_path):
 
 
 # -- 15. BatchSequence errors name the actual settings -----------------------------------------
+
 
 @pytest.mark.parametrize("remainder", ["pad", "keep", "drop"])
 def test_no_samples_names_the_actual_settings(remainder):
@@ -469,6 +580,9 @@ def test_no_samples_names_the_actual_settings(remainder):
 
 def test_too_few_samples_for_drop_names_the_settings(tmp_path):
     spec = graphspec.load(write_spec(tmp_path, remainder="drop"))
-    with pytest.raises(DataError, match=r"no full batch of 64 in 50 samples \(batch_size: 64, "
-                                        r"remainder: drop\)"):
+    with pytest.raises(
+        DataError,
+        match=r"no full batch of 64 in 50 samples \(batch_size: 64, "
+        r"remainder: drop\)",
+    ):
         train.train(spec, arrays(50), on_batch=never, progress=False)

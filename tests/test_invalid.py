@@ -28,6 +28,7 @@ import sys
 import pytest
 
 import graphspec
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -46,16 +47,18 @@ def test_fixture(path):
     expect = fixtures.expectation(path)
     name = fixtures.shown(path)
     diagnostics = expect.validate(name)
-    assert [(d.code, d.line, d.column) for d in diagnostics] == \
-        [(expect.code, expect.line, expect.column)], "\n".join(d.format() for d in diagnostics)
+    assert [(d.code, d.line, d.column) for d in diagnostics] == [
+        (expect.code, expect.line, expect.column)
+    ], "\n".join(d.format() for d in diagnostics)
     (diag,) = diagnostics
     where = path.parent / expect.reported_in if expect.reported_in else path
     assert diag.path == fixtures.shown(where)
     assert diag.severity == ("warning" if expect.warning else "error")
     snapshot = fixtures.snapshot_file(path)
     assert snapshot.exists(), f"no snapshot {snapshot.name}: run {fixtures.COMMAND}"
-    assert fixtures.render(diagnostics) == snapshot.read_text(encoding="utf-8"), \
+    assert fixtures.render(diagnostics) == snapshot.read_text(encoding="utf-8"), (
         f"{snapshot.name} differs from the output: run {fixtures.COMMAND} and review the diff"
+    )
     if expect.warning:
         spec = graphspec.load(name, **expect.options())  # warnings do not stop a load
         assert spec.diagnostics == diagnostics
@@ -65,4 +68,3 @@ def test_fixture(path):
             if expect.build:
                 spec.build()
         assert info.value.diagnostics == diagnostics
-

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 import graphspec
+
+from conftest import ROOT
 
 PACKAGE = ROOT / "graphspec"
 DATA = Path(__file__).resolve().parent / "data"
@@ -27,10 +28,15 @@ def _imported_roots(tree: ast.AST) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append((node.lineno, node.module.split(".")[0]))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
-              and getattr(node.func, "attr", getattr(node.func, "id", None)) in
-              ("import_module", "__import__") and node.args
-              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, (ast.Attribute, ast.Name))
+            and getattr(node.func, "attr", getattr(node.func, "id", None))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             found.append((node.lineno, node.args[0].value.split(".")[0]))  # importlib by name
     return found
 
@@ -43,28 +49,43 @@ def test_only_the_keras_package_imports_keras_or_tensorflow():
         if (PACKAGE / "keras") in path.parents:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        offenders += [f"{path.relative_to(ROOT)}:{line} imports {root}"
-                      for line, root in _imported_roots(tree) if root in FORBIDDEN]
+        offenders += [
+            f"{path.relative_to(ROOT)}:{line} imports {root}"
+            for line, root in _imported_roots(tree)
+            if root in FORBIDDEN
+        ]
     assert offenders == [], "only graphspec/keras/ may import Keras or TensorFlow"
 
 
 def test_the_import_walker_sees_imports_inside_functions():
-    tree = ast.parse("def f():\n    import keras.layers\n    from tensorflow import summary\n"
-                     "    importlib.import_module('keras')\nfrom . import keras\n")
+    tree = ast.parse(
+        "def f():\n    import keras.layers\n    from tensorflow import summary\n"
+        "    importlib.import_module('keras')\nfrom . import keras\n"
+    )
     assert _imported_roots(tree) == [(2, "keras"), (3, "tensorflow"), (4, "keras")]
 
 
 def test_validation_leaves_keras_and_tensorflow_unimported():
-    code = ("import sys, graphspec; graphspec.load('examples/mlp.yaml'); "
-            "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    code = (
+        "import sys, graphspec; graphspec.load('examples/mlp.yaml'); "
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False, cwd=ROOT, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["[]"]
 
 
 # -- models saved before graphspec/keras/ existed ---------------------------------------------
+
 
 def test_a_model_saved_by_graphspec_0_1_reloads_with_its_op_layers():
     """`golden_ops_v0_1.keras` was saved by graphspec 0.1.0 at commit 5dfc09b, when the op
@@ -85,13 +106,16 @@ def test_a_model_saved_by_graphspec_0_1_reloads_with_its_op_layers():
 
 # -- what graphspec/keras/_private.py relies on ------------------------------------------------
 
+
 def test_private_merge_base_is_the_base_of_the_merge_layers():
     keras = pytest.importorskip("keras")
     from graphspec.keras import _private
 
     merge = _private.merge_layer_base()
-    assert all(issubclass(getattr(keras.layers, n), merge)
-               for n in ("Add", "Subtract", "Concatenate", "Dot", "Average"))
+    assert all(
+        issubclass(getattr(keras.layers, n), merge)
+        for n in ("Add", "Subtract", "Concatenate", "Dot", "Average")
+    )
     assert not issubclass(keras.layers.Dense, merge)
 
 

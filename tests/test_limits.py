@@ -27,8 +27,11 @@ def write(tmp_path, text, name="m.yaml"):
 def test_billion_laughs(tmp_path):
     levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
-    path = write(tmp_path, HEADER + "description: x\n" + "\n".join(levels) + "\n"
-                 "layers: [{layer: Dense, args: {units: 1}}]\n")
+    path = write(
+        tmp_path,
+        HEADER + "description: x\n" + "\n".join(levels) + "\n"
+        "layers: [{layer: Dense, args: {units: 1}}]\n",
+    )
     (diag,) = graphspec.validate(path)
     assert diag.code == "GS160" and "aliases" in diag.message
 
@@ -68,19 +71,29 @@ def test_a_million_node_flow_list(tmp_path):
 
 
 def test_expansion_is_bounded(tmp_path):
-    path = write(tmp_path, HEADER + "blocks:\n  b:\n    inputs: [x]\n    layers:\n"
-                 "      - {op: relu, in: x, repeat: 1000}\n"
-                 "layers: [{block: b, repeat: 1000}]\n")
+    path = write(
+        tmp_path,
+        HEADER + "blocks:\n  b:\n    inputs: [x]\n    layers:\n"
+        "      - {op: relu, in: x, repeat: 1000}\n"
+        "layers: [{block: b, repeat: 1000}]\n",
+    )
     (diag,) = graphspec.validate(path)
     assert diag.code == "GS160" and f"{Limits().max_nodes:,} nodes" in diag.message
 
 
-@pytest.mark.parametrize("expression, code", [
-    ("${2 ** 2 ** 2 ** 2 ** 2}", "GS132"), ("${" + "(" * 5000 + "1" + ")" * 5000 + "}", "GS130"),
-    ("${" + "+".join(["1"] * 2000) + "}", "GS130"), ("${10 ** 100000}", "GS132"),
-])
+@pytest.mark.parametrize(
+    "expression, code",
+    [
+        ("${2 ** 2 ** 2 ** 2 ** 2}", "GS132"),
+        ("${" + "(" * 5000 + "1" + ")" * 5000 + "}", "GS130"),
+        ("${" + "+".join(["1"] * 2000) + "}", "GS130"),
+        ("${10 ** 100000}", "GS132"),
+    ],
+)
 def test_expression_bombs(tmp_path, expression, code):
-    path = write(tmp_path, HEADER + f'layers: [{{layer: Dense, args: {{units: "{expression}"}}}}]\n')
+    path = write(
+        tmp_path, HEADER + f'layers: [{{layer: Dense, args: {{units: "{expression}"}}}}]\n'
+    )
     assert codes_of(path, limits=Limits(max_depth=20_000)) == [code]
 
 

@@ -53,26 +53,42 @@ def workspace(tmp_path_factory):
     (root / "main.yaml").write_text(MAIN)
     (root / "lib.yaml").write_text(LIB)
     # Plugins without Keras: registering an op needs none.
-    (root / "twice.py").write_text("import graphspec\n\n"
-                                   "@graphspec.register_op('twice', shape=lambda s, a: s[0])\n"
-                                   "def twice(inputs, factor=2):\n    return inputs * factor\n")
-    (root / "halve.py").write_text("import graphspec\n\n"
-                                   "@graphspec.register_op('halve', shape=lambda s, a: s[0])\n"
-                                   "def halve(inputs):\n    return inputs / 2\n")
+    (root / "twice.py").write_text(
+        "import graphspec\n\n"
+        "@graphspec.register_op('twice', shape=lambda s, a: s[0])\n"
+        "def twice(inputs, factor=2):\n    return inputs * factor\n"
+    )
+    (root / "halve.py").write_text(
+        "import graphspec\n\n"
+        "@graphspec.register_op('halve', shape=lambda s, a: s[0])\n"
+        "def halve(inputs):\n    return inputs / 2\n"
+    )
     return root
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client(workspace):
     # Started as an editor would start it, with the command line's options.
-    config = ClientServerConfig(server_command=[
-        sys.executable, "-m", "graphspec.cli", "lsp", "--set", "width=6",
-        "--plugin", str(workspace / "twice.py")])
+    config = ClientServerConfig(
+        server_command=[
+            sys.executable,
+            "-m",
+            "graphspec.cli",
+            "lsp",
+            "--set",
+            "width=6",
+            "--plugin",
+            str(workspace / "twice.py"),
+        ]
+    )
     client = await config.start()
-    await client.initialize_session(types.InitializeParams(
-        capabilities=pytest_lsp.client_capabilities("visual-studio-code"),
-        root_uri=workspace.as_uri(), workspace_folders=[
-            types.WorkspaceFolder(uri=workspace.as_uri(), name="lsp")]))
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=pytest_lsp.client_capabilities("visual-studio-code"),
+            root_uri=workspace.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="lsp")],
+        )
+    )
     yield client
     await client.shutdown_session()
     await client.stop()
@@ -80,14 +96,19 @@ async def client(workspace):
 
 # -- helpers --------------------------------------------------------------------------------
 
+
 class Doc:
     def __init__(self, client: LanguageClient, path: Path, text: str):
         self.client, self.uri, self.text, self.version = client, path.as_uri(), text, 1
 
     def open(self):
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=self.uri, language_id="yaml",
-                                                 version=self.version, text=self.text)))
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=self.uri, language_id="yaml", version=self.version, text=self.text
+                )
+            )
+        )
 
     def edit(self, old: str, new: str):
         """Replace the first `old` with `new`, sent as an incremental change."""
@@ -95,11 +116,18 @@ class Doc:
         end = self.pos(old, len(old))
         self.text = self.text.replace(old, new, 1)
         self.version += 1
-        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=self.uri,
-                                                                version=self.version),
-            content_changes=[types.TextDocumentContentChangePartial(
-                range=types.Range(start=start, end=end), text=new)]))
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=self.uri, version=self.version
+                ),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(start=start, end=end), text=new
+                    )
+                ],
+            )
+        )
 
     def pos(self, needle: str, offset: int = 0) -> types.Position:
         i = self.text.index(needle) + offset
@@ -109,21 +137,24 @@ class Doc:
     def text_at(self, r: types.Range) -> str:
         lines = self.text.split("\n")
         assert r.start.line == r.end.line
-        return lines[r.start.line][r.start.character:r.end.character]
+        return lines[r.start.line][r.start.character : r.end.character]
 
     def ident(self):
         return types.TextDocumentIdentifier(uri=self.uri)
 
 
-async def diagnostics(client: LanguageClient, uri: str, check=lambda found: True,
-                      timeout: float = 10.0):
+async def diagnostics(
+    client: LanguageClient, uri: str, check=lambda found: True, timeout: float = 10.0
+):
     """The diagnostics of `uri`, once a published set satisfies `check`."""
+
     async def wait():
         while True:
             found = client.diagnostics.get(uri)
             if found is not None and check(found):
                 return list(found)
             await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+
     return await asyncio.wait_for(wait(), timeout)
 
 
@@ -133,18 +164,21 @@ def codes(found):
 
 async def complete(client, doc: Doc, needle: str, offset: int | None = None) -> list[str]:
     position = doc.pos(needle, len(needle) if offset is None else offset)
-    answer = await client.text_document_completion_async(types.CompletionParams(
-        text_document=doc.ident(), position=position))
+    answer = await client.text_document_completion_async(
+        types.CompletionParams(text_document=doc.ident(), position=position)
+    )
     return [item.label for item in answer.items]
 
 
 async def hover(client, doc: Doc, needle: str, offset: int = 1) -> str:
-    answer = await client.text_document_hover_async(types.HoverParams(
-        text_document=doc.ident(), position=doc.pos(needle, offset)))
+    answer = await client.text_document_hover_async(
+        types.HoverParams(text_document=doc.ident(), position=doc.pos(needle, offset))
+    )
     return answer.contents.value if answer is not None else ""
 
 
 # -- tests ----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def main(client, workspace):
@@ -169,9 +203,13 @@ async def test_diagnostics_underline_the_whole_value_with_the_hint(client, main)
 async def test_quick_fix_applies_did_you_mean(client, main):
     found = client.diagnostics[main.uri]
     gs201 = next(d for d in found if d.code == "GS201")
-    actions = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=main.ident(), range=gs201.range,
-        context=types.CodeActionContext(diagnostics=[gs201])))
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=main.ident(),
+            range=gs201.range,
+            context=types.CodeActionContext(diagnostics=[gs201]),
+        )
+    )
     (action,) = actions
     assert action.title == "Change to 'Dense'"
     (edit,) = action.edit.changes[main.uri]
@@ -193,8 +231,11 @@ async def test_completion(client, main):
     assert "Conv2D" not in await complete(client, main, "layer: Dense,", len("layer: De"))
     args = await complete(client, main, "args: {units: 4", len("args: {"))
     assert args[0] == "units" and "activation" in args and "name" not in args
-    assert set(await complete(client, main, "in: hidden1", len("in: "))) >= \
-        {"features", "hidden1", "head"}
+    assert set(await complete(client, main, "in: hidden1", len("in: "))) >= {
+        "features",
+        "hidden1",
+        "head",
+    }
     assert "head" in await complete(client, main, "block: head", len("block: "))
     assert await complete(client, main, "${width}", len("${w")) == ["width"]
     top = await complete(client, main, "outputs: head", 0)
@@ -215,39 +256,57 @@ async def test_hover(client, main):
 
 @lsp
 async def test_definition_across_imports(client, main, workspace):
-    (local,) = await client.text_document_definition_async(types.DefinitionParams(
-        text_document=main.ident(), position=main.pos("in: hidden1", 5)))
+    (local,) = await client.text_document_definition_async(
+        types.DefinitionParams(text_document=main.ident(), position=main.pos("in: hidden1", 5))
+    )
     assert local.uri == main.uri and local.range.start == main.pos("hidden1")
-    (imported,) = await client.text_document_definition_async(types.DefinitionParams(
-        text_document=main.ident(), position=main.pos("block: head", 8)))
+    (imported,) = await client.text_document_definition_async(
+        types.DefinitionParams(text_document=main.ident(), position=main.pos("block: head", 8))
+    )
     assert imported.uri == (workspace / "lib.yaml").as_uri()
     assert imported.range.start == types.Position(line=3, character=2)
 
 
 @lsp
 async def test_references_and_rename(client, main):
-    refs = await client.text_document_references_async(types.ReferenceParams(
-        text_document=main.ident(), position=main.pos("hidden1"),
-        context=types.ReferenceContext(include_declaration=True)))
+    refs = await client.text_document_references_async(
+        types.ReferenceParams(
+            text_document=main.ident(),
+            position=main.pos("hidden1"),
+            context=types.ReferenceContext(include_declaration=True),
+        )
+    )
     assert len(refs) == 2
-    edit = await client.text_document_rename_async(types.RenameParams(
-        text_document=main.ident(), position=main.pos("in: hidden1", 6), new_name="encoder"))
+    edit = await client.text_document_rename_async(
+        types.RenameParams(
+            text_document=main.ident(), position=main.pos("in: hidden1", 6), new_name="encoder"
+        )
+    )
     edits = edit.changes[main.uri]
     assert sorted(main.text_at(e.range) for e in edits) == ["hidden1", "hidden1"]
     assert {e.new_text for e in edits} == {"encoder"}
-    edit = await client.text_document_rename_async(types.RenameParams(
-        text_document=main.ident(), position=main.pos("width: 8"), new_name="size"))
-    assert sorted((e.range.start.line, main.text_at(e.range))
-                  for e in edit.changes[main.uri]) == [(4, "width"), (8, "width")]
+    edit = await client.text_document_rename_async(
+        types.RenameParams(
+            text_document=main.ident(), position=main.pos("width: 8"), new_name="size"
+        )
+    )
+    assert sorted((e.range.start.line, main.text_at(e.range)) for e in edit.changes[main.uri]) == [
+        (4, "width"),
+        (8, "width"),
+    ]
 
 
 @lsp
 async def test_quick_fix_adds_a_missing_argument(client, main):
     main.edit("args: {units: 4}", "args: {}")
     found = await diagnostics(client, main.uri, lambda f: codes(f) == ["GS204"])
-    actions = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=main.ident(), range=found[0].range,
-        context=types.CodeActionContext(diagnostics=found)))
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=main.ident(),
+            range=found[0].range,
+            context=types.CodeActionContext(diagnostics=found),
+        )
+    )
     (action,) = actions
     (edit,) = action.edit.changes[main.uri]
     assert action.title == "Add required argument 'units'" and edit.new_text == "units: null"
@@ -279,9 +338,14 @@ async def test_an_open_import_is_read_from_the_editor(client, main, workspace):
 
 @lsp
 async def test_settings_plugins_and_params(client, workspace):
-    text = MAIN.replace("  - {name: head, block: head}\n",
-                        "  - {name: head, block: head}\n  - {op: twice}\n  - {op: halve}\n"
-                        ).replace("in: hiden1", "in: hidden1").replace("Dens,", "Dense,")
+    text = (
+        MAIN.replace(
+            "  - {name: head, block: head}\n",
+            "  - {name: head, block: head}\n  - {op: twice}\n  - {op: halve}\n",
+        )
+        .replace("in: hiden1", "in: hidden1")
+        .replace("Dens,", "Dense,")
+    )
     doc = Doc(client, workspace / "ops.yaml", text.replace("outputs: head\n", ""))
     doc.open()
     # `twice` comes from --plugin on the command line; `halve` is not known yet
@@ -293,8 +357,9 @@ async def test_settings_plugins_and_params(client, workspace):
     assert await diagnostics(client, doc.uri, lambda f: not f) == []
     assert "(None, 6)" in await hover(client, doc, "hidden1")  # --set width=6
     # ... or pushed with the notification; they add to the command line's
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"graphspec": {"params": {"width": 16}}}))
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"graphspec": {"params": {"width": 16}}})
+    )
     assert "(None, 16)" in await hover(client, doc, "hidden1")
 
 
@@ -305,8 +370,9 @@ def test_the_editor_shows_what_validate_prints():
 
     root = Path(__file__).resolve().parents[1]
     invalid = root / "tests" / "invalid"
-    files = sorted([*invalid.glob("*.y*ml"), *invalid.glob("*.json"),
-                    *(root / "examples").glob("*.yaml")])
+    files = sorted(
+        [*invalid.glob("*.y*ml"), *invalid.glob("*.json"), *(root / "examples").glob("*.yaml")]
+    )
     differ = []
     for path in files:
         try:
@@ -320,15 +386,22 @@ def test_the_editor_shows_what_validate_prints():
 
 
 def test_the_server_never_imports_keras():
-    code = ("import sys\nfrom pathlib import Path\n"
-            "from graphspec.lsp import check, features, server\n"
-            "path = str(Path('examples/resnet50.yaml').resolve())\n"
-            "result = check.check(Path(path).read_text(), path, check.Options(), "
-            "check.Imports(lambda p: None))\n"
-            "view = features.View('file://' + path, path, result.text, result)\n"
-            "assert result.summary is not None and not result.diagnostics\n"
-            "assert features.hover(view, (56, 12)) is not None\n"
-            "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1], check=True)
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from graphspec.lsp import check, features, server\n"
+        "path = str(Path('examples/resnet50.yaml').resolve())\n"
+        "result = check.check(Path(path).read_text(), path, check.Options(), "
+        "check.Imports(lambda p: None))\n"
+        "view = features.View('file://' + path, path, result.text, result)\n"
+        "assert result.summary is not None and not result.diagnostics\n"
+        "assert features.hover(view, (56, 12)) is not None\n"
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        check=True,
+    )
     assert out.stdout.strip() == "[]"

@@ -5,9 +5,10 @@ import shutil
 import pytest
 
 import graphspec
-from conftest import EXAMPLES
 from graphspec import plot
 from graphspec.cli import main
+
+from conftest import EXAMPLES
 
 
 def dot_of(example, **kw):
@@ -20,8 +21,13 @@ def test_dot_has_inputs_nodes_edges_and_outputs():
     assert '"title" [label="title\\ninput [None] int32", shape=invhouse' in dot
     assert '"title_emb" [label="title_emb\\nEmbedding\\ninput_dim=10000, output_dim=64"];' in dot
     assert '"body_emb" [label="body_emb\\nshares title_emb", style="rounded,filled,dashed"];' in dot
-    for edge in ['"title" -> "title_emb"', '"body" -> "body_emb"', '"tags" -> "merged"',
-                 '"merged" -> "priority"', '"merged" -> "department"']:
+    for edge in [
+        '"title" -> "title_emb"',
+        '"body" -> "body_emb"',
+        '"tags" -> "merged"',
+        '"merged" -> "priority"',
+        '"merged" -> "department"',
+    ]:
         assert f"  {edge};" in dot
     assert dot.count("shape=house") == 2 and '"priority" -> "__output_0";' in dot
     assert dot.count(" -> ") == 9 + 2
@@ -33,7 +39,10 @@ def test_block_instances_are_clusters():
     assert 'subgraph "cluster_encoder_2_" {' in dot
     resnet = dot_of("resnet50.yaml")
     # Nested blocks give nested clusters: conv2 > block1 > body > 1.
-    assert 'label="conv2 (block stage)"' in resnet and 'label="block[1] (block identity_block)"' in resnet
+    assert (
+        'label="conv2 (block stage)"' in resnet
+        and 'label="block[1] (block identity_block)"' in resnet
+    )
 
 
 def test_output_index_edges_are_labelled():

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import graphspec
-from conftest import EXAMPLES, ROOT
+
+from conftest import EXAMPLES
 
 keras = pytest.importorskip("keras")
 
@@ -76,13 +77,26 @@ def test_every_example_reloads_without_graphspec(seed_plugins, tmp_path):
             for i, array in enumerate(arrays):
                 files.append(tmp_path / f"{name}.{kind}{i}.npy")
                 np.save(files[-1], np.asarray(array))
-        jobs.append([name, str(path), [str(f) for f in files[:len(inputs)]],
-                     [str(f) for f in files[len(inputs):]]])
+        jobs.append(
+            [
+                name,
+                str(path),
+                [str(f) for f in files[: len(inputs)]],
+                [str(f) for f in files[len(inputs) :]],
+            ]
+        )
         built[name] = model
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", _RELOAD], input=json.dumps(jobs),
-                          capture_output=True, text=True, check=False, cwd=tmp_path, env=env,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _RELOAD],
+        input=json.dumps(jobs),
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results.pop("graphspec imported") is False
@@ -104,8 +118,13 @@ def test_every_example_reloads_without_graphspec(seed_plugins, tmp_path):
 
 def test_op_nodes_are_keras_operations_named_after_their_nodes():
     model = graphspec.build(str(EXAMPLES / "gather_onehot.yaml"))
-    assert _operations(model) == [["InputLayer", "indices"], ["OneHot", "hot"], ["Max", "mask"],
-                                  ["InputLayer", "values"], ["Multiply", "kept"]]
+    assert _operations(model) == [
+        ["InputLayer", "indices"],
+        ["OneHot", "hot"],
+        ["Max", "mask"],
+        ["InputLayer", "values"],
+        ["Multiply", "kept"],
+    ]
     ops = [op for op in model.operations if not isinstance(op, keras.layers.Layer)]
     assert [type(op).__module__.split(".")[0] for op in ops] == ["keras"] * 3
     assert model.layers == [op for op in model.operations if isinstance(op, keras.layers.Layer)]
@@ -118,10 +137,16 @@ def test_ops_with_constants_and_the_same_op_twice_are_named_operations(tmp_path)
         "  - {name: plus3, op: add, in: x, args: {x2: 3.0}}\n"
         "  - {name: clipped, op: clip, args: {x_min: 0.0, x_max: 6.0}}\n"
         "  - {name: again, op: clip, in: x, args: {x_min: 0.0, x_max: 6.0}}\n"
-        "  - {name: both, op: multiply, in: [clipped, again]}\n")
+        "  - {name: both, op: multiply, in: [clipped, again]}\n"
+    )
     model = graphspec.build(str(spec))
-    assert _operations(model) == [["InputLayer", "x"], ["Add", "plus3"], ["Clip", "clipped"],
-                                  ["Clip", "again"], ["Multiply", "both"]]
+    assert _operations(model) == [
+        ["InputLayer", "x"],
+        ["Add", "plus3"],
+        ["Clip", "clipped"],
+        ["Clip", "again"],
+        ["Multiply", "both"],
+    ]
     x = np.array([[-5.0, 1.0, 9.0]], dtype="float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), [[0.0, 4.0, 36.0]])
     model.save(tmp_path / "twice.keras")
@@ -141,9 +166,11 @@ def test_sequential_models_keep_op_layers(tmp_path):
     """keras.Sequential holds only layers: there (a chain, with `model: auto`) an op node stays
     graphspec's Op layer, which reloads only where graphspec is imported."""
     spec = tmp_path / "seq.yaml"
-    spec.write_text("graphspec: 1\nname: seq\ninputs:\n  x: {shape: [3]}\n"
-                    "layers:\n  - {name: d, layer: Dense, args: {units: 2}}\n"
-                    "  - {name: a, op: absolute}\n")
+    spec.write_text(
+        "graphspec: 1\nname: seq\ninputs:\n  x: {shape: [3]}\n"
+        "layers:\n  - {name: d, layer: Dense, args: {units: 2}}\n"
+        "  - {name: a, op: absolute}\n"
+    )
     model = graphspec.build(str(spec))
     assert isinstance(model, keras.Sequential)
     assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Op"]

@@ -52,9 +52,24 @@ print(json.dumps({"wall": wall, "mib": peak, "code": code, "out": out[-4000:],
 
 def run_validate(tmp_path: Path, *args: str) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _WRAPPER, str(MAX_SECONDS + 2), sys.executable,
-                           "-m", "graphspec.cli", "validate", *args], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WRAPPER,
+            str(MAX_SECONDS + 2),
+            sys.executable,
+            "-m",
+            "graphspec.cli",
+            "validate",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     return json.loads(done.stdout)
 
 
@@ -70,9 +85,13 @@ def check(result: dict, name: str, code: str | None = None) -> None:
 
 # -- shapes ----------------------------------------------------------------------------------
 
+
 def chain(n: int) -> str:
-    return HEADER + "layers:\n" + "".join(
-        f"  - {{name: n{i}, layer: Dense, args: {{units: 4}}}}\n" for i in range(n))
+    return (
+        HEADER
+        + "layers:\n"
+        + "".join(f"  - {{name: n{i}, layer: Dense, args: {{units: 4}}}}\n" for i in range(n))
+    )
 
 
 def random_dag(n: int, seed: int = 0) -> str:
@@ -83,17 +102,22 @@ def random_dag(n: int, seed: int = 0) -> str:
             a, b = rng.sample(names, 2)
             lines.append(f"  - {{name: n{i}, layer: Add, in: [{a}, {b}]}}")
         else:
-            lines.append(f"  - {{name: n{i}, layer: Dense, in: {rng.choice(names)}, "
-                         "args: {units: 4}}")
+            lines.append(
+                f"  - {{name: n{i}, layer: Dense, in: {rng.choice(names)}, args: {{units: 4}}}}"
+            )
         names.append(f"n{i}")
-    return HEADER + "layers:\n" + "\n".join(lines) + "\n" \
-        + f"outputs: [{', '.join(names[1:])}]\n"
+    return HEADER + "layers:\n" + "\n".join(lines) + "\n" + f"outputs: [{', '.join(names[1:])}]\n"
 
 
 def fan_out(n: int) -> str:
-    return HEADER + "layers:\n" + "".join(f"  - {{name: n{i}, op: relu, in: x}}\n"
-                                          for i in range(n - 1)) \
-        + "  - {layer: Concatenate, in: [" + ", ".join(f"n{i}" for i in range(n - 1)) + "]}\n"
+    return (
+        HEADER
+        + "layers:\n"
+        + "".join(f"  - {{name: n{i}, op: relu, in: x}}\n" for i in range(n - 1))
+        + "  - {layer: Concatenate, in: ["
+        + ", ".join(f"n{i}" for i in range(n - 1))
+        + "]}\n"
+    )
 
 
 def repeat(count: int) -> str:
@@ -104,8 +128,11 @@ def doubling_blocks(levels: int) -> str:
     """Block b_k repeats b_(k-1) twice: 2**levels nodes from a few hundred bytes."""
     lines = ["blocks:", "  b0:", "    inputs: [i]", "    layers: [{op: relu, in: i}]"]
     for k in range(1, levels + 1):
-        lines += [f"  b{k}:", "    inputs: [i]",
-                  f"    layers: [{{block: b{k - 1}, in: i, repeat: 2}}]"]
+        lines += [
+            f"  b{k}:",
+            "    inputs: [i]",
+            f"    layers: [{{block: b{k - 1}, in: i, repeat: 2}}]",
+        ]
     return HEADER + "\n".join(lines) + f"\nlayers: [{{block: b{levels}}}]\n"
 
 
@@ -119,49 +146,78 @@ def nested_blocks(depth: int) -> str:
 
 def string_amplification(steps: int = 9, times: int = 10) -> str:
     """The issue's case: p_k is p_(k-1) written `times` times; 600 bytes asked for 1 GB."""
-    params = ['  p0: "xxxxxxxxxx"'] + [f'  p{k}: "' + f"${{p{k - 1}}}" * times + '"'
-                                         for k in range(1, steps)]
-    return HEADER + "params:\n" + "\n".join(params) + "\n" \
+    params = ['  p0: "xxxxxxxxxx"'] + [
+        f'  p{k}: "' + f"${{p{k - 1}}}" * times + '"' for k in range(1, steps)
+    ]
+    return (
+        HEADER
+        + "params:\n"
+        + "\n".join(params)
+        + "\n"
         + f'layers: [{{layer: Dense, args: {{units: 4, name_scope: "${{p{steps - 1}}}"}}}}]\n'
+    )
 
 
 def string_spread(nodes: int) -> str:
     """A string just under the size of one value, interpolated into every node."""
     size = LIMITS.max_value_size // 2
-    return HEADER + "params:\n  p0: \"" + "x" * 100 + '"\n' \
-        + "  p1: \"" + "${p0}" * (size // 100) + '"\n' \
+    return (
+        HEADER
+        + 'params:\n  p0: "'
+        + "x" * 100
+        + '"\n'
+        + '  p1: "'
+        + "${p0}" * (size // 100)
+        + '"\n'
         + f'layers: [{{layer: Dense, args: {{units: 4, label: "a${{p1}}"}}, repeat: {nodes}}}]\n'
+    )
 
 
 def list_amplification(steps: int = 9, times: int = 10) -> str:
     params = ["  p0: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"] + [
-        f"  p{k}: [" + ", ".join([f'"${{p{k - 1}}}"'] * times) + "]" for k in range(1, steps)]
-    return HEADER + "params:\n" + "\n".join(params) + "\n" \
+        f"  p{k}: [" + ", ".join([f'"${{p{k - 1}}}"'] * times) + "]" for k in range(1, steps)
+    ]
+    return (
+        HEADER
+        + "params:\n"
+        + "\n".join(params)
+        + "\n"
         + f'layers: [{{layer: Dense, args: {{units: 4, extra: "${{p{steps - 1}}}"}}}}]\n'
+    )
 
 
 def list_spread(nodes: int) -> str:
     """A list parameter of 1,000 values that every copy of a repeated node stands for."""
-    return HEADER + "params:\n  p: [" + ", ".join(["1"] * 1000) + "]\n" \
+    return (
+        HEADER
+        + "params:\n  p: ["
+        + ", ".join(["1"] * 1000)
+        + "]\n"
         + f'layers: [{{layer: Dense, args: {{units: 4, extra: "${{p}}"}}, repeat: {nodes}}}]\n'
+    )
 
 
 def alias_tree(total: int, where: str) -> str:
     """Aliases that expand to about `total` values in one place: a 4-level tree of lists."""
-    width = int(total ** 0.25)
+    width = int(total**0.25)
     anchors = [f"  a0: &a0 [{', '.join(['1'] * width)}]"] + [
-        f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * width)}]" for k in range(1, 3)]
+        f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * width)}]" for k in range(1, 3)
+    ]
     top = "[" + ", ".join(["*a2"] * width) + "]"
-    body = {"args": f"layers: [{{layer: Dense, args: {{units: 4, extra: {top}}}}}]\n",
-            "outputs": f"layers: [{{name: d, layer: Dense, args: {{units: 4}}}}]\noutputs: {top}\n",
-            "repeat": f"layers: [{{layer: Dense, args: {{units: 4, extra: {top}}}, "
-                      f"repeat: {N}}}]\n"}
+    body = {
+        "args": f"layers: [{{layer: Dense, args: {{units: 4, extra: {top}}}}}]\n",
+        "outputs": f"layers: [{{name: d, layer: Dense, args: {{units: 4}}}}]\noutputs: {top}\n",
+        "repeat": f"layers: [{{layer: Dense, args: {{units: 4, extra: {top}}}, repeat: {N}}}]\n",
+    }
     return HEADER + "params:\n" + "\n".join(anchors) + "\n" + body[where]
 
 
 def long_names(length: int, count: int) -> str:
-    return HEADER + "layers:\n" + "".join(
-        f"  - {{name: {'n' * length}{i}, op: relu}}\n" for i in range(count))
+    return (
+        HEADER
+        + "layers:\n"
+        + "".join(f"  - {{name: {'n' * length}{i}, op: relu}}\n" for i in range(count))
+    )
 
 
 def flat(item: str, sep: str = ",") -> str:
@@ -173,13 +229,20 @@ def flat(item: str, sep: str = ",") -> str:
 
 def many_keys() -> str:
     room = LIMITS.max_bytes - len(HEADER) - 64
-    return HEADER + "layers: [{op: relu}]\ndescription: {" + ", ".join(
-        f"k{i}: 1" for i in range(room // 12)) + "}\n"
+    return (
+        HEADER
+        + "layers: [{op: relu}]\ndescription: {"
+        + ", ".join(f"k{i}: 1" for i in range(room // 12))
+        + "}\n"
+    )
 
 
 def typos(n: int) -> str:
-    return HEADER + "layers:\n" + "".join(f"  - {{name: n{i}, layer: Dens, args: {{unit: 4}}}}\n"
-                                          for i in range(n))
+    return (
+        HEADER
+        + "layers:\n"
+        + "".join(f"  - {{name: n{i}, layer: Dens, args: {{unit: 4}}}}\n" for i in range(n))
+    )
 
 
 def deep(depth: int) -> str:
@@ -211,21 +274,30 @@ SPECS = {
     "a long list in every copy": (lambda: list_spread(N), "GS160"),
     "YAML alias bomb": (billion_laughs, "GS160"),
     "aliases just under the value limit, in args": (
-        lambda: alias_tree(LIMITS.max_values * 9 // 10, "args"), None),
+        lambda: alias_tree(LIMITS.max_values * 9 // 10, "args"),
+        None,
+    ),
     "aliases just under the value limit, in outputs": (
-        lambda: alias_tree(LIMITS.max_values * 9 // 10, "outputs"), None),
+        lambda: alias_tree(LIMITS.max_values * 9 // 10, "outputs"),
+        None,
+    ),
     "aliases under the limit, in a repeated node": (lambda: alias_tree(10_000, "repeat"), None),
     "100,000-character node names": (lambda: long_names(100_000, 5), None),
     "1,000-character names at the byte limit": (
-        lambda: long_names(1000, LIMITS.max_bytes // 1030), None),
+        lambda: long_names(1000, LIMITS.max_bytes // 1030),
+        None,
+    ),
     "tiny values up to the byte limit": (lambda: flat("1"), "GS160"),
     "empty mappings up to the byte limit": (lambda: flat("{}"), "GS160"),
     "nested lists up to the byte limit": (lambda: flat("[[[1]]]"), "GS160"),
     "tagged values up to the byte limit": (lambda: flat("!!str a"), None),
     "distinct keys up to the byte limit": (many_keys, None),
     "one string at the byte limit": (
-        lambda: HEADER + "layers: [{op: relu}]\ndescription: " + "x" * (LIMITS.max_bytes - 100)
-        + "\n", None),
+        lambda: (
+            HEADER + "layers: [{op: relu}]\ndescription: " + "x" * (LIMITS.max_bytes - 100) + "\n"
+        ),
+        None,
+    ),
     "an error in every node": (lambda: typos(N), None),
     "nesting at the depth limit": (lambda: deep(LIMITS.max_depth // 2 - 4), None),
 }
@@ -241,7 +313,8 @@ def test_validate_stays_within_time_and_memory(tmp_path, name):
 
 def _set_alias_bomb() -> str:
     levels = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
-        f"{c}: &{c} [" + ", ".join([f"*{p}"] * 10) + "]" for p, c in zip("abcdefg", "bcdefgh")]
+        f"{c}: &{c} [" + ", ".join([f"*{p}"] * 10) + "]" for p, c in zip("abcdefg", "bcdefgh")
+    ]
     return "{" + ", ".join(levels) + "}"
 
 
@@ -255,8 +328,9 @@ SETS = {  # one command-line argument holds at most 128 KiB on Linux
 @pytest.mark.parametrize("name", SETS)
 def test_set_values_stay_within_time_and_memory(tmp_path, name):
     path = tmp_path / "spec.yaml"
-    path.write_text(HEADER + "params: {p: 1}\n"
-                    "layers: [{layer: Dense, args: {units: 4, extra: '${p}'}}]\n")
+    path.write_text(
+        HEADER + "params: {p: 1}\nlayers: [{layer: Dense, args: {units: 4, extra: '${p}'}}]\n"
+    )
     make, code = SETS[name]
     check(run_validate(tmp_path, str(path), "--set", f"p={make()}"), name, code)
 
@@ -264,16 +338,18 @@ def test_set_values_stay_within_time_and_memory(tmp_path, name):
 def _big_imports(lib: Path) -> list[str]:
     """Each import well under every limit, together far over the byte limit."""
     for i in range(20):
-        (lib / f"part{i}.yaml").write_text(f"graphspec: 1\nparams:\n  p{i}: ["
-                                           + ",".join(["1"] * (LIMITS.max_bytes // 20)) + "]\n")
+        (lib / f"part{i}.yaml").write_text(
+            f"graphspec: 1\nparams:\n  p{i}: [" + ",".join(["1"] * (LIMITS.max_bytes // 20)) + "]\n"
+        )
     return [f"lib/part{i}.yaml" for i in range(20)]
 
 
 def _tiny_imports(lib: Path) -> list[str]:
     """Thousands of tiny files: what each costs to open and read adds up too."""
     for i in range(2000):
-        (lib / f"t{i}.yaml").write_text(f"graphspec: 1\nblocks:\n  b{i}:\n    inputs: [i]\n"
-                                        "    layers: [{op: relu, in: i}]\n")
+        (lib / f"t{i}.yaml").write_text(
+            f"graphspec: 1\nblocks:\n  b{i}:\n    inputs: [i]\n    layers: [{{op: relu, in: i}}]\n"
+        )
     return [f"lib/t{i}.yaml" for i in range(2000)]
 
 

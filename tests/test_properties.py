@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphspec
-from conftest import EXAMPLES, PLUGINS
 from graphspec.source import dumps
+
+from conftest import EXAMPLES, PLUGINS
 
 # Every example, including the two that use the seed plugins (registration is global).
 graphspec.load_plugin(str(PLUGINS / "seed_ops.py"))
@@ -56,26 +57,42 @@ def check_outcome(path):
 
 # -- random valid DAGs ------------------------------------------------------------------------
 
+
 @st.composite
 def dags(draw):
     n = draw(st.integers(1, 10))
     nodes, names = [], ["x"]
     for i in range(n):
-        kind = draw(st.sampled_from(["dense", "relu", "add"] if len(names) > 1 else ["dense", "relu"]))
+        kind = draw(
+            st.sampled_from(["dense", "relu", "add"] if len(names) > 1 else ["dense", "relu"])
+        )
         name = f"n{i}"
         if kind == "add":
             a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
             nodes.append({"name": name, "layer": "Add", "in": [a, b]})
         elif kind == "dense":
-            nodes.append({"name": name, "layer": "Dense", "in": draw(st.sampled_from(names)),
-                          "args": {"units": 4}})
+            nodes.append(
+                {
+                    "name": name,
+                    "layer": "Dense",
+                    "in": draw(st.sampled_from(names)),
+                    "args": {"units": 4},
+                }
+            )
         else:
             nodes.append({"name": name, "op": "relu", "in": draw(st.sampled_from(names))})
         names.append(name)
-    used = {r for node in nodes for r in ([node["in"]] if isinstance(node["in"], str) else node["in"])}
+    used = {
+        r for node in nodes for r in ([node["in"]] if isinstance(node["in"], str) else node["in"])
+    }
     outputs = [n for n in names[1:] if n not in used]
-    return {"graphspec": 1, "name": "random", "inputs": {"x": {"shape": [4]}},
-            "layers": nodes, "outputs": outputs}
+    return {
+        "graphspec": 1,
+        "name": "random",
+        "inputs": {"x": {"shape": [4]}},
+        "layers": nodes,
+        "outputs": outputs,
+    }
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
@@ -93,11 +110,15 @@ def test_random_dags_build_with_the_specified_wiring(doc):
             continue
         (call,) = keras_wiring[node["name"]]
         assert [name for name, _ in call] == refs
-    assert set(spec.graph.edges) == {(r, n["name"]) for n in doc["layers"]
-                                     for r in ([n["in"]] if isinstance(n["in"], str) else n["in"])}
+    assert set(spec.graph.edges) == {
+        (r, n["name"])
+        for n in doc["layers"]
+        for r in ([n["in"]] if isinstance(n["in"], str) else n["in"])
+    }
 
 
 # -- damaged examples -------------------------------------------------------------------------
+
 
 def _paths(value, prefix=()):
     yield prefix
@@ -115,9 +136,15 @@ def _parent(doc, path):
     return doc
 
 
-JUNK = st.one_of(st.integers(-3, 10**6), st.floats(allow_nan=True), st.booleans(), st.none(),
-                 st.text(max_size=8), st.lists(st.integers(), max_size=3),
-                 st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+JUNK = st.one_of(
+    st.integers(-3, 10**6),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
 
 
 @st.composite

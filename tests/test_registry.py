@@ -88,13 +88,15 @@ def test_plugin_errors_name_the_plugin(tmp_path):
 
 
 def test_entry_point_plugins_are_loaded(tmp_path, monkeypatch, cleanup):
-    (tmp_path / "gs_ep_plugin.py").write_text(textwrap.dedent("""
+    (tmp_path / "gs_ep_plugin.py").write_text(
+        textwrap.dedent("""
         import graphspec
 
         @graphspec.register_op("from_entry_point")
         def from_entry_point(inputs):
             return inputs
-    """))
+    """)
+    )
     dist = tmp_path / "gs_ep_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gs-ep-plugin\nVersion: 0.1\n")

@@ -43,7 +43,9 @@ def test_duplicate_keys_are_located_not_silently_dropped(tmp_path):
 
 
 def test_yaml_merge_keys_are_not_duplicates(tmp_path):
-    text = YAML.replace("    args: {units: 2}", "    args: {<<: &base {units: 2, use_bias: false}, units: 3}")
+    text = YAML.replace(
+        "    args: {units: 2}", "    args: {<<: &base {units: 2, use_bias: false}, units: 3}"
+    )
     source, diags = read(write(tmp_path, "m.yaml", text))
     assert diags == []
     assert source.data["layers"][0]["args"] == {"units": 3, "use_bias": False}
@@ -66,8 +68,16 @@ def test_yaml_syntax_error_names_where_the_construct_started(tmp_path):
 
 
 def test_json_with_tabs_gets_positions(tmp_path):
-    data = json.loads(json.dumps({"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
-                                  "layers": [{"layer": "Dense"}]}))
+    data = json.loads(
+        json.dumps(
+            {
+                "graphspec": 1,
+                "name": "m",
+                "inputs": {"x": {"shape": [4]}},
+                "layers": [{"layer": "Dense"}],
+            }
+        )
+    )
     text = json.dumps(data, indent="\t")
     source, diags = read(write(tmp_path, "m.json", text))
     assert diags == [] and source.data == data
@@ -106,8 +116,9 @@ def test_dict_sources_have_no_lines():
 def test_dumps_writes_what_it_reads_for_every_example():
     import yaml
 
-    from conftest import EXAMPLES
     from graphspec.source import dumps
+
+    from conftest import EXAMPLES
 
     for path in sorted(EXAMPLES.glob("*.yaml")):
         data = yaml.safe_load(path.read_text())

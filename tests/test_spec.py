@@ -7,15 +7,17 @@ import pytest
 import yaml
 
 import graphspec
-from conftest import EXAMPLES, ROOT
 from graphspec.document import json_schema
+
+from conftest import EXAMPLES, ROOT
 
 SCHEMA_FILE = ROOT / "schemas" / "graphspec.schema.json"
 
 
 def test_checked_in_schema_is_current():
-    assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), \
+    assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), (
         "run: graphspec schema -o schemas/graphspec.schema.json"
+    )
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
@@ -37,8 +39,12 @@ def test_schema_documents_every_field_and_forbids_extras():
 
 def test_schema_rejects_what_graphspec_rejects():
     validator = jsonschema.Draft202012Validator(json_schema())
-    bad = {"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
-           "layers": [{"layer": "Dense", "op": "mean"}]}
+    bad = {
+        "graphspec": 1,
+        "name": "m",
+        "inputs": {"x": {"shape": [4]}},
+        "layers": [{"layer": "Dense", "op": "mean"}],
+    }
     assert list(validator.iter_errors(bad))
 
 
@@ -53,10 +59,16 @@ def test_every_document_problem_in_one_pass(tmp_path):
         "  - {name: a, layer: Dense, args: {units: 2}, colour: red}\n"
         "  - {name: b, layer: Dens, args: {units: 2}}\n"
         "  - {name: c, share: a, args: {units: 3}}\n"
-        "outputs: [b, c, nope]\n")
+        "outputs: [b, c, nope]\n"
+    )
     diags = graphspec.validate(str(path))
     assert [(d.code, d.line, d.column) for d in diags] == [
-        ("GS114", 4, 26), ("GS112", 6, 47), ("GS201", 7, 22), ("GS116", 8, 25), ("GS206", 9, 17)]
+        ("GS114", 4, 26),
+        ("GS112", 6, 47),
+        ("GS201", 7, 22),
+        ("GS116", 8, 25),
+        ("GS206", 9, 17),
+    ]
     assert diags[0].hint == "did you mean 'float32'?"
     assert diags[2].hint == "did you mean 'Dense'?"
 
@@ -72,6 +84,12 @@ def test_top_level_must_be_a_mapping(tmp_path):
 
 
 def test_names_cannot_hold_slashes(tmp_path):
-    (diag,) = graphspec.validate({"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
-                                  "layers": [{"name": "a/b", "layer": "Dense", "args": {"units": 1}}]})
+    (diag,) = graphspec.validate(
+        {
+            "graphspec": 1,
+            "name": "m",
+            "inputs": {"x": {"shape": [4]}},
+            "layers": [{"name": "a/b", "layer": "Dense", "args": {"units": 1}}],
+        }
+    )
     assert diag.code == "GS114" and diag.pointer == "layers[0].name"

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 import graphspec
-from conftest import EXAMPLES, ROOT
 from graphspec.cli import main
+
+from conftest import EXAMPLES, ROOT
 
 keras = pytest.importorskip("keras")
 from graphspec.keras import train  # noqa: E402
@@ -24,8 +25,11 @@ SPEC = EXAMPLES / "train_mlp.yaml"
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
-    subprocess.run([sys.executable, str(EXAMPLES / "make_train_data.py"), str(out)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(EXAMPLES / "make_train_data.py"), str(out)],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -54,8 +58,22 @@ def test_train_command_learns_logs_and_checkpoints(data_dir, tmp_path, capsys):
     spec = tmp_path / SPEC.name  # the example's logs/ and checkpoints/ are relative to it
     spec.write_text(SPEC.read_text())
     out = tmp_path / "mlp.keras"
-    assert main(["train", str(spec), "--data", str(data_dir / "train.npz"), "--validation",
-                 str(data_dir / "val.npz"), "-o", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(spec),
+                "--data",
+                str(data_dir / "train.npz"),
+                "--validation",
+                str(data_dir / "val.npz"),
+                "-o",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "trained train_mlp: 5 epoch(s)" in printed
     assert graphspec.saved_metadata(out)["epoch"] == 5
@@ -82,10 +100,18 @@ def test_both_loops_lower_the_validation_loss(data_dir, tmp_path, loop):
 @pytest.mark.parametrize("loop", ["batch", "fit"])
 def test_early_stopping_ends_both_loops(data_dir, tmp_path, loop):
     # No epoch improves val_loss by a million: training stops once patience (1) runs out.
-    spec = spec_with(tmp_path, loop=loop, epochs=10, early_stopping={
-        "monitor": "val_loss", "patience": 1, "min_delta": 1e6})
-    result = train.train(spec, train.load_arrays(data_dir / "train.npz"),
-                         train.load_arrays(data_dir / "val.npz"), progress=False)
+    spec = spec_with(
+        tmp_path,
+        loop=loop,
+        epochs=10,
+        early_stopping={"monitor": "val_loss", "patience": 1, "min_delta": 1e6},
+    )
+    result = train.train(
+        spec,
+        train.load_arrays(data_dir / "train.npz"),
+        train.load_arrays(data_dir / "val.npz"),
+        progress=False,
+    )
     assert len(result.history["val_loss"]) == 2
 
 
@@ -94,8 +120,9 @@ def test_resume_continues_epochs_and_optimizer_state(data_dir, tmp_path):
     first = train.train(spec_with(tmp_path, epochs=2), data, progress=False)
     steps = 16  # 1,000 samples in batches of 64, the last one padded
     assert int(first.model.optimizer.iterations) == 2 * steps
-    second = train.train(spec_with(tmp_path, epochs=3), data, resume=True, progress=False,
-                         log=lambda message: None)
+    second = train.train(
+        spec_with(tmp_path, epochs=3), data, resume=True, progress=False, log=lambda message: None
+    )
     assert second.epochs == 3 and len(second.history["loss"]) == 1
     assert int(second.model.optimizer.iterations) == 3 * steps
     assert graphspec.saved_metadata(tmp_path / "ckpt.keras")["epoch"] == 3
@@ -111,8 +138,13 @@ def test_ctrl_c_saves_a_checkpoint_and_stops(data_dir, tmp_path):
             raise KeyboardInterrupt
         return batch
 
-    result = train.train(spec_with(tmp_path, epochs=4), data, on_batch=on_batch,
-                         progress=False, log=lambda message: None)
+    result = train.train(
+        spec_with(tmp_path, epochs=4),
+        data,
+        on_batch=on_batch,
+        progress=False,
+        log=lambda message: None,
+    )
     assert result.interrupted and result.epochs == 1
     assert graphspec.saved_metadata(tmp_path / "ckpt.keras")["epoch"] == 1
     assert not list(tmp_path.glob(".*.tmp.keras"))
@@ -125,8 +157,12 @@ def test_the_batch_hook_changes_what_is_trained_on(data_dir, tmp_path):
         x, y, w = batch
         return x, np.zeros_like(y), w
 
-    result = train.train(spec_with(tmp_path, epochs=3, steps_per_epoch=5), data,
-                         on_batch=zero_targets, progress=False)
+    result = train.train(
+        spec_with(tmp_path, epochs=3, steps_per_epoch=5),
+        data,
+        on_batch=zero_targets,
+        progress=False,
+    )
     # Every target is 0 and the output layer can learn a constant: the loss collapses.
     assert result.history["loss"][-1] < 0.05 * result.history["loss"][0] + 1e-3
 
@@ -134,8 +170,12 @@ def test_the_batch_hook_changes_what_is_trained_on(data_dir, tmp_path):
 def test_steps_per_epoch_bounds_the_loop(data_dir, tmp_path):
     data = train.load_arrays(data_dir / "train.npz")
     calls = []
-    train.train(spec_with(tmp_path, epochs=2, steps_per_epoch=3), data,
-                on_batch=lambda i, b: calls.append(i) or b, progress=False)
+    train.train(
+        spec_with(tmp_path, epochs=2, steps_per_epoch=3),
+        data,
+        on_batch=lambda i, b: calls.append(i) or b,
+        progress=False,
+    )
     assert calls == [0, 1, 2, 0, 1, 2]
 
 
@@ -171,13 +211,14 @@ import yaml, graphspec
 from graphspec.keras import train
 doc = yaml.safe_load(open({str(SPEC)!r}))
 doc["train"] = {{"batch_size": 64, "epochs": 3, "seed": 0, "loop": "fit"}}
-result = train.train(graphspec.load(doc), train.load_arrays({str(data_dir / 'train.npz')!r}),
+result = train.train(graphspec.load(doc), train.load_arrays({str(data_dir / "train.npz")!r}),
                      strategy="mirrored", progress=False)
 print(result.replicas, *result.history["loss"])
 """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     replicas, *losses = done.stdout.split()
     assert replicas == "2"

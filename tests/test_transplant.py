@@ -53,49 +53,77 @@ def test_the_head_replacement_workflow(old_resnet, tmp_path, capsys):
     edited = tmp_path / "head10.yaml"
     edited.write_text(text.replace("units: 1000", "units: 10"))
     new_path = tmp_path / "new.keras"
-    assert cli.main(["build", str(edited), "--weights-from", str(old_path), "--strict",
-                     "--reinit", "predictions", "-o", str(new_path)]) == 0
+    assert (
+        cli.main(
+            [
+                "build",
+                str(edited),
+                "--weights-from",
+                str(old_path),
+                "--strict",
+                "--reinit",
+                "predictions",
+                "-o",
+                str(new_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     with_weights = [layer for layer in old.layers if layer.weights]
-    assert (f"weights from {old_path}: {len(with_weights) - 1} layer(s) copied, "
-            "1 re-initialised, 0 dropped\n"
-            "  re-initialised predictions: asked to (--reinit), shapes changed "
-            "[(256, 1000), (1000,)] -> [(256, 10), (10,)]\n") in out
+    assert (
+        f"weights from {old_path}: {len(with_weights) - 1} layer(s) copied, "
+        "1 re-initialised, 0 dropped\n"
+        "  re-initialised predictions: asked to (--reinit), shapes changed "
+        "[(256, 1000), (1000,)] -> [(256, 10), (10,)]\n"
+    ) in out
 
     new = keras.saving.load_model(new_path)
     assert new.get_layer("predictions").get_weights()[0].shape == (256, 10)
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
-    np.testing.assert_array_equal(_features(old, "avg_pool", [x]),
-                                  _features(new, "avg_pool", [x]))
+    np.testing.assert_array_equal(_features(old, "avg_pool", [x]), _features(new, "avg_pool", [x]))
 
 
 def test_the_report_and_spec_build(old_resnet):
     old_path, old = old_resnet
     new_spec = graphspec.load(EXAMPLES / "resnet50.yaml", params={**SMALL, "classes": 10})
     model = new_spec.build(seed=2)
-    with pytest.raises(DataError, match="1 layer.s. would not get weights from .*predictions: "
-                       r"shapes changed \[\(256, 1000\), \(1000,\)\] -> \[\(256, 10\), \(10,\)\]"):
+    with pytest.raises(
+        DataError,
+        match="1 layer.s. would not get weights from .*predictions: "
+        r"shapes changed \[\(256, 1000\), \(1000,\)\] -> \[\(256, 10\), \(10,\)\]",
+    ):
         transplant(model, old, strict=True)
-    assert not np.array_equal(model.get_layer("conv1_conv").get_weights()[0],
-                              old.get_layer("conv1_conv").get_weights()[0])  # nothing copied
+    assert not np.array_equal(
+        model.get_layer("conv1_conv").get_weights()[0], old.get_layer("conv1_conv").get_weights()[0]
+    )  # nothing copied
 
     report = transplant(model, old)
     assert report.reinitialised == [
-        Reinitialised("predictions", "shapes", ((256, 1000), (1000,)), ((256, 10), (10,)))]
+        Reinitialised("predictions", "shapes", ((256, 1000), (1000,)), ((256, 10), (10,)))
+    ]
     assert report.dropped == []
     assert len(report.copied) == 106  # 53 convolutions, 53 batch normalizations
     assert report.to_dict()["reinitialised"] == [
-        {"name": "predictions", "reason": "shapes", "old": [[256, 1000], [1000]],
-         "new": [[256, 10], [10]]}]
+        {
+            "name": "predictions",
+            "reason": "shapes",
+            "old": [[256, 1000], [1000]],
+            "new": [[256, 10], [10]],
+        }
+    ]
     for name in ("conv1_conv", "conv1_bn", "conv5_block_2_body_3_bn"):
-        for mine, theirs in zip(model.get_layer(name).get_weights(),
-                                old.get_layer(name).get_weights()):
+        for mine, theirs in zip(
+            model.get_layer(name).get_weights(), old.get_layer(name).get_weights()
+        ):
             np.testing.assert_array_equal(mine, theirs)
 
     # Spec.build does the same in one call.
     rebuilt = new_spec.build(seed=3, weights_from=old_path, strict=True, reinit=["predictions"])
-    np.testing.assert_array_equal(rebuilt.get_layer("conv1_conv").get_weights()[0],
-                                  old.get_layer("conv1_conv").get_weights()[0])
+    np.testing.assert_array_equal(
+        rebuilt.get_layer("conv1_conv").get_weights()[0],
+        old.get_layer("conv1_conv").get_weights()[0],
+    )
     with pytest.raises(ValueError, match="strict and reinit apply to weights_from"):
         new_spec.build(strict=True)
 
@@ -104,19 +132,26 @@ def test_shared_layers_are_copied_once_for_all_their_calls(tmp_path):
     old_spec = graphspec.load(EXAMPLES / "siamese.yaml")
     old = old_spec.build(seed=1)
     edited = tmp_path / "siamese16.yaml"
-    edited.write_text((EXAMPLES / "siamese.yaml").read_text().replace(
-        "{name: embed, layer: Dense, args: {units: 32}}",
-        "{name: embed, layer: Dense, args: {units: 16}}"))
+    edited.write_text(
+        (EXAMPLES / "siamese.yaml")
+        .read_text()
+        .replace(
+            "{name: embed, layer: Dense, args: {units: 32}}",
+            "{name: embed, layer: Dense, args: {units: 16}}",
+        )
+    )
     new = graphspec.load(edited).build(seed=2)
     report = transplant(new, old)
     assert [name for name, _ in report.copied] == ["conv1", "conv2"]
     assert [(r.name, r.reason, r.old, r.new) for r in report.reinitialised] == [
         ("embed", "shapes", ((32, 32), (32,)), ((32, 16), (16,))),
-        ("same", "shapes", ((32, 1), (1,)), ((16, 1), (1,)))]
+        ("same", "shapes", ((32, 1), (1,)), ((16, 1), (1,))),
+    ]
     # Both branches apply the one copied layer: their encoders agree with the old model's.
     x = np.random.default_rng(0).normal(size=(2, 28, 28, 1)).astype("float32")
-    np.testing.assert_array_equal(_features(old, "pooled", [x, x]),
-                                  _features(new, "pooled", [x, x]))
+    np.testing.assert_array_equal(
+        _features(old, "pooled", [x, x]), _features(new, "pooled", [x, x])
+    )
 
 
 def test_a_changed_input_shape_keeps_the_convolutions(tmp_path):
@@ -127,24 +162,30 @@ def test_a_changed_input_shape_keeps_the_convolutions(tmp_path):
     report = transplant(new, old)
     assert [name for name, _ in report.copied] == ["conv", "bn"]
     assert report.reinitialised == [
-        Reinitialised("fc", "shapes", ((26 * 26 * 4, 10), (10,)), ((30 * 30 * 4, 10), (10,)))]
-    assert "re-initialised fc: shapes changed [(2704, 10), (10,)] -> [(3600, 10), (10,)]" \
+        Reinitialised("fc", "shapes", ((26 * 26 * 4, 10), (10,)), ((30 * 30 * 4, 10), (10,)))
+    ]
+    assert (
+        "re-initialised fc: shapes changed [(2704, 10), (10,)] -> [(3600, 10), (10,)]"
         in report.text()
+    )
 
 
 def test_new_and_dropped_layers(tmp_path):
     spec = tmp_path / "cnn.yaml"
     spec.write_text(SMALL_CNN)
     old = graphspec.load(spec).build(seed=1)
-    spec.write_text(SMALL_CNN.replace("  - {name: bn, layer: BatchNormalization}\n", "")
-                    + "  - {name: head, layer: Dense, args: {units: 3}}\n")
+    spec.write_text(
+        SMALL_CNN.replace("  - {name: bn, layer: BatchNormalization}\n", "")
+        + "  - {name: head, layer: Dense, args: {units: 3}}\n"
+    )
     report = transplant(graphspec.load(spec).build(seed=2), old)
     assert [name for name, _ in report.copied] == ["conv", "fc"]
     assert report.reinitialised == [Reinitialised("head", "new", None, ((10, 3), (3,)))]
     assert report.dropped == [("bn", ((4,), (4,), (4,), (4,)))]
     assert report.text().splitlines()[1:] == [
         "  re-initialised head: new layer [(10, 3), (3,)]",
-        "  dropped bn: only in the old model [(4,), (4,), (4,), (4,)]"]
+        "  dropped bn: only in the old model [(4,), (4,), (4,), (4,)]",
+    ]
 
 
 def test_strict_writes_nothing_when_a_layer_would_start_afresh(tmp_path, capsys):
@@ -153,8 +194,16 @@ def test_strict_writes_nothing_when_a_layer_would_start_afresh(tmp_path, capsys)
     old_path = tmp_path / "old.keras"
     assert cli.main(["build", str(spec), "-o", str(old_path), "--seed", "1"]) == 0
     out = tmp_path / "new.keras"
-    command = ["build", str(spec), "--set", "size=32", "--weights-from", str(old_path),
-               "-o", str(out)]
+    command = [
+        "build",
+        str(spec),
+        "--set",
+        "size=32",
+        "--weights-from",
+        str(old_path),
+        "-o",
+        str(out),
+    ]
     assert cli.main(command + ["--strict"]) == 1
     assert "--strict: 1 layer(s) would not get weights from" in capsys.readouterr().err
     assert sorted(tmp_path.iterdir()) == sorted([spec, old_path])  # no temporary left either
@@ -169,8 +218,7 @@ def test_strict_writes_nothing_when_a_layer_would_start_afresh(tmp_path, capsys)
 
     assert cli.main(["build", str(spec), "--reinit", "fc", "-o", str(out)]) == 2
     assert "--strict and --reinit go with --weights-from" in capsys.readouterr().err
-    assert cli.main(["build", str(spec), "--weights-from", "nothere.keras", "-o",
-                     str(out)]) == 2
+    assert cli.main(["build", str(spec), "--weights-from", "nothere.keras", "-o", str(out)]) == 2
 
 
 def test_reinit_keeps_fresh_weights_where_they_could_be_copied(tmp_path):
@@ -182,5 +230,6 @@ def test_reinit_keeps_fresh_weights_where_they_could_be_copied(tmp_path):
     report = transplant(new, old, strict=True, reinit=["conv", "conv"])
     assert [name for name, _ in report.copied] == ["bn", "fc"]
     assert [r.text() for r in report.reinitialised] == [
-        "conv: asked to (--reinit), same shapes [(3, 3, 1, 4), (4,)]"]
+        "conv: asked to (--reinit), same shapes [(3, 3, 1, 4), (4,)]"
+    ]
     np.testing.assert_array_equal(new.get_layer("conv").get_weights()[0], fresh)

@@ -24,8 +24,9 @@ kt = pytest.importorskip("keras_tuner")
 from graphspec.keras import tune  # noqa: E402
 
 # KerasTuner's own use of threading.currentThread(), deprecated since Python 3.10.
-pytestmark = pytest.mark.filterwarnings("ignore:currentThread:DeprecationWarning",
-                                        "ignore:getName:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:currentThread:DeprecationWarning", "ignore:getName:DeprecationWarning"
+)
 
 # Two branches that are added: only a == b fits (GS401); a == b == 16 with the extra layer is
 # over the budget (GS410). Three of the eight candidates are valid.
@@ -118,27 +119,48 @@ def _cli(argv):
 
 # -- spaces --------------------------------------------------------------------------------------
 
+
 def test_each_space_kind_becomes_the_matching_hyperparameter(tmp_path):
-    path = _write(tmp_path, RATES.replace("params:\n", "params:\n  act: relu\n  bias: true\n"
-                                           "  kernel: [1, 1]\n  depth: 1\n  ratio: 0.5\n")
-                  .replace("search:\n", "search:\n  width: {choice: [4, 8, 16]}\n"
-                           "  depth: {int: [1, 5], step: 2}\n  ratio: {float: [0.1, 0.9]}\n"
-                           "  act: {choice: [relu, tanh]}\n  bias: {bool: true}\n"
-                           "  kernel: {choice: [[1, 1], [3, 3], null]}\n"
-                           "  flag: {choice: [true, false]}\n")
-                  .replace("  depth: 1\n", "  depth: 1\n  flag: false\n"))
+    path = _write(
+        tmp_path,
+        RATES.replace(
+            "params:\n",
+            "params:\n  act: relu\n  bias: true\n  kernel: [1, 1]\n  depth: 1\n  ratio: 0.5\n",
+        )
+        .replace(
+            "search:\n",
+            "search:\n  width: {choice: [4, 8, 16]}\n"
+            "  depth: {int: [1, 5], step: 2}\n  ratio: {float: [0.1, 0.9]}\n"
+            "  act: {choice: [relu, tanh]}\n  bias: {bool: true}\n"
+            "  kernel: {choice: [[1, 1], [3, 3], null]}\n"
+            "  flag: {choice: [true, false]}\n",
+        )
+        .replace("  depth: 1\n", "  depth: 1\n  flag: false\n"),
+    )
     spec = graphspec.load(path)
     hp = tune.hyperparameters(spec)
     found = {p.name: p for p in hp.space}
     kinds = {name: type(p).__name__ for name, p in found.items()}
-    assert kinds == {"width": "Choice", "depth": "Int", "ratio": "Float", "act": "Choice",
-                     "bias": "Boolean", "kernel": "Choice", "lr": "Float", "flag": "Choice"}
+    assert kinds == {
+        "width": "Choice",
+        "depth": "Int",
+        "ratio": "Float",
+        "act": "Choice",
+        "bias": "Boolean",
+        "kernel": "Choice",
+        "lr": "Float",
+        "flag": "Choice",
+    }
     assert (found["width"].values, found["width"].default) == ([4, 8, 16], 8)
     depth = found["depth"].get_config()
     assert (depth["min_value"], depth["max_value"], depth["step"], depth["default"]) == (1, 5, 2, 1)
     lr = found["lr"].get_config()
-    assert (lr["min_value"], lr["max_value"], lr["sampling"], lr["default"]) == \
-        (1e-3, 1e-1, "log", 0.01)
+    assert (lr["min_value"], lr["max_value"], lr["sampling"], lr["default"]) == (
+        1e-3,
+        1e-1,
+        "log",
+        0.01,
+    )
     assert found["ratio"].get_config()["sampling"] == "linear"
     assert found["act"].values == ["relu", "tanh"] and found["bias"].default is True
     # Lists and null are not values KerasTuner holds: they are chosen as JSON text.
@@ -174,9 +196,16 @@ def test_a_trial_spec_keeps_comments_holds_the_values_and_has_no_search(tmp_path
     assert json.loads(text)["params"] == {"width": 8, "lr": 0.5} and "search" not in text
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("val_loss", ("val_loss", "min")), ("val_accuracy", ("val_accuracy", "max")),
-    ("val_mae", ("val_mae", "min")), ("auc", ("auc", "max")), ("val_x:max", ("val_x", "max"))])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("val_loss", ("val_loss", "min")),
+        ("val_accuracy", ("val_accuracy", "max")),
+        ("val_mae", ("val_mae", "min")),
+        ("auc", ("auc", "max")),
+        ("val_x:max", ("val_x", "max")),
+    ],
+)
 def test_objectives_know_their_direction(text, expected):
     assert tune.parse_objective(text) == expected
 
@@ -188,19 +217,30 @@ def test_an_objective_of_unknown_direction_is_a_usage_error():
 
 # -- before any trial ----------------------------------------------------------------------------
 
+
 def test_invalid_spaces_are_located_errors_before_any_trial(tmp_path, capsys):
     data, val = tmp_path / "train.npz", tmp_path / "val.npz"
     np.savez(data, **_arrays(64, 1))
     np.savez(val, **_arrays(32, 2))
     bad = _write(tmp_path, RATES.replace("  lr: {float", "  lr: {int: [4, 1]}\n  lrr: {float"))
-    argv = [str(bad), "--data", str(data), "--validation", str(val), "--dir",
-            str(tmp_path / "tuning")]
+    argv = [
+        str(bad),
+        "--data",
+        str(data),
+        "--validation",
+        str(val),
+        "--dir",
+        str(tmp_path / "tuning"),
+    ]
     assert _cli(argv) == 1
     err = capsys.readouterr().err
     assert f"{bad}:13:3: error[GS170]" in err and "did you mean 'lr'?" in err
     assert f"{bad}:12:7: error[GS170]: the range of 'lr' goes from 4 down to 1" in err
-    none = _write(tmp_path, RATES.split("search:")[0] + RATES.split("search:")[1].split("\n", 2)[2],
-                  "none.yaml")
+    none = _write(
+        tmp_path,
+        RATES.split("search:")[0] + RATES.split("search:")[1].split("\n", 2)[2],
+        "none.yaml",
+    )
     argv[0] = str(none)
     assert _cli(argv) == 1
     assert "error[GS170]: the spec has no 'search' section" in capsys.readouterr().err
@@ -211,6 +251,7 @@ def test_invalid_spaces_are_located_errors_before_any_trial(tmp_path, capsys):
 
 
 # -- trials ------------------------------------------------------------------------------------
+
 
 def test_failed_candidates_keep_their_diagnostics_and_do_not_count(tmp_path):
     path = _write(tmp_path, HALF)
@@ -248,11 +289,15 @@ def test_failed_candidates_keep_their_diagnostics_and_do_not_count(tmp_path):
 
 
 def test_a_space_of_almost_only_invalid_candidates_stops_with_their_diagnostics(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(tune, "REJECTED_IN_A_ROW", 3)
-    path = _write(tmp_path, HALF.replace("  b: {choice: [8, 16]}\n  deep: {bool: true}\n",
-                                         "  lr: {float: [0.001, 0.1]}\n")
-                  .replace("a: {choice: [8, 16]}", "a: {choice: [16]}"))
+    path = _write(
+        tmp_path,
+        HALF.replace(
+            "  b: {choice: [8, 16]}\n  deep: {bool: true}\n", "  lr: {float: [0.001, 0.1]}\n"
+        ).replace("a: {choice: [8, 16]}", "a: {choice: [16]}"),
+    )
     lines = []
     with pytest.raises(SpecError) as caught:
         _tune(path, tmp_path, lines, trials=2)
@@ -271,8 +316,7 @@ def test_resume_continues_an_interrupted_search(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # as Ctrl-C does, after the trial's first epoch
 
     # The tuner's own per-epoch hook (KerasTuner calls it from its callback).
-    monkeypatch.setattr(tune._Searcher, "on_epoch_end", ctrl_c_in_the_second_trial,
-                        raising=False)
+    monkeypatch.setattr(tune._Searcher, "on_epoch_end", ctrl_c_in_the_second_trial, raising=False)
     lines = []
     with pytest.raises(KeyboardInterrupt):
         _tune(path, tmp_path, lines, trials=4)
@@ -298,16 +342,22 @@ def test_data_that_fits_no_candidate_stops_the_search(tmp_path):
     path = _write(tmp_path, RATES)
     data = {"x": np.zeros((64, 3), "float32"), "y": np.zeros((64, 1), "float32")}
     with pytest.raises(DataError, match="array 'x' has samples of shape"):
-        tune.tune(graphspec.load(path), data, data, trials=2, directory=tmp_path / "t",
-                  log=lambda line: None)
+        tune.tune(
+            graphspec.load(path),
+            data,
+            data,
+            trials=2,
+            directory=tmp_path / "t",
+            log=lambda line: None,
+        )
     with pytest.raises(DataError, match="'val_accuracy' is not among the metrics"):
         _tune(path, tmp_path, trials=2, objective="val_accuracy")
 
 
 def test_a_loss_that_diverges_fails_the_trial_and_three_in_a_row_stop(tmp_path):
-    text = RATES.replace("lr: {float: [1.0e-3, 1.0e-1], log: true}",
-                         "lr: {float: [1.0e+12, 1.0e+13]}").replace("batch_size: 32",
-                                                                     "batch_size: 8")
+    text = RATES.replace(
+        "lr: {float: [1.0e-3, 1.0e-1], log: true}", "lr: {float: [1.0e+12, 1.0e+13]}"
+    ).replace("batch_size: 32", "batch_size: 8")
     lines = []
     with pytest.raises(DataError, match="3 trials in a row failed in training"):
         _tune(_write(tmp_path, text), tmp_path, lines, trials=2)
@@ -324,8 +374,10 @@ def test_the_other_tuners_complete_their_trials(tmp_path, name):
 
 def test_early_stopping_from_the_train_section(tmp_path):
     # No epoch can improve val_loss by 1e6: training stops after the first epoch's patience.
-    text = RATES.replace("epochs: 2, seed: 0}", "epochs: 30, seed: 0, early_stopping: "
-                         "{monitor: val_loss, patience: 1, min_delta: 1.0e+6}}")
+    text = RATES.replace(
+        "epochs: 2, seed: 0}",
+        "epochs: 30, seed: 0, early_stopping: {monitor: val_loss, patience: 1, min_delta: 1.0e+6}}",
+    )
     result = _tune(_write(tmp_path, text), tmp_path, trials=1)
     assert result.completed[0].epochs == 2
 
@@ -379,11 +431,16 @@ def test_a_chief_and_two_workers_complete_a_search_together(tmp_path, monkeypatc
         time.sleep(0.05)
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
-    workers = {name: subprocess.Popen(
-        [sys.executable, str(script), str(path), str(tmp_path / "tuning")],
-        env=dict(os.environ, KERASTUNER_TUNER_ID=name, TF_CPP_MIN_LOG_LEVEL="3"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for name in ("tuner0", "tuner1")}
+    workers = {
+        name: subprocess.Popen(
+            [sys.executable, str(script), str(path), str(tmp_path / "tuning")],
+            env=dict(os.environ, KERASTUNER_TUNER_ID=name, TF_CPP_MIN_LOG_LEVEL="3"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("tuner0", "tuner1")
+    }
     ran = {}
     try:
         for name, worker in workers.items():
@@ -411,8 +468,9 @@ def test_a_chief_and_two_workers_complete_a_search_together(tmp_path, monkeypatc
 def test_the_example_spec_and_its_data_script(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     script = os.path.join(root, "examples", "make_tune_data.py")
-    subprocess.run([sys.executable, script, str(tmp_path), "--samples", "40"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, script, str(tmp_path), "--samples", "40"], check=True, capture_output=True
+    )
     spec = graphspec.load(os.path.join(root, "examples", "tune_mlp.yaml"))
     assert set(tune.search_space(spec)) == {"width", "depth", "dropout", "lr"}
     with np.load(tmp_path / "tune_train.npz") as data:

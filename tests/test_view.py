@@ -43,11 +43,13 @@ layers:
 
 # -- the command line ---------------------------------------------------------------------------
 
+
 def _parser() -> argparse.ArgumentParser:
     """`graphspec view`'s parser, with the spec options of cli.py's parser (the options that
     its `summary` and `build` commands share)."""
-    commands = next(a for a in cli._parser()._actions
-                    if isinstance(a, argparse._SubParsersAction)).choices
+    commands = next(
+        a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices
     shared = {a.dest for a in commands["build"]._actions} - {"help"}
     spec_options = argparse.ArgumentParser(add_help=False)
     for action in commands["summary"]._actions:
@@ -82,7 +84,9 @@ def test_output_file_is_written_and_self_contained(tmp_path, capsys):
 
 def test_output_of_a_spec_with_errors_is_written_and_exits_1(tmp_path, capsys):
     spec = tmp_path / "broken.yaml"
-    spec.write_text((EXAMPLES / "ticket_router.yaml").read_text().replace("in: merged,", "in: mergd,"))
+    spec.write_text(
+        (EXAMPLES / "ticket_router.yaml").read_text().replace("in: merged,", "in: mergd,")
+    )
     out = tmp_path / "broken.html"
     assert _run(spec, "-o", out) == 1
     assert "GS206" in capsys.readouterr().err
@@ -100,12 +104,25 @@ def test_command_line_problems(tmp_path):
 
 
 def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c(tmp_path):
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import test_view; "
-            "sys.exit(test_view._main(sys.argv[2:]))")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_view; "
+        "sys.exit(test_view._main(sys.argv[2:]))"
+    )
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent),
-                             str(EXAMPLES / "mlp.yaml"), "--no-browser"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(Path(__file__).parent),
+            str(EXAMPLES / "mlp.yaml"),
+            "--no-browser",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = proc.stdout.readline()
         url = re.search(r"at (http://127\.0\.0\.1:(\d+)/)", line)
@@ -124,11 +141,15 @@ def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c(tmp_path):
 
 # -- the model ------------------------------------------------------------------------------------
 
+
 def _tops(spec):
     """The outermost block instance (else the node itself) of every input and node."""
-    return {name: (data["node"].loc.clusters[0][0] if getattr(data["node"].loc, "clusters", ())
-                   else name)
-            for name, data in spec.graph.nodes(data=True)}
+    return {
+        name: (
+            data["node"].loc.clusters[0][0] if getattr(data["node"].loc, "clusters", ()) else name
+        )
+        for name, data in spec.graph.nodes(data=True)
+    }
 
 
 def test_model_of_ticket_router_matches_the_spec():
@@ -160,8 +181,12 @@ def test_model_of_resnet_has_block_and_repeat_clusters():
 
 def test_a_spec_with_errors_draws_what_was_composed(tmp_path):
     spec = tmp_path / "broken.yaml"
-    spec.write_text((EXAMPLES / "ticket_router.yaml").read_text()
-                    .replace("in: merged,", "in: mergd,").replace("units: 128", "units: -1"))
+    spec.write_text(
+        (EXAMPLES / "ticket_router.yaml")
+        .read_text()
+        .replace("in: merged,", "in: mergd,")
+        .replace("units: 128", "units: -1")
+    )
     model = view.build_model(spec)
     assert not model["ok"] and model["composed"] and not model["analyzed"]
     assert len([n for n in model["nodes"] if n["kind"] != "output"]) == 10
@@ -171,8 +196,13 @@ def test_a_spec_with_errors_draws_what_was_composed(tmp_path):
 
 
 def test_a_block_mistake_is_placed_on_the_instance_it_names(tmp_path):
-    text = (EXAMPLES / "resnet50.yaml").read_text().replace(
-        "{name: add, layer: Add, in: [x, body]}", "{name: add, layer: Add, in: [x, bodyy]}")
+    text = (
+        (EXAMPLES / "resnet50.yaml")
+        .read_text()
+        .replace(
+            "{name: add, layer: Add, in: [x, body]}", "{name: add, layer: Add, in: [x, bodyy]}"
+        )
+    )
     (tmp_path / "r.yaml").write_text(text)
     model = view.build_model(tmp_path / "r.yaml")
     d = next(d for d in model["diagnostics"] if d["code"] == "GS206")
@@ -180,10 +210,14 @@ def test_a_block_mistake_is_placed_on_the_instance_it_names(tmp_path):
 
 
 def test_imports_are_watched_and_shown(tmp_path):
-    (tmp_path / "lib.yaml").write_text("graphspec: 1\nblocks:\n  two:\n    inputs: [x]\n"
-                                       "    layers:\n      - {layer: Dense, in: x, args: {units: 2}}\n")
-    (tmp_path / "m.yaml").write_text("graphspec: 1\nimports: [lib.yaml, gone.yaml]\n"
-                                     "inputs:\n  x: {shape: [3]}\nlayers:\n  - {block: two}\n")
+    (tmp_path / "lib.yaml").write_text(
+        "graphspec: 1\nblocks:\n  two:\n    inputs: [x]\n"
+        "    layers:\n      - {layer: Dense, in: x, args: {units: 2}}\n"
+    )
+    (tmp_path / "m.yaml").write_text(
+        "graphspec: 1\nimports: [lib.yaml, gone.yaml]\n"
+        "inputs:\n  x: {shape: [3]}\nlayers:\n  - {block: two}\n"
+    )
     model = view.build_model(tmp_path / "m.yaml")
     assert set(model["watch"]) == {str(tmp_path / p) for p in ("m.yaml", "lib.yaml", "gone.yaml")}
     assert str(tmp_path / "lib.yaml") in model["files"]
@@ -207,23 +241,48 @@ def test_render_html_escapes_data_and_colours_states():
 
 
 def _tiny_model(node_id: str) -> dict:
-    return {"name": node_id, "path": "x.yaml", "version": 1, "ok": True, "composed": True,
-            "analyzed": False, "arguments": {}, "files": {}, "clusters": [], "edges": [],
-            "diagnostics": [], "stats": {"nodes": 1, "errors": 0, "warnings": 0,
-                                         "params": None, "macs": None},
-            "nodes": [{"id": node_id, "kind": "layer", "type": node_id, "cluster": None,
-                       "args": {"a": node_id}, "inputs": []}]}
+    return {
+        "name": node_id,
+        "path": "x.yaml",
+        "version": 1,
+        "ok": True,
+        "composed": True,
+        "analyzed": False,
+        "arguments": {},
+        "files": {},
+        "clusters": [],
+        "edges": [],
+        "diagnostics": [],
+        "stats": {"nodes": 1, "errors": 0, "warnings": 0, "params": None, "macs": None},
+        "nodes": [
+            {
+                "id": node_id,
+                "kind": "layer",
+                "type": node_id,
+                "cluster": None,
+                "args": {"a": node_id},
+                "inputs": [],
+            }
+        ],
+    }
 
 
 def test_view_never_imports_keras(tmp_path):
-    code = ("import sys, graphspec.view as v; v.render_html(v.build_model(sys.argv[1])); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))")
-    out = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "resnet50.yaml")],
-                         capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, graphspec.view as v; v.render_html(v.build_model(sys.argv[1])); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(EXAMPLES / "resnet50.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == "[]"
 
 
 # -- the server -----------------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def served(tmp_path):
@@ -255,10 +314,20 @@ def test_server_serves_only_its_page_static_files_and_model(served):
     assert _get(srv, "/static/view.js")[0] == 200
     status, body, _ = _get(srv, "/graph.json")
     assert status == 200 and json.loads(body)["name"] == "ticket_router"
-    for path in ("/../../../etc/passwd", "/static/../../pyproject.toml", "/static/../view/page.py",
-                 "//etc/passwd", "/etc/passwd", str(spec), "/static/%2e%2e/%2e%2e/cli.py",
-                 "/static/..%2f..%2fcli.py", "/ticket_router.yaml", "/static/dagre.LICENSE/",
-                 "/static/", "/graph.json/../../x"):
+    for path in (
+        "/../../../etc/passwd",
+        "/static/../../pyproject.toml",
+        "/static/../view/page.py",
+        "//etc/passwd",
+        "/etc/passwd",
+        str(spec),
+        "/static/%2e%2e/%2e%2e/cli.py",
+        "/static/..%2f..%2fcli.py",
+        "/ticket_router.yaml",
+        "/static/dagre.LICENSE/",
+        "/static/",
+        "/graph.json/../../x",
+    ):
         assert _get(srv, path)[0] == 404, path
     assert _get(srv, "/", host="attacker.example")[0] == 421  # a rebound DNS name
 
@@ -283,16 +352,26 @@ CHROMEDRIVER = shutil.which("chromedriver")
 def browser(tmp_path_factory):
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("needs Chromium and its driver: apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install "
-                                    "'graphspec[test]')")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="needs selenium (pip install 'graphspec[test]')"
+    )
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=1280,800", "--hide-scrollbars",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,800",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -376,7 +455,7 @@ def _check_ticket_router(browser, shots, loaded):
 
     search = browser.find_element("css selector", "#search")
     search.send_keys("depart")
-    assert _text(browser, "#matches li") .startswith("department")
+    assert _text(browser, "#matches li").startswith("department")
     search.send_keys("\n")
     assert "selected" in _node(browser, "department").get_attribute("class")
 
@@ -424,8 +503,11 @@ def test_live_redraw_keeps_view_and_selection_and_shows_mistakes(browser, served
     browser.get(srv.url)
     _wait_version(browser, 1)
     _node(browser, "department").click()
-    _js(browser, "document.getElementById('graph').dispatchEvent(new WheelEvent('wheel', "
-                 "{deltaY: -200, clientX: 300, clientY: 300, bubbles: true, cancelable: true}))")
+    _js(
+        browser,
+        "document.getElementById('graph').dispatchEvent(new WheelEvent('wheel', "
+        "{deltaY: -200, clientX: 300, clientY: 300, bubbles: true, cancelable: true}))",
+    )
     box = browser.find_element("css selector", "#graph").get_attribute("viewBox")
 
     spec.write_text(original.replace("units: 4,", "units: 5,"))
@@ -466,8 +548,10 @@ def test_output_file_opens_offline_and_requests_nothing(browser, tmp_path):
     browser.get_log("performance")
     browser.get_log("browser")
     browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
-        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    browser.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
     try:
         browser.get(out.as_uri())
         _wait(browser, lambda: _count(browser, ".node") == 12)
@@ -481,8 +565,10 @@ def test_output_file_opens_offline_and_requests_nothing(browser, tmp_path):
         assert requested <= {out.as_uri()}
         assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     finally:
-        browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
-            "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        browser.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
         browser.execute_cdp_cmd("Network.disable", {})
 
 

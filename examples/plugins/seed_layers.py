@@ -24,8 +24,12 @@ class MyLayer(keras.layers.Layer):
         self.output_dim = output_dim
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.output_dim),
-                                      initializer="uniform", trainable=True)
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_shape[-1], self.output_dim),
+            initializer="uniform",
+            trainable=True,
+        )
 
     def call(self, x):
         return ops.matmul(x, self.kernel)

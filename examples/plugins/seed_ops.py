@@ -7,14 +7,14 @@ from keras import ops
 
 import graphspec
 
-
 # Each op gives static analysis a shape rule, fn(input_shapes, args) -> output shape, in plain
 # Python: shapes are tuples with the batch axis first and None for an unknown size.
+
 
 def _drop_axis(shapes, args):
     shape = shapes[0]
     axis = args.get("axis", 1) % len(shape)
-    return shape[:axis] + shape[axis + 1:]
+    return shape[:axis] + shape[axis + 1 :]
 
 
 @graphspec.register_op("minus_mean", shape=_drop_axis)

@@ -44,5 +44,13 @@ from .rules import register_shape, unregister_shape
 from .shapes import analyze, tensor_shapes
 from .summary import NodeSummary, Summary
 
-__all__ = ["NodeSummary", "budget", "Summary", "Tensor", "analyze", "register_shape",
-           "tensor_shapes", "unregister_shape"]
+__all__ = [
+    "NodeSummary",
+    "budget",
+    "Summary",
+    "Tensor",
+    "analyze",
+    "register_shape",
+    "tensor_shapes",
+    "unregister_shape",
+]

@@ -8,8 +8,12 @@ from ..codes import report
 from ..document import parse_quantity as quantity
 from .summary import Summary
 
-KEYS = {"params": "parameters", "macs": "multiply-accumulates per sample",
-        "activation_bytes": "bytes of activations per sample"}
+KEYS = {
+    "params": "parameters",
+    "macs": "multiply-accumulates per sample",
+    "activation_bytes": "bytes of activations per sample",
+}
+
 
 def check(source, loc: tuple, summary: Summary, budget: dict) -> list:
     """A GS410 error at `loc + (key,)` for each limit in `budget` that the summary exceeds.
@@ -21,7 +25,16 @@ def check(source, loc: tuple, summary: Summary, budget: dict) -> list:
         limit = quantity(budget[key])
         value = getattr(summary, key)
         if value is not None and value > limit:
-            out.append(report(source, loc + (key,), "GS410", "budget",
-                              value=f"{value:,}", what=what, limit=f"{budget[key]} ({limit:,})",
-                              hint="shrink the model, or raise the budget"))
+            out.append(
+                report(
+                    source,
+                    loc + (key,),
+                    "GS410",
+                    "budget",
+                    value=f"{value:,}",
+                    what=what,
+                    limit=f"{budget[key]} ({limit:,})",
+                    hint="shrink the model, or raise the budget",
+                )
+            )
     return out

@@ -12,9 +12,23 @@ from .. import walk
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
-ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2,
-            "bfloat16": 2, "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8,
-            "float64": 8, "complex64": 8, "complex128": 16}
+ITEMSIZE = {
+    "bool": 1,
+    "int8": 1,
+    "uint8": 1,
+    "int16": 2,
+    "uint16": 2,
+    "float16": 2,
+    "bfloat16": 2,
+    "int32": 4,
+    "uint32": 4,
+    "float32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "float64": 8,
+    "complex64": 8,
+    "complex128": 16,
+}
 
 
 class Tensor(NamedTuple):
@@ -32,8 +46,11 @@ def fmt_shape(shape: Sequence) -> str:
 
 
 def describe(tensor: Tensor) -> str:
-    return f"{fmt_shape(tensor.shape)} from '{tensor.origin}'" if tensor.origin \
+    return (
+        f"{fmt_shape(tensor.shape)} from '{tensor.origin}'"
+        if tensor.origin
         else fmt_shape(tensor.shape)
+    )
 
 
 def describe_all(tensors: Sequence[Tensor]) -> str:
@@ -57,8 +74,9 @@ class Issue(Exception):
     """A shape error found by a rule: a code, a template of its code in `graphspec.codes` and its fields.
     `at` is the key path inside the node where it is reported (e.g. `('args', 'axis')`)."""
 
-    def __init__(self, code: str, template: str, at: tuple = (), hint: str | None = None,
-                 **fields: Any):
+    def __init__(
+        self, code: str, template: str, at: tuple = (), hint: str | None = None, **fields: Any
+    ):
         super().__init__(code, template)
         self.code, self.template, self.at, self.hint, self.fields = code, template, at, hint, fields
 
@@ -86,8 +104,16 @@ class Call:
     A rule returns the output shape(s) and records weights with `weights()` and multiply-
     accumulates with `macs`."""
 
-    def __init__(self, what: str, type_: str, args: dict, inputs: Any, form: str,
-                 call_names=(), positional: bool = False):
+    def __init__(
+        self,
+        what: str,
+        type_: str,
+        args: dict,
+        inputs: Any,
+        form: str,
+        call_names=(),
+        positional: bool = False,
+    ):
         self.what = what
         self.type = type_
         self.args = args
@@ -113,8 +139,11 @@ class Call:
             raise Unknown(key)
         if isinstance(value, int):
             return (value,) * n
-        if isinstance(value, (list, tuple)) and len(value) == n \
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if (
+            isinstance(value, (list, tuple))
+            and len(value) == n
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
             return tuple(value)
         if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], int):
             return (value[0],) * n
@@ -136,19 +165,28 @@ class Call:
     @property
     def x(self) -> Tensor:
         """The main input of a one-tensor layer."""
-        value = self.by_name().get(self.call_names[0] if self.call_names else "inputs") \
-            if self.form == "mapping" else self.inputs
+        value = (
+            self.by_name().get(self.call_names[0] if self.call_names else "inputs")
+            if self.form == "mapping"
+            else self.inputs
+        )
         if isinstance(value, Tensor):
             return value
         raise Unknown("not one tensor")  # a list where one tensor is expected: Keras decides
 
     def list_inputs(self, at_least: int = 1) -> list[Tensor]:
-        value = self.by_name().get(self.call_names[0] if self.call_names else "inputs") \
-            if self.form == "mapping" else self.inputs
+        value = (
+            self.by_name().get(self.call_names[0] if self.call_names else "inputs")
+            if self.form == "mapping"
+            else self.inputs
+        )
         if isinstance(value, Tensor):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, Tensor) for v in value) \
-                or len(value) < at_least:
+        if (
+            not isinstance(value, list)
+            or not all(isinstance(v, Tensor) for v in value)
+            or len(value) < at_least
+        ):
             raise Unknown("not a list of tensors")
         return value
 
@@ -159,8 +197,14 @@ class Call:
             self.non_trainable += count
 
     # -- checks that raise a located Issue ---------------------------------------------------
-    def rank(self, tensor: Tensor, low: int, high: int | None = None, what: str | None = None,
-             expected: str | None = None) -> int:
+    def rank(
+        self,
+        tensor: Tensor,
+        low: int,
+        high: int | None = None,
+        what: str | None = None,
+        expected: str | None = None,
+    ) -> int:
         """Check that `tensor` has rank low..high (batch axis included); returns the rank."""
         rank = len(tensor.shape)
         high = low if high is None else high
@@ -173,18 +217,29 @@ class Call:
                 else:
                     expected = f"a tensor of rank {low} to {high}"
                 expected += " (batch axis included)"
-            raise Issue("GS402", "rank", at=("in",), what=what or self.what,
-                        expected=expected, received=f"{describe(tensor)}, of rank {rank}")
+            raise Issue(
+                "GS402",
+                "rank",
+                at=("in",),
+                what=what or self.what,
+                expected=expected,
+                received=f"{describe(tensor)}, of rank {rank}",
+            )
         return rank
 
     def known(self, tensor: Tensor, axis: int) -> int:
         """The size of `axis`, which the layer needs known (to create weights)."""
         dim = tensor.shape[axis]
         if dim is None:
-            raise Issue("GS407", "unknown", at=("in",), what=self.what,
-                        axis=axis % len(tensor.shape) if axis < 0 else axis,
-                        received=describe(tensor),
-                        hint="give the input a fixed size on that axis")
+            raise Issue(
+                "GS407",
+                "unknown",
+                at=("in",),
+                what=self.what,
+                axis=axis % len(tensor.shape) if axis < 0 else axis,
+                received=describe(tensor),
+                hint="give the input a fixed size on that axis",
+            )
         return dim
 
     def axis(self, axis: Any, rank: int, tensor: Tensor, key: str = "axis") -> int:
@@ -192,13 +247,21 @@ class Call:
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise Unknown(key)
         if not -rank <= axis < rank:
-            raise Issue("GS406", "axis", at=("args", key) if key in self.args else ("in",),
-                        what=self.what, axis=axis, received=describe(tensor), rank=rank,
-                        low=-rank, high=rank - 1)
+            raise Issue(
+                "GS406",
+                "axis",
+                at=("args", key) if key in self.args else ("in",),
+                what=self.what,
+                axis=axis,
+                received=describe(tensor),
+                rank=rank,
+                low=-rank,
+                high=rank - 1,
+            )
         return axis % rank
 
-    def fail(self, code: str, template: str, at: tuple = (), hint: str | None = None,
-             **fields: Any):
+    def fail(
+        self, code: str, template: str, at: tuple = (), hint: str | None = None, **fields: Any
+    ):
         fields.setdefault("what", self.what)
         return Issue(code, template, at=at, hint=hint, **fields)
-

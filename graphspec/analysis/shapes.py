@@ -34,8 +34,9 @@ def _activation_bytes(tensors: list[Tensor]) -> int | None:
 
 
 # Built-in layers that take string tensors; every other built-in layer computes with numbers.
-_TEXT_LAYERS = frozenset({"StringLookup", "TextVectorization", "Hashing", "HashedCrossing",
-                          "Identity"})
+_TEXT_LAYERS = frozenset(
+    {"StringLookup", "TextVectorization", "Hashing", "HashedCrossing", "Identity"}
+)
 
 
 class Analyzer:
@@ -45,8 +46,12 @@ class Analyzer:
         self.diagnostics: list = []
 
     # -- one graph ---------------------------------------------------------------------------
-    def run(self, checked: CheckedGraph, name: str = "model",
-            caller: dict[str, Tensor | None] | None = None) -> tuple[Summary, dict]:
+    def run(
+        self,
+        checked: CheckedGraph,
+        name: str = "model",
+        caller: dict[str, Tensor | None] | None = None,
+    ) -> tuple[Summary, dict]:
         values: dict[str, list[Tensor] | None] = {}
         built: dict[str, int | None] = {}  # layer owner -> parameters its weights have
         rows: list[NodeSummary] = []
@@ -70,27 +75,47 @@ class Analyzer:
             return None if given is None else given._replace(origin=node.name)
         shape = decl.shape
         if not isinstance(shape, (list, tuple)) or not all(
-                d is None or isinstance(d, int) for d in shape):
+            d is None or isinstance(d, int) for d in shape
+        ):
             return None
         batch = decl.batch_size if isinstance(decl.batch_size, int) else None
         dtype = decl.dtype if isinstance(decl.dtype, str) else None
         return Tensor((batch, *shape), dtype, node.name)
 
-    def _row(self, node: GraphNode, type_: str, outputs, params, trainable, macs,
-             note: str | None = None, shares: str | None = None, sub=None) -> NodeSummary:
+    def _row(
+        self,
+        node: GraphNode,
+        type_: str,
+        outputs,
+        params,
+        trainable,
+        macs,
+        note: str | None = None,
+        shares: str | None = None,
+        sub=None,
+    ) -> NodeSummary:
         known = outputs is not None
         source = getattr(node.loc, "source", None) or self.source
         return NodeSummary(
-            node.name, type_, node.kind,
+            node.name,
+            type_,
+            node.kind,
             [t.shape for t in outputs] if known else None,
             [t.dtype for t in outputs] if known else None,
-            params, trainable, macs,
+            params,
+            trainable,
+            macs,
             _activation_bytes(outputs) if known else None,
-            shares=shares, sub=sub, note=note, _where=(source, node.loc))
+            shares=shares,
+            sub=sub,
+            note=note,
+            _where=(source, node.loc),
+        )
 
     # -- one node ----------------------------------------------------------------------------
-    def _node(self, checked: CheckedGraph, node: GraphNode, values: dict,
-              built: dict) -> NodeSummary:
+    def _node(
+        self, checked: CheckedGraph, node: GraphNode, values: dict, built: dict
+    ) -> NodeSummary:
         owner = checked.nodes[node.owner] if node.kind == "share" else node
         shares = owner.name if node.kind == "share" else None
         type_ = node.type if node.kind == "share" else owner.type
@@ -106,14 +131,25 @@ class Analyzer:
             return unknown("an input is unknown")
         call, rule = self._call(node, owner, inputs)
         strings = [t for t in call.tensors() if t.dtype == "string"]
-        if strings and owner.kind == "layer" and owner.type not in _TEXT_LAYERS \
-                and owner.type not in LAYER_REGISTRY:
+        if (
+            strings
+            and owner.kind == "layer"
+            and owner.type not in _TEXT_LAYERS
+            and owner.type not in LAYER_REGISTRY
+        ):
             # Keras builds such a model and fails only when it is called on data.
-            self._report(node, Issue(
-                "GS411", "string", at=("in",) if node.decl.in_ is not None else (),
-                what=type_, received=describe_all(strings),
-                hint="turn text into numbers first, e.g. with a StringLookup, "
-                     "TextVectorization or Hashing node"))
+            self._report(
+                node,
+                Issue(
+                    "GS411",
+                    "string",
+                    at=("in",) if node.decl.in_ is not None else (),
+                    what=type_,
+                    received=describe_all(strings),
+                    hint="turn text into numbers first, e.g. with a StringLookup, "
+                    "TextVectorization or Hashing node",
+                ),
+            )
             return unknown("dtype error")
         if rule is None:
             self._warn_unknown(node, owner, "no_rule")
@@ -136,13 +172,21 @@ class Analyzer:
         if node.kind == "share":
             first = built.get(owner.name)
             if first is not None and params is not None and params != first:
-                self._report(node, Issue(
-                    "GS401", "shared", at=("in",), node=node.name, owner=owner.name,
-                    received=describe_all(call.tensors()),
-                    built=f"inputs that give it {first:,} parameters (here it would need "
-                          f"{params:,})",
-                    hint="a shared layer needs inputs of the same size on the axes its "
-                         "weights depend on"))
+                self._report(
+                    node,
+                    Issue(
+                        "GS401",
+                        "shared",
+                        at=("in",),
+                        node=node.name,
+                        owner=owner.name,
+                        received=describe_all(call.tensors()),
+                        built=f"inputs that give it {first:,} parameters (here it would need "
+                        f"{params:,})",
+                        hint="a shared layer needs inputs of the same size on the axes its "
+                        "weights depend on",
+                    ),
+                )
                 return unknown("shape error")
             params, trainable = 0, 0  # counted once, at the node that owns the layer
         else:
@@ -188,10 +232,16 @@ class Analyzer:
             return call, rule
         sig = LAYER_REGISTRY.signature(owner.type)
         rule = rules.rule_for("layer", owner.type, owner.type in LAYER_REGISTRY)
-        what = owner.type if node.kind != "share" else \
-            f"{owner.type} (the layer of '{owner.name}')"
-        call = Call(what, owner.type, owner.decl.args, inputs, node.form,
-                    sig.call if sig else (), positional=bool(sig and sig.input_form == "positional"))
+        what = owner.type if node.kind != "share" else f"{owner.type} (the layer of '{owner.name}')"
+        call = Call(
+            what,
+            owner.type,
+            owner.decl.args,
+            inputs,
+            node.form,
+            sig.call if sig else (),
+            positional=bool(sig and sig.input_form == "positional"),
+        )
         return call, rule
 
     def _outputs(self, result: Any, call: Call) -> list[Tensor]:
@@ -218,12 +268,12 @@ class Analyzer:
         return call.params, call.params - call.non_trainable
 
     def _submodel(self, node, owner, inputs, missing, values, built, shares) -> NodeSummary:
-        given = [None if missing else t for t in
-                 (inputs if isinstance(inputs, list) else [inputs])]
+        given = [None if missing else t for t in (inputs if isinstance(inputs, list) else [inputs])]
         if missing or any(t is None for t in given):
             values[node.name] = None
-            return self._row(node, owner.type, None, None, None, None,
-                             note="an input is unknown", shares=shares)
+            return self._row(
+                node, owner.type, None, None, None, None, note="an input is unknown", shares=shares
+            )
         sub = owner.sub
         summary, sub_values = self.run(sub, owner.type, dict(zip(sub.inputs, given)))
         outputs = []
@@ -235,35 +285,65 @@ class Analyzer:
             outputs.append(got[ref.index or 0])
         values[node.name] = outputs
         if outputs is None:
-            return self._row(node, owner.type, None, summary.params, summary.trainable_params,
-                             summary.macs, note="its output is unknown", shares=shares,
-                             sub=summary)
+            return self._row(
+                node,
+                owner.type,
+                None,
+                summary.params,
+                summary.trainable_params,
+                summary.macs,
+                note="its output is unknown",
+                shares=shares,
+                sub=summary,
+            )
         params, trainable = summary.params, summary.trainable_params
         if node.kind == "share":
             params, trainable = 0, 0
-        return self._row(node, owner.type, outputs, params, trainable, summary.macs,
-                         shares=shares, sub=summary)
+        return self._row(
+            node, owner.type, outputs, params, trainable, summary.macs, shares=shares, sub=summary
+        )
 
     # -- diagnostics -------------------------------------------------------------------------
     def _report(self, node: GraphNode, issue: Issue) -> None:
         at = issue.at
         if node.kind == "share" and at[:1] == ("args",):
             at = ("in",)  # the arguments are written at the node that owns the layer
-        self.diagnostics.append(report(self.source, node.loc + at, issue.code, issue.template,
-                                       hint=issue.hint, **issue.fields))
+        self.diagnostics.append(
+            report(
+                self.source,
+                node.loc + at,
+                issue.code,
+                issue.template,
+                hint=issue.hint,
+                **issue.fields,
+            )
+        )
 
     def _warn_unknown(self, node: GraphNode, owner: GraphNode, why: str, reason: str = ""):
         if not self.strict:
             return
-        template = ("layer" if owner.kind == "layer" else "op") if why == "no_rule" \
-            else "cannot_tell"
+        template = (
+            ("layer" if owner.kind == "layer" else "op") if why == "no_rule" else "cannot_tell"
+        )
         hint = None
         if why == "no_rule":
-            hint = ("give it a rule: graphspec.register_layer(cls, shape=fn)" if owner.kind ==
-                    "layer" else "give it a rule: graphspec.register_op(name, shape=fn)")
-        self.diagnostics.append(report(self.source, node.loc, "GS409", template,
-                                       hint=hint, type=owner.type, node=node.name,
-                                       reason=reason))
+            hint = (
+                "give it a rule: graphspec.register_layer(cls, shape=fn)"
+                if owner.kind == "layer"
+                else "give it a rule: graphspec.register_op(name, shape=fn)"
+            )
+        self.diagnostics.append(
+            report(
+                self.source,
+                node.loc,
+                "GS409",
+                template,
+                hint=hint,
+                type=owner.type,
+                node=node.name,
+                reason=reason,
+            )
+        )
 
 
 def _needed(checked: CheckedGraph) -> set[str]:
@@ -289,7 +369,7 @@ def _op_named(sig, form: str, inputs: Any, args: dict) -> dict:
     elif form == "list":
         named = dict(zip(sig.positional, inputs))
         if len(inputs) > len(sig.positional) and sig.varargs:
-            named[sig.varargs] = list(inputs[len(sig.positional):])
+            named[sig.varargs] = list(inputs[len(sig.positional) :])
     else:
         named = {sig.positional[0] if sig.positional else "x": inputs}
     for key, value in args.items():
@@ -297,8 +377,9 @@ def _op_named(sig, form: str, inputs: Any, args: dict) -> dict:
     return named
 
 
-def analyze(source, checked: CheckedGraph, *, strict: bool = False,
-            name: str = "model") -> tuple[Summary, list]:
+def analyze(
+    source, checked: CheckedGraph, *, strict: bool = False, name: str = "model"
+) -> tuple[Summary, list]:
     """Shapes, dtypes, parameters and cost of every node of `checked`, and the diagnostics
     of every shape error (GS401-GS408), plus with `strict` a warning (GS409) for each node
     whose output cannot be told."""
@@ -318,5 +399,7 @@ def tensor_shapes(source, checked: CheckedGraph) -> dict | None:
         return None
     if any(v is None for v in values.values()):
         return None
-    return {name: outs[0].shape if len(outs) == 1 else [t.shape for t in outs]
-            for name, outs in values.items()}
+    return {
+        name: outs[0].shape if len(outs) == 1 else [t.shape for t in outs]
+        for name, outs in values.items()
+    }

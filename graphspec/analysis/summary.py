@@ -46,11 +46,16 @@ class NodeSummary:
         return self.shapes is not None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "type": self.type,
-                "shapes": None if self.shapes is None else [list(s) for s in self.shapes],
-                "dtype": self.dtype, "params": self.params,
-                "trainable_params": self.trainable_params, "macs": self.macs,
-                "line": self.line}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "shapes": None if self.shapes is None else [list(s) for s in self.shapes],
+            "dtype": self.dtype,
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "macs": self.macs,
+            "line": self.line,
+        }
 
 
 class _Total:
@@ -97,9 +102,15 @@ class Summary:
         raise KeyError(name)
 
     def to_dict(self) -> dict:
-        return {"nodes": [n.to_dict() for n in self.nodes],
-                "total": {"params": self.params, "trainable_params": self.trainable_params,
-                          "macs": self.macs, "activation_bytes": self.activation_bytes}}
+        return {
+            "nodes": [n.to_dict() for n in self.nodes],
+            "total": {
+                "params": self.params,
+                "trainable_params": self.trainable_params,
+                "macs": self.macs,
+                "activation_bytes": self.activation_bytes,
+            },
+        }
 
     def table(self) -> str:
         """A table like Keras's `model.summary()`, with MACs and the line of each node."""
@@ -111,14 +122,23 @@ class Summary:
             else:
                 shape = ", ".join(fmt_shape(s) for s in n.shapes)
             kind = f"shares {n.shares}" if n.shares else n.type
-            rows.append((n.name, kind, shape, _num(n.params), _num(n.macs),
-                         "" if n.line is None else str(n.line)))
+            rows.append(
+                (
+                    n.name,
+                    kind,
+                    shape,
+                    _num(n.params),
+                    _num(n.macs),
+                    "" if n.line is None else str(n.line),
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         right = {3, 4, 5}
 
         def line(r):
-            return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            return "  ".join(
+                c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+            ).rstrip()
 
         rule = "-" * len(line(header))
         out = [f'Model: "{self.name}"', rule, line(header), rule]
@@ -131,11 +151,15 @@ class Summary:
         m = self.macs
         out.append(f"MACs per sample: {_num(m)}" + ("" if m is None else f" ({_si(m)})"))
         a = self.activation_bytes
-        out.append(f"Activations per sample: {_num(a)} bytes"
-                   + ("" if a is None else f" ({_si(a, 'B', 1024)})"))
+        out.append(
+            f"Activations per sample: {_num(a)} bytes"
+            + ("" if a is None else f" ({_si(a, 'B', 1024)})")
+        )
         unknown = len(self.unknown)
-        out.append(f"Unknown: {unknown} of {len(self.nodes)} nodes"
-                   + (" (totals that need them are shown as ?)" if unknown else ""))
+        out.append(
+            f"Unknown: {unknown} of {len(self.nodes)} nodes"
+            + (" (totals that need them are shown as ?)" if unknown else "")
+        )
         return "\n".join(out)
 
 

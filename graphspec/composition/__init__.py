@@ -35,14 +35,28 @@ from .naming import default_names, snake_case
 from .params import REPEAT_INDEX, Substituter
 from .scope import Scope
 
-__all__ = ["CallerInput", "ComposedNode", "Composition", "REPEAT_INDEX", "Ref", "SPEC_SUFFIXES",
-           "Submodel", "compose", "default_names", "snake_case"]
+__all__ = [
+    "CallerInput",
+    "ComposedNode",
+    "Composition",
+    "REPEAT_INDEX",
+    "Ref",
+    "SPEC_SUFFIXES",
+    "Submodel",
+    "compose",
+    "default_names",
+    "snake_case",
+]
 
 
-def compose(source: Source, document: Document, overrides: dict | None,
-            limits: Limits = DEFAULT,
-            allow_imports_from: Sequence[str | os.PathLike] = (),
-            read: Callable = read_source) -> tuple[Composition | None, list[Diagnostic]]:
+def compose(
+    source: Source,
+    document: Document,
+    overrides: dict | None,
+    limits: Limits = DEFAULT,
+    allow_imports_from: Sequence[str | os.PathLike] = (),
+    read: Callable = read_source,
+) -> tuple[Composition | None, list[Diagnostic]]:
     """Expand imports, parameters, blocks and repeats of a model spec and resolve its names.
     `read(path, limits, spent=...)` reads an imported file (`source.read` by default)."""
     diags: list[Diagnostic] = []
@@ -53,24 +67,36 @@ def compose(source: Source, document: Document, overrides: dict | None,
     _check_search(source, document, values, diags)
 
     # Absent or null; a value of the wrong type was reported by the format check already.
-    missing = [key for key in ("inputs", "layers")
-               if getattr(document, key) is None and (source.data or {}).get(key) is None]
+    missing = [
+        key
+        for key in ("inputs", "layers")
+        if getattr(document, key) is None and (source.data or {}).get(key) is None
+    ]
     if missing:
-        diags.append(report(source, (), "GS111", "model_keys",
-                            keys=" and ".join(repr(k) for k in missing),
-                            hint="only a library file used through 'imports' may leave out "
-                            "inputs and layers"))
+        diags.append(
+            report(
+                source,
+                (),
+                "GS111",
+                "model_keys",
+                keys=" and ".join(repr(k) for k in missing),
+                hint="only a library file used through 'imports' may leave out inputs and layers",
+            )
+        )
     if document.inputs is None or document.layers is None:
         return None, diags
 
-    inputs = {name: _input(source, name, spec, values, subst, diags)
-              for name, spec in document.inputs.items()}
+    inputs = {
+        name: _input(source, name, spec, values, subst, diags)
+        for name, spec in document.inputs.items()
+    }
     top = Scope("the model")
     expander = Expander(source, library, subst, diags, limits.max_nodes, inputs, top)
     locs = [Loc(("layers", i), source) for i in range(len(document.layers))]
     try:
-        entries = expander.expand(list(document.layers), locs, document.layer_names,
-                                  Frame(top, values, "", (), None))
+        entries = expander.expand(
+            list(document.layers), locs, document.layer_names, Frame(top, values, "", (), None)
+        )
     except TooLarge as exc:
         diags.append(exc.diagnostic or too_many_nodes(source.path, limits))
         return None, diags
@@ -82,23 +108,48 @@ def compose(source: Source, document: Document, overrides: dict | None,
         if document.outputs is None:
             last = _last_present(entries)
             if last is not None:
-                outputs = resolver.binding(last, None, "", Loc(("layers", len(entries) - 1),
-                                                               source))
+                outputs = resolver.binding(
+                    last, None, "", Loc(("layers", len(entries) - 1), source)
+                )
         else:
             at = Loc(("outputs",), source)
             outputs = resolver.structure(subst.value(document.outputs, values, at), top, at, None)
-    settings = {key: _settings(source, getattr(document, key), adapter, values, subst, key, diags)
-                for key, adapter in (("compile", COMPILE_ADAPTER), ("train", TRAIN_ADAPTER),
-                                     ("budget", BUDGET_ADAPTER))}
-    complete = (expander.is_complete and not subst.failed and document.outputs_valid
-                and None not in inputs.values())
-    return Composition(document.name, document.model, inputs, expander.nodes, outputs, values,
-                       complete, settings["compile"], settings["train"],
-                       settings["budget"]), diags
+    settings = {
+        key: _settings(source, getattr(document, key), adapter, values, subst, key, diags)
+        for key, adapter in (
+            ("compile", COMPILE_ADAPTER),
+            ("train", TRAIN_ADAPTER),
+            ("budget", BUDGET_ADAPTER),
+        )
+    }
+    complete = (
+        expander.is_complete
+        and not subst.failed
+        and document.outputs_valid
+        and None not in inputs.values()
+    )
+    return Composition(
+        document.name,
+        document.model,
+        inputs,
+        expander.nodes,
+        outputs,
+        values,
+        complete,
+        settings["compile"],
+        settings["train"],
+        settings["budget"],
+    ), diags
 
 
-def _parameters(source: Source, document: Document, library: Library, overrides: dict | None,
-                subst: Substituter, diags: list[Diagnostic]) -> dict:
+def _parameters(
+    source: Source,
+    document: Document,
+    library: Library,
+    overrides: dict | None,
+    subst: Substituter,
+    diags: list[Diagnostic],
+) -> dict:
     """Imported defaults, then this file's (which override them), then the overrides."""
     entries: dict[str, tuple[Any, Loc]] = {n: (d.value, d.loc) for n, d in library.params.items()}
     for name, value in document.params.items():
@@ -106,38 +157,78 @@ def _parameters(source: Source, document: Document, library: Library, overrides:
     for name, value in (overrides or {}).items():
         if name not in entries:
             code = CATALOGUE["GS120"]
-            diags.append(Diagnostic(
-                source.path, None, None, code.id, code.severity, code.render("unknown", name=name),
-                did_you_mean(name, list(entries)) or
-                (f"declared parameters: {', '.join(entries)}" if entries
-                 else "this spec declares no parameters")))
+            diags.append(
+                Diagnostic(
+                    source.path,
+                    None,
+                    None,
+                    code.id,
+                    code.severity,
+                    code.render("unknown", name=name),
+                    did_you_mean(name, list(entries))
+                    or (
+                        f"declared parameters: {', '.join(entries)}"
+                        if entries
+                        else "this spec declares no parameters"
+                    ),
+                )
+            )
             continue
         entries[name] = (value, entries[name][1])
     return subst.params([(n, v, loc) for n, (v, loc) in entries.items()])
 
 
-def _check_search(source: Source, document: Document, values: dict,
-                  diags: list[Diagnostic]) -> None:
+def _check_search(
+    source: Source, document: Document, values: dict, diags: list[Diagnostic]
+) -> None:
     """The `search` section names declared parameters and ranges that can be sampled."""
     for name, space in (document.search or {}).items():
         loc = Loc(("search", name), source)
         if name not in values:
-            diags.append(report(source, loc, "GS170", "unknown", name=name, at_key=True,
-                                hint=did_you_mean(name, list(values))
-                                or "declare the parameter under 'params' first"))
+            diags.append(
+                report(
+                    source,
+                    loc,
+                    "GS170",
+                    "unknown",
+                    name=name,
+                    at_key=True,
+                    hint=did_you_mean(name, list(values))
+                    or "declare the parameter under 'params' first",
+                )
+            )
             continue
         low_high = getattr(space, "int", None) or getattr(space, "float", None)
         if low_high is not None and low_high[0] > low_high[1]:
-            diags.append(report(source, loc, "GS170", "range", name=name, low=low_high[0],
-                                high=low_high[1], hint=f"write it as [{low_high[1]}, "
-                                f"{low_high[0]}]"))
+            diags.append(
+                report(
+                    source,
+                    loc,
+                    "GS170",
+                    "range",
+                    name=name,
+                    low=low_high[0],
+                    high=low_high[1],
+                    hint=f"write it as [{low_high[1]}, {low_high[0]}]",
+                )
+            )
         elif getattr(space, "log", False) and low_high[0] <= 0:
-            diags.append(report(source, loc, "GS170", "log", name=name, low=low_high[0],
-                                hint="start the range above 0, or drop 'log: true'"))
+            diags.append(
+                report(
+                    source,
+                    loc,
+                    "GS170",
+                    "log",
+                    name=name,
+                    low=low_high[0],
+                    hint="start the range above 0, or drop 'log: true'",
+                )
+            )
 
 
-def _input(source: Source, name: str, spec: Any, values: dict, subst: Substituter,
-           diags: list[Diagnostic]):
+def _input(
+    source: Source, name: str, spec: Any, values: dict, subst: Substituter, diags: list[Diagnostic]
+):
     """An input with parameters substituted; None when invalid (reported)."""
     if spec is None or not expr.has_placeholder(spec.model_dump()):
         return spec
@@ -151,8 +242,15 @@ def _input(source: Source, name: str, spec: Any, values: dict, subst: Substitute
     return None if expr.has_placeholder(spec.model_dump()) else spec  # else: reported
 
 
-def _settings(source: Source, raw: Any, adapter, values: dict, subst: Substituter, key: str,
-              diags: list[Diagnostic]):
+def _settings(
+    source: Source,
+    raw: Any,
+    adapter,
+    values: dict,
+    subst: Substituter,
+    key: str,
+    diags: list[Diagnostic],
+):
     """The `compile` or `train` section with parameters substituted, checked again."""
     if raw is None:
         return None
@@ -168,9 +266,19 @@ def _settings(source: Source, raw: Any, adapter, values: dict, subst: Substitute
     return section
 
 
-def _after_substitution(source: Source, loc: Loc, exc: ValidationError,
-                        diags: list[Diagnostic]) -> None:
+def _after_substitution(
+    source: Source, loc: Loc, exc: ValidationError, diags: list[Diagnostic]
+) -> None:
     for err in exc.errors():
         at = loc + tuple(p for p in err["loc"] if isinstance(p, (str, int)))
-        diags.append(report(source, at, "GS110", "after_substitution", at=pointer(at),
-                            detail=err["msg"], received=err.get("input")))
+        diags.append(
+            report(
+                source,
+                at,
+                "GS110",
+                "after_substitution",
+                at=pointer(at),
+                detail=err["msg"],
+                received=err.get("input"),
+            )
+        )

@@ -59,9 +59,16 @@ class _Pending:
 
 
 class Expander:
-    def __init__(self, main: Source, library: Library, subst: Substituter,
-                 diagnostics: list[Diagnostic], max_nodes: int,
-                 inputs: dict[str, Any], scope: Scope):
+    def __init__(
+        self,
+        main: Source,
+        library: Library,
+        subst: Substituter,
+        diagnostics: list[Diagnostic],
+        max_nodes: int,
+        inputs: dict[str, Any],
+        scope: Scope,
+    ):
         self.main = main
         self.library = library
         self.subst = subst
@@ -89,13 +96,16 @@ class Expander:
         return self.complete and not self.resolver.failed
 
     # -- lists of nodes ----------------------------------------------------------------------
-    def expand(self, decls: list[Any], locs: list[Loc], raw_names: list[str | None],
-               frame: Frame) -> list[tuple[str | None, Binding]]:
+    def expand(
+        self, decls: list[Any], locs: list[Loc], raw_names: list[str | None], frame: Frame
+    ) -> list[tuple[str | None, Binding]]:
         """Expand one list of nodes; returns each entry's local name and what it stands for."""
-        decls = [d.model_copy(update={"name": self.subst.value(d.name, frame.values,
-                                                                 loc + ("name",))})
-                 if d is not None and d.name and "${" in d.name else d
-                 for d, loc in zip(decls, locs)]
+        decls = [
+            d.model_copy(update={"name": self.subst.value(d.name, frame.values, loc + ("name",))})
+            if d is not None and d.name and "${" in d.name
+            else d
+            for d, loc in zip(decls, locs)
+        ]
         names = default_names(decls)
         names = [n if n is not None else raw for n, raw in zip(names, raw_names)]
         entries: list[tuple[str | None, Binding]] = []
@@ -108,8 +118,14 @@ class Expander:
                 entries.append((name, _INVALID))
                 continue
             if not valid_name(name):  # a name made by substituting a parameter
-                self.error(loc + ("name",), "GS114", "name", at=pointer(loc + ("name",)),
-                           received=name, hint="use letters, digits, '_' and '-'")
+                self.error(
+                    loc + ("name",),
+                    "GS114",
+                    "name",
+                    at=pointer(loc + ("name",)),
+                    received=name,
+                    hint="use letters, digits, '_' and '-'",
+                )
                 entries.append((None, _INVALID))
                 continue
             present = self._condition(decl, loc, frame.values)
@@ -148,16 +164,29 @@ class Expander:
         if frame.block_inputs is not None:
             inputs = frame.block_inputs
             if len(inputs) != 1:
-                self.error(loc, "GS212", "block", where=frame.scope.where, count=len(inputs),
-                           names=", ".join(inputs), hint=f"say which, e.g. in: {inputs[0]}")
+                self.error(
+                    loc,
+                    "GS212",
+                    "block",
+                    where=frame.scope.where,
+                    count=len(inputs),
+                    names=", ".join(inputs),
+                    hint=f"say which, e.g. in: {inputs[0]}",
+                )
             return frame.scope.lookup(inputs[0]) or _INVALID
         inputs = list(self.inputs)
         if len(inputs) == 1:
             return self.flat[inputs[0]]
         if inputs:
-            self.error(loc, "GS212", "model", node=name, count=len(inputs),
-                       names=", ".join(inputs),
-                       hint=f"say which input it takes, e.g. in: {inputs[0]}")
+            self.error(
+                loc,
+                "GS212",
+                "model",
+                node=name,
+                count=len(inputs),
+                names=", ".join(inputs),
+                hint=f"say which input it takes, e.g. in: {inputs[0]}",
+            )
         self.complete = False  # no inputs at all: the format check reported it
         return _INVALID
 
@@ -175,21 +204,38 @@ class Expander:
         if isinstance(decl, BlockNode):
             return self.block(decl, loc, name, frame, default, count)
         if count and isinstance(decl, ShareNode):
-            self.error(loc + ("repeat",), "GS142", "share", node=name, at_key=True,
-                       hint="repeat the node that owns the layer, or list the share nodes")
+            self.error(
+                loc + ("repeat",),
+                "GS142",
+                "share",
+                node=name,
+                at_key=True,
+                hint="repeat the node that owns the layer, or list the share nodes",
+            )
             return _INVALID
         if count and isinstance(decl.in_, (list, dict)):
-            self.error(loc + ("in",), "GS142", "inputs", node=name,
-                       received="a list" if isinstance(decl.in_, list) else "a mapping")
+            self.error(
+                loc + ("in",),
+                "GS142",
+                "inputs",
+                node=name,
+                received="a list" if isinstance(decl.in_, list) else "a mapping",
+            )
             return _INVALID
         if not count:
             return self.emit(decl, loc, frame.prefix + name, frame, frame.values, default)
         previous = default
         for k in range(1, count + 1):
             copy_loc = Loc(loc, loc.source, _join(f"{name}[{k}]", loc.context), loc.clusters)
-            previous = self.emit(decl, copy_loc, f"{frame.prefix}{name}_{k}", frame,
-                                 {**frame.values, REPEAT_INDEX: k - 1}, previous,
-                                 chained=k > 1)
+            previous = self.emit(
+                decl,
+                copy_loc,
+                f"{frame.prefix}{name}_{k}",
+                frame,
+                {**frame.values, REPEAT_INDEX: k - 1},
+                previous,
+                chained=k > 1,
+            )
         return previous
 
     def _invalid(self) -> Binding:
@@ -212,8 +258,16 @@ class Expander:
             raise TooLarge
         return value
 
-    def emit(self, decl, loc: Loc, flat: str, frame: Frame, values: dict,
-             default: Binding | None, chained: bool = False) -> Binding:
+    def emit(
+        self,
+        decl,
+        loc: Loc,
+        flat: str,
+        frame: Frame,
+        values: dict,
+        default: Binding | None,
+        chained: bool = False,
+    ) -> Binding:
         """Substitute parameters, revalidate, and add one composed node."""
         if id(decl) in self.emitted:
             # A copy (of a repeat, or of a block instance) holds its arguments again: count
@@ -221,8 +275,9 @@ class Expander:
             try:
                 self.subst.budget.charge(getattr(decl, "args", None))
             except expr.ExprError as exc:
-                raise TooLarge(report(self.main, loc, exc.code, exc.template, hint=exc.hint,
-                                      **exc.fields)) from None
+                raise TooLarge(
+                    report(self.main, loc, exc.code, exc.template, hint=exc.hint, **exc.fields)
+                ) from None
         self.emitted.add(id(decl))
         data = decl.model_dump(by_alias=True, exclude_unset=True)
         data.pop("repeat", None)
@@ -230,8 +285,10 @@ class Expander:
         if chained:
             data.pop("in", None)
         if expr.has_placeholder(data):
-            data = {k: (v if k == "name" else self.subst.value(v, values, loc + (k,)))
-                    for k, v in data.items()}
+            data = {
+                k: (v if k == "name" else self.subst.value(v, values, loc + (k,)))
+                for k, v in data.items()
+            }
             try:
                 new = _NODE_ADAPTER.validate_python(data)
             except ValidationError as exc:
@@ -239,8 +296,9 @@ class Expander:
                 self._claim(flat, loc, _INVALID)
                 return self._invalid()
         else:  # nothing was substituted: the node is valid as it stands
-            new = decl.model_copy(update={"name": flat, "repeat": None,
-                                          **({"in_": None} if chained else {})})
+            new = decl.model_copy(
+                update={"name": flat, "repeat": None, **({"in_": None} if chained else {})}
+            )
         if not self._claim(flat, loc, NodeName(flat)):
             return self._invalid()
         if len(self.nodes) >= self.max_nodes:
@@ -248,8 +306,9 @@ class Expander:
         node = ComposedNode(flat, new, loc, None, index=len(self.nodes))
         self.nodes.append(node)
         written = new.in_ if new.in_ is not None else default
-        self.pending.append(_Pending(node, frame.scope, written,
-                                     new.share if isinstance(new, ShareNode) else None))
+        self.pending.append(
+            _Pending(node, frame.scope, written, new.share if isinstance(new, ShareNode) else None)
+        )
         return NodeName(flat)
 
     def _claim(self, flat: str, loc: Loc, binding: Binding) -> bool:
@@ -265,59 +324,121 @@ class Expander:
         where = f" (first declared at line {line})" if line else ""
         if source is not (getattr(loc, "source", None) or self.main) and line:
             where = f" (first declared at {source.path}:{line})"
-        self.error(loc + ("name",), "GS205", "duplicate", name=flat, kind=kind, where=where,
-                   hint="names of inputs and nodes must be unique; rename one")
+        self.error(
+            loc + ("name",),
+            "GS205",
+            "duplicate",
+            name=flat,
+            kind=kind,
+            where=where,
+            hint="names of inputs and nodes must be unique; rename one",
+        )
         return False
 
     def _revalidation_errors(self, exc: ValidationError, loc: Loc) -> None:
         for err in exc.errors():
-            parts = tuple(p for p in err["loc"] if p not in ("layer-node", "op-node", "share-node",
-                                                             "block-node"))
+            parts = tuple(
+                p
+                for p in err["loc"]
+                if p not in ("layer-node", "op-node", "share-node", "block-node")
+            )
             at = loc + parts
-            self.error(at, "GS110", "after_substitution", at=pointer(at),
-                       detail=err["msg"][0].lower() + err["msg"][1:], received=err.get("input"))
+            self.error(
+                at,
+                "GS110",
+                "after_substitution",
+                at=pointer(at),
+                detail=err["msg"][0].lower() + err["msg"][1:],
+                received=err.get("input"),
+            )
 
     # -- block instances ---------------------------------------------------------------------
-    def block(self, decl: BlockNode, loc: Loc, name: str, frame: Frame,
-              default: Binding | None, count: int) -> Binding:
+    def block(
+        self,
+        decl: BlockNode,
+        loc: Loc,
+        name: str,
+        frame: Frame,
+        default: Binding | None,
+        count: int,
+    ) -> Binding:
         definition = self.library.blocks.get(decl.block)
         if definition is None:
-            self.error(loc + ("block",), "GS140", "unknown", block=decl.block, node=name,
-                       hint=did_you_mean(decl.block, list(self.library.blocks))
-                       or "define it under 'blocks', here or in an imported file")
+            self.error(
+                loc + ("block",),
+                "GS140",
+                "unknown",
+                block=decl.block,
+                node=name,
+                hint=did_you_mean(decl.block, list(self.library.blocks))
+                or "define it under 'blocks', here or in an imported file",
+            )
             return _INVALID
         block: Block | None = definition.value
         if block is None:  # its definition is invalid and was reported
             return self._invalid()
         if len(frame.stack) >= self.subst.limits.max_depth:
-            raise TooLarge(report(self.main, loc + ("block",), "GS160", "block_depth",
-                                  depth=self.subst.limits.max_depth,
-                                  hint="nest fewer blocks, or raise the limit: --max-depth"))
+            raise TooLarge(
+                report(
+                    self.main,
+                    loc + ("block",),
+                    "GS160",
+                    "block_depth",
+                    depth=self.subst.limits.max_depth,
+                    hint="nest fewer blocks, or raise the limit: --max-depth",
+                )
+            )
         if decl.block in frame.stack:
-            chain = " -> ".join(frame.stack[frame.stack.index(decl.block):] + (decl.block,))
-            self.error(loc + ("block",), "GS141", "circle", chain=chain,
-                       hint="a block cannot contain itself, directly or through other blocks")
+            chain = " -> ".join(frame.stack[frame.stack.index(decl.block) :] + (decl.block,))
+            self.error(
+                loc + ("block",),
+                "GS141",
+                "circle",
+                chain=chain,
+                hint="a block cannot contain itself, directly or through other blocks",
+            )
             return _INVALID
         outputs = _listed(block.outputs, block)
         if count and (len(block.inputs) != 1 or len(outputs) != 1):
-            self.error(loc + ("repeat",), "GS142", "block", block=decl.block, at_key=True,
-                       inputs=len(block.inputs), outputs=len(outputs))
+            self.error(
+                loc + ("repeat",),
+                "GS142",
+                "block",
+                block=decl.block,
+                at_key=True,
+                inputs=len(block.inputs),
+                outputs=len(outputs),
+            )
             return _INVALID
         for key in decl.args:
             if key not in block.params:
-                self.error(loc + ("args", key), "GS203", "block_arg", key=key, block=decl.block,
-                           node=name, at_key=True, hint=did_you_mean(key, list(block.params))
-                           or f"the block's params: {', '.join(block.params) or 'none'}")
+                self.error(
+                    loc + ("args", key),
+                    "GS203",
+                    "block_arg",
+                    key=key,
+                    block=decl.block,
+                    node=name,
+                    at_key=True,
+                    hint=did_you_mean(key, list(block.params))
+                    or f"the block's params: {', '.join(block.params) or 'none'}",
+                )
         bound = self._bind_inputs(decl, loc, name, block, default)
         if bound is None:
             return self._invalid()
         if count == _VANISH:  # no copies: the instance's name stands for its input
             (target,) = bound
-            return BlockInput(frame.scope, target, loc + ("in",), name) \
-                if isinstance(target, str) else target
+            return (
+                BlockInput(frame.scope, target, loc + ("in",), name)
+                if isinstance(target, str)
+                else target
+            )
         # Refuse an expansion that would exceed the node limit before doing any of it.
-        if len(self.nodes) + max(count, 1) * self._size(block, frame.values, decl.args,
-                                                          frame.stack) > self.max_nodes:
+        if (
+            len(self.nodes)
+            + max(count, 1) * self._size(block, frame.values, decl.args, frame.stack)
+            > self.max_nodes
+        ):
             raise TooLarge
         if block.nested:
             return self.nested(decl, loc, name, frame, definition, bound, count)
@@ -329,32 +450,62 @@ class Expander:
             inner = Scope(f"block '{decl.block}'", parent=frame.scope)
             if previous is None:
                 for input_name, target in zip(block.inputs, bound):
-                    inner.names[input_name] = BlockInput(frame.scope, target, loc + ("in",),
-                                                         input_name)
+                    inner.names[input_name] = BlockInput(
+                        frame.scope, target, loc + ("in",), input_name
+                    )
             else:
                 inner.names[block.inputs[0]] = previous
             prefix = f"{frame.prefix}{name}_{k}_" if count else f"{frame.prefix}{name}_"
             cluster = (prefix, f"{label} (block {decl.block})")
             source = definition.source
-            locs = [Loc(("blocks", decl.block, "layers", i), source, context,
-                        loc.clusters + (cluster,)) for i in range(len(block.layers))]
+            locs = [
+                Loc(("blocks", decl.block, "layers", i), source, context, loc.clusters + (cluster,))
+                for i in range(len(block.layers))
+            ]
             entries = self.expand(
-                list(block.layers), locs, [getattr(n, "name", None) for n in block.layers],
-                Frame(inner, self._copy_values(decl, loc, block, definition, values, context),
-                      prefix, frame.stack + (decl.block,), tuple(block.inputs)))
-            previous = Instance(inner, _outputs(block, entries),
-                                Loc(("blocks", decl.block), source, context), decl.block, name)
+                list(block.layers),
+                locs,
+                [getattr(n, "name", None) for n in block.layers],
+                Frame(
+                    inner,
+                    self._copy_values(decl, loc, block, definition, values, context),
+                    prefix,
+                    frame.stack + (decl.block,),
+                    tuple(block.inputs),
+                ),
+            )
+            previous = Instance(
+                inner,
+                _outputs(block, entries),
+                Loc(("blocks", decl.block), source, context),
+                decl.block,
+                name,
+            )
         return previous
 
-    def _copy_values(self, decl: BlockNode, loc: Loc, block: Block, definition: Definition,
-                     values: dict, context: str) -> dict:
+    def _copy_values(
+        self,
+        decl: BlockNode,
+        loc: Loc,
+        block: Block,
+        definition: Definition,
+        values: dict,
+        context: str,
+    ) -> dict:
         """The parameter values inside one copy of a block, inline or nested alike."""
         args = self.subst.value(dict(decl.args), values, loc + ("args",))
-        return self.subst.block_values(block, args, values, definition.source, context,
-                                       decl.block)
+        return self.subst.block_values(block, args, values, definition.source, context, decl.block)
 
-    def nested(self, decl: BlockNode, loc: Loc, name: str, frame: Frame,
-               definition: Definition, bound: list, count: int) -> Binding:
+    def nested(
+        self,
+        decl: BlockNode,
+        loc: Loc,
+        name: str,
+        frame: Frame,
+        definition: Definition,
+        bound: list,
+        count: int,
+    ) -> Binding:
         """Instances of a nested block: one sub-model node per copy, whose body is composed
         on its own (names inside are the block's own, unprefixed)."""
         from .model import Submodel
@@ -364,31 +515,55 @@ class Expander:
         for k in range(1, max(count, 1) + 1):
             values = {**frame.values, REPEAT_INDEX: k - 1} if count else frame.values
             flat = f"{frame.prefix}{name}_{k}" if count else frame.prefix + name
-            context = _join(f"{name}[{k}] (block {decl.block})" if count
-                            else f"{name} (block {decl.block})", loc.context)
+            context = _join(
+                f"{name}[{k}] (block {decl.block})" if count else f"{name} (block {decl.block})",
+                loc.context,
+            )
             inner_values = self._copy_values(decl, loc, block, definition, values, context)
             body_inputs = {i: CallerInput() for i in block.inputs}
             inner = Scope(f"block '{decl.block}'")
-            sub = Expander(self.main, self.library, self.subst, self.diags,
-                           self.max_nodes - len(self.nodes), body_inputs, inner)
-            locs = [Loc(("blocks", decl.block, "layers", i), definition.source, context)
-                    for i in range(len(block.layers))]
+            sub = Expander(
+                self.main,
+                self.library,
+                self.subst,
+                self.diags,
+                self.max_nodes - len(self.nodes),
+                body_inputs,
+                inner,
+            )
+            locs = [
+                Loc(("blocks", decl.block, "layers", i), definition.source, context)
+                for i in range(len(block.layers))
+            ]
             entries = sub.expand(
-                list(block.layers), locs, [getattr(n, "name", None) for n in block.layers],
-                Frame(inner, inner_values, "", frame.stack + (decl.block,), tuple(block.inputs)))
+                list(block.layers),
+                locs,
+                [getattr(n, "name", None) for n in block.layers],
+                Frame(inner, inner_values, "", frame.stack + (decl.block,), tuple(block.inputs)),
+            )
             sub.resolve_all()
             outs_loc = Loc(("blocks", decl.block, "outputs"), definition.source, context)
             outs = [sub.resolver.target(inner, out, outs_loc) for out in _outputs(block, entries)]
-            body = Composition(flat, block.model, body_inputs, sub.nodes,
-                               outs[0] if len(outs) == 1 else outs, inner_values,
-                               sub.is_complete and None not in outs)
+            body = Composition(
+                flat,
+                block.model,
+                body_inputs,
+                sub.nodes,
+                outs[0] if len(outs) == 1 else outs,
+                inner_values,
+                sub.is_complete and None not in outs,
+            )
             self.complete &= body.complete
-            copy_loc = Loc(loc, loc.source, _join(f"{name}[{k}]", loc.context), loc.clusters) \
-                if count else loc
+            copy_loc = (
+                Loc(loc, loc.source, _join(f"{name}[{k}]", loc.context), loc.clusters)
+                if count
+                else loc
+            )
             if not self._claim(flat, copy_loc, NodeName(flat)):
                 return self._invalid()
-            node = ComposedNode(flat, Submodel(decl.block, body), copy_loc, None,
-                                index=len(self.nodes))
+            node = ComposedNode(
+                flat, Submodel(decl.block, body), copy_loc, None, index=len(self.nodes)
+            )
             self.nodes.append(node)
             wired = previous if previous is not None else (bound[0] if len(bound) == 1 else bound)
             self.pending.append(_Pending(node, frame.scope, wired, None))
@@ -416,8 +591,11 @@ class Expander:
             repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 1
             inner = 1
             # Past the nesting limit expansion stops with GS160; the estimate stops there too.
-            if isinstance(node, BlockNode) and node.block not in stack \
-                    and len(stack) < self.subst.limits.max_depth:
+            if (
+                isinstance(node, BlockNode)
+                and node.block not in stack
+                and len(stack) < self.subst.limits.max_depth
+            ):
                 definition = self.library.blocks.get(node.block)
                 if definition is not None and definition.value is not None:
                     inner = self._size(definition.value, scope, node.args, stack + (node.block,))
@@ -426,41 +604,75 @@ class Expander:
                 return total
         return total
 
-    def _bind_inputs(self, decl: BlockNode, loc: Loc, name: str, block: Block,
-                     default: Binding | None) -> list | None:
+    def _bind_inputs(
+        self, decl: BlockNode, loc: Loc, name: str, block: Block, default: Binding | None
+    ) -> list | None:
         """What each block input is applied to: references as written, or the default."""
         raw = decl.in_
         if raw is None:
             if default is None or isinstance(default, Invalid):
                 return None  # reported where the default was looked for
             if len(block.inputs) != 1:
-                self.error(loc, "GS210", "block", block=decl.block, node=name,
-                           expected=len(block.inputs), names=", ".join(block.inputs), count=1)
+                self.error(
+                    loc,
+                    "GS210",
+                    "block",
+                    block=decl.block,
+                    node=name,
+                    expected=len(block.inputs),
+                    names=", ".join(block.inputs),
+                    count=1,
+                )
                 return None
             return [default]
         if isinstance(raw, dict):
             unknown = [k for k in raw if k not in block.inputs]
             missing = [k for k in block.inputs if k not in raw]
             for key in unknown:
-                self.error(loc + ("in", key), "GS203", "block_input", block=decl.block, key=key,
-                           at_key=True, hint=did_you_mean(key, block.inputs)
-                           or f"its inputs: {', '.join(block.inputs)}")
+                self.error(
+                    loc + ("in", key),
+                    "GS203",
+                    "block_input",
+                    block=decl.block,
+                    key=key,
+                    at_key=True,
+                    hint=did_you_mean(key, block.inputs)
+                    or f"its inputs: {', '.join(block.inputs)}",
+                )
             if missing and not unknown:
-                self.error(loc + ("in",), "GS210", "block_mapping", node=name, block=decl.block,
-                           missing=", ".join(missing))
+                self.error(
+                    loc + ("in",),
+                    "GS210",
+                    "block_mapping",
+                    node=name,
+                    block=decl.block,
+                    missing=", ".join(missing),
+                )
             for key, value in raw.items():
                 if isinstance(value, list) and key in block.inputs:
-                    self.error(loc + ("in", key), "GS110", "wrong_value",
-                               at=pointer(loc + ("in", key)), received=value,
-                               detail="a block input takes one reference")
+                    self.error(
+                        loc + ("in", key),
+                        "GS110",
+                        "wrong_value",
+                        at=pointer(loc + ("in", key)),
+                        received=value,
+                        detail="a block input takes one reference",
+                    )
             if unknown or missing or any(isinstance(v, list) for v in raw.values()):
                 return None
             return [raw[k] for k in block.inputs]
         refs = [raw] if isinstance(raw, str) else list(raw)
         if len(refs) != len(block.inputs):
-            self.error(loc + ("in",), "GS210", "block", block=decl.block, node=name,
-                       expected=len(block.inputs), names=", ".join(block.inputs),
-                       count=len(refs))
+            self.error(
+                loc + ("in",),
+                "GS210",
+                "block",
+                block=decl.block,
+                node=name,
+                expected=len(block.inputs),
+                names=", ".join(block.inputs),
+                count=len(refs),
+            )
             return None
         return refs
 
@@ -470,11 +682,13 @@ class Expander:
         for pending in self.pending:
             node = pending.node
             if pending.inputs is not None:
-                node.inputs = self._resolve(pending.inputs, pending.scope, node.loc + ("in",),
-                                            node.name)
+                node.inputs = self._resolve(
+                    pending.inputs, pending.scope, node.loc + ("in",), node.name
+                )
             if pending.share is not None:
-                owner = self.resolver.text(pending.scope, pending.share, node.loc + ("share",),
-                                           node.name, share=True)
+                owner = self.resolver.text(
+                    pending.scope, pending.share, node.loc + ("share",), node.name, share=True
+                )
                 node.share = owner.node if owner is not None else None
                 if owner is None:
                     self.complete = False
@@ -517,5 +731,5 @@ def _join(inner: str, outer: str | None) -> str:
         return inner
     levels = [inner] + outer.split(", inside ")
     if len(levels) > _CONTEXT_LEVELS:
-        levels = levels[:_CONTEXT_LEVELS - 2] + ["..."] + levels[-1:]
+        levels = levels[: _CONTEXT_LEVELS - 2] + ["..."] + levels[-1:]
     return ", inside ".join(levels)

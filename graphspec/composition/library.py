@@ -34,8 +34,14 @@ class Definition:
 class Library:
     """Blocks and parameter defaults of a spec and of everything it imports."""
 
-    def __init__(self, main: Source, diagnostics: list[Diagnostic], limits: Limits,
-                 allowed: Sequence[str | os.PathLike] = (), read: Callable = read):
+    def __init__(
+        self,
+        main: Source,
+        diagnostics: list[Diagnostic],
+        limits: Limits,
+        allowed: Sequence[str | os.PathLike] = (),
+        read: Callable = read,
+    ):
         self.read = read  # an editor reads imports from its open buffers
         self.limits = limits
         self.diags = diagnostics
@@ -51,8 +57,9 @@ class Library:
     def load(self, source: Source, document: Document) -> None:
         self._visit(source, document, (self.main_path,), main=True)
 
-    def _visit(self, source: Source, document: Document, chain: tuple[Path, ...],
-               main: bool) -> None:
+    def _visit(
+        self, source: Source, document: Document, chain: tuple[Path, ...], main: bool
+    ) -> None:
         for i, ref in enumerate(document.imports):
             loc = Loc(("imports", i), source)
             target = self._resolve(source, ref, loc, chain)
@@ -79,8 +86,9 @@ class Library:
             self._define(self.blocks, "block", name, block, source, Loc(("blocks", name), source))
         if not main:
             for name, value in document.params.items():
-                self._define(self.params, "parameter", name, value, source,
-                             Loc(("params", name), source))
+                self._define(
+                    self.params, "parameter", name, value, source, Loc(("params", name), source)
+                )
 
     def _resolve(self, source: Source, ref: str, loc: Loc, chain: tuple[Path, ...]):
         if Path(ref).suffix.lower() not in SPEC_SUFFIXES:
@@ -88,18 +96,38 @@ class Library:
             return None
         base = source.base_dir or Path.cwd()
         path = (base / ref).resolve()
-        shown = os.path.normpath(os.path.join(os.path.dirname(source.path), ref)) \
-            if source.text is not None else str(path)
+        shown = (
+            os.path.normpath(os.path.join(os.path.dirname(source.path), ref))
+            if source.text is not None
+            else str(path)
+        )
         if not any(path.is_relative_to(root) for root in self.roots):
-            self.diags.append(report(
-                source, loc, "GS150", "outside", ref=ref, root=self.roots[0], shown=path,
-                hint="keep imported files in the spec's folder tree, or allow a shared folder "
-                "with --allow-imports-from DIR (allow_imports_from=[...] in Python)"))
+            self.diags.append(
+                report(
+                    source,
+                    loc,
+                    "GS150",
+                    "outside",
+                    ref=ref,
+                    root=self.roots[0],
+                    shown=path,
+                    hint="keep imported files in the spec's folder tree, or allow a shared folder "
+                    "with --allow-imports-from DIR (allow_imports_from=[...] in Python)",
+                )
+            )
             return None
         if path in chain:
-            names = " -> ".join(p.name for p in chain[chain.index(path):] + (path,))
-            self.diags.append(report(source, loc, "GS151", "cycle", chain=names,
-                                     hint="a file cannot import itself, directly or not"))
+            names = " -> ".join(p.name for p in chain[chain.index(path) :] + (path,))
+            self.diags.append(
+                report(
+                    source,
+                    loc,
+                    "GS151",
+                    "cycle",
+                    chain=names,
+                    hint="a file cannot import itself, directly or not",
+                )
+            )
             return None
         if not path.is_file():
             self.diags.append(report(source, loc, "GS150", "missing", ref=ref, shown=shown))
@@ -109,9 +137,19 @@ class Library:
     def _define(self, table: dict, what: str, name: str, value: Any, source: Source, loc: Loc):
         first = table.get(name)
         if first is not None and first.source is not source:
-            self.diags.append(report(
-                source, loc, "GS152", "twice", at_key=True, what=what, name=name,
-                first=first.source.path, second=source.path,
-                hint=f"rename one of them; a {what} name must be defined once"))
+            self.diags.append(
+                report(
+                    source,
+                    loc,
+                    "GS152",
+                    "twice",
+                    at_key=True,
+                    what=what,
+                    name=name,
+                    first=first.source.path,
+                    second=source.path,
+                    hint=f"rename one of them; a {what} name must be defined once",
+                )
+            )
             return
         table[name] = Definition(value, source, loc)

@@ -12,7 +12,11 @@ _NAME = re.compile(r"^[^/:]+$")  # the format's rule for names (document.Name)
 
 def snake_case(name: str) -> str:
     """`GlobalAveragePooling2D` -> `global_average_pooling2d`; `image.resize` -> `image_resize`."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower().replace(".", "_")
+    return (
+        re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+        .lower()
+        .replace(".", "_")
+    )
 
 
 def valid_name(name: Any) -> bool:
@@ -30,9 +34,15 @@ def default_names(decls: list[Any]) -> list[str | None]:
         if decl is None or decl.name:
             out.append(decl.name if decl is not None else None)
             continue
-        base = snake_case(decl.layer if isinstance(decl, LayerNode) else decl.op
-                          if isinstance(decl, OpNode) else decl.block
-                          if isinstance(decl, BlockNode) else f"{decl.share}_shared")
+        base = snake_case(
+            decl.layer
+            if isinstance(decl, LayerNode)
+            else decl.op
+            if isinstance(decl, OpNode)
+            else decl.block
+            if isinstance(decl, BlockNode)
+            else f"{decl.share}_shared"
+        )
         while True:
             n = counters.get(base, 0)
             counters[base] = n + 1

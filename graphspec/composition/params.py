@@ -42,10 +42,19 @@ class Substituter:
                 built = expr.chain(loc[1], self.raw_params)
                 if len(built) > 1:
                     message += f" (built from {' <- '.join(built)})"
-            self.diags.append(source.diagnostic(
-                loc, exc.code, message, exc.hint,
-                column_offset=exc.offset if line is not None and "\n" not in value
-                and _written(source, line, column, value) else 0))
+            self.diags.append(
+                source.diagnostic(
+                    loc,
+                    exc.code,
+                    message,
+                    exc.hint,
+                    column_offset=exc.offset
+                    if line is not None
+                    and "\n" not in value
+                    and _written(source, line, column, value)
+                    else 0,
+                )
+            )
             return value
 
     def params(self, entries: list[tuple[str, Any, Loc]], scope: dict | None = None) -> dict:
@@ -56,14 +65,26 @@ class Substituter:
             scope[name] = self.value(value, scope, loc)
         return scope
 
-    def block_values(self, block: Block, args: dict, values: dict, source: Source,
-                     context: str | None, block_name: str) -> dict:
+    def block_values(
+        self,
+        block: Block,
+        args: dict,
+        values: dict,
+        source: Source,
+        context: str | None,
+        block_name: str,
+    ) -> dict:
         """The parameter values inside one copy of a block: the instance's `args` (already
         substituted in the caller's scope), then the block's defaults for the rest, which may
         use the caller's values and the block's earlier parameters."""
         inner = self.params(
-            [(p, v, Loc(("blocks", block_name, "params", p), source, context))
-             for p, v in block.params.items() if p not in args], values)
+            [
+                (p, v, Loc(("blocks", block_name, "params", p), source, context))
+                for p, v in block.params.items()
+                if p not in args
+            ],
+            values,
+        )
         inner.update({p: v for p, v in args.items() if p in block.params})
         return inner
 
@@ -71,4 +92,4 @@ class Substituter:
 def _written(source: Source, line: int, column: int, value: str) -> bool:
     """Whether the scalar is written on its line as it reads (no escapes, no folding), so that
     an offset into it is an offset into the line."""
-    return value in source.line_text(line)[column - 1:]
+    return value in source.line_text(line)[column - 1 :]

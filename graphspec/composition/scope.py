@@ -104,8 +104,15 @@ class Resolver:
         self.diags.append(report(self.main, loc, code, template, **fields))
         self.failed = True
 
-    def text(self, scope: Scope, text: str, loc: Loc, user: str | None, depth: int = 0,
-             share: bool = False) -> Ref | None:
+    def text(
+        self,
+        scope: Scope,
+        text: str,
+        loc: Loc,
+        user: str | None,
+        depth: int = 0,
+        share: bool = False,
+    ) -> Ref | None:
         """Resolve `text` (`name` or `name:k`) written at `loc` by node `user` (None for
         `outputs`); `share` when it names the node whose layer `user` reuses."""
         name, index = split_ref(text)
@@ -115,8 +122,9 @@ class Resolver:
             return None
         return self.binding(binding, index, text, loc, depth)
 
-    def binding(self, binding: Binding, index: int | None, text: str, loc: Loc,
-                depth: int = 0) -> Ref | None:
+    def binding(
+        self, binding: Binding, index: int | None, text: str, loc: Loc, depth: int = 0
+    ) -> Ref | None:
         if depth > MAX_DEPTH:
             self.error(loc, "GS207", "references", ref=text)
             return None
@@ -126,40 +134,70 @@ class Resolver:
             self.failed = True
             return None
         if isinstance(binding, Absent):
-            self.error(loc, "GS143", "absent", ref=text, name=binding.name,
-                       condition=binding.condition,
-                       hint="make the reference conditional too, or refer to another node")
+            self.error(
+                loc,
+                "GS143",
+                "absent",
+                ref=text,
+                name=binding.name,
+                condition=binding.condition,
+                hint="make the reference conditional too, or refer to another node",
+            )
             return None
         if isinstance(binding, BlockInput):
             target = binding.target
-            base = (self.text(binding.scope, target, binding.loc, None, depth + 1)
-                    if isinstance(target, str)
-                    else self.binding(target, None, text, binding.loc, depth + 1))
+            base = (
+                self.text(binding.scope, target, binding.loc, None, depth + 1)
+                if isinstance(target, str)
+                else self.binding(target, None, text, binding.loc, depth + 1)
+            )
             if base is None or index is None:
                 return base if base is None else Ref(base.node, base.index, loc)
             if base.index is not None:
-                self.error(loc, "GS211", "input_index", ref=text, index=index, name=binding.name,
-                           resolved=f"{base.node}:{base.index}")
+                self.error(
+                    loc,
+                    "GS211",
+                    "input_index",
+                    ref=text,
+                    index=index,
+                    name=binding.name,
+                    resolved=f"{base.node}:{base.index}",
+                )
                 return None
             return Ref(base.node, index, loc)
         # An inline block instance: a reference names one of its outputs.
         name = binding.name
         outputs = binding.outputs
         if index is None and len(outputs) != 1:
-            self.error(loc, "GS211", "instance_outputs", name=name, block=binding.block,
-                       count=len(outputs),
-                       choices=", ".join(f"{name}:{i}" for i in range(len(outputs))))
+            self.error(
+                loc,
+                "GS211",
+                "instance_outputs",
+                name=name,
+                block=binding.block,
+                count=len(outputs),
+                choices=", ".join(f"{name}:{i}" for i in range(len(outputs))),
+            )
             return None
         if index is not None and index >= len(outputs):
-            self.error(loc, "GS211", "instance_index", ref=text, name=name,
-                       block=binding.block, count=len(outputs))
+            self.error(
+                loc,
+                "GS211",
+                "instance_index",
+                ref=text,
+                name=name,
+                block=binding.block,
+                count=len(outputs),
+            )
             return None
-        inner = self.target(binding.scope, outputs[index or 0], binding.loc + ("outputs",),
-                            depth + 1)
+        inner = self.target(
+            binding.scope, outputs[index or 0], binding.loc + ("outputs",), depth + 1
+        )
         return None if inner is None else Ref(inner.node, inner.index, loc)
 
-    def target(self, scope: Scope, target: Union[str, Binding], loc: Loc,
-               depth: int = 0) -> Ref | None:
+    def target(
+        self, scope: Scope, target: Union[str, Binding], loc: Loc, depth: int = 0
+    ) -> Ref | None:
         """A reference written as text in `scope`, or a binding already in hand."""
         if isinstance(target, str):
             return self.text(scope, target, loc, None, depth)
@@ -169,18 +207,36 @@ class Resolver:
         """An `in` or `outputs` value with every reference resolved (None where one failed)."""
         return walk.map_leaves(value, lambda text, path: self.text(scope, text, loc + path, user))
 
-    def _unknown(self, scope: Scope, text: str, name: str, loc: Loc, user: str | None,
-                 share: bool) -> None:
+    def _unknown(
+        self, scope: Scope, text: str, name: str, loc: Loc, user: str | None, share: bool
+    ) -> None:
         known = scope.known()
         if share and scope.top:
             self.error(loc, "GS206", "share", ref=text, node=user, hint=did_you_mean(name, known))
         elif not scope.top:
-            self.error(loc, "GS206", "block", ref=text, where=scope.where,
-                       hint=did_you_mean(name, known) or "inside a block, references name its "
-                       f"inputs and nodes: {', '.join(known)}")
+            self.error(
+                loc,
+                "GS206",
+                "block",
+                ref=text,
+                where=scope.where,
+                hint=did_you_mean(name, known)
+                or f"inside a block, references name its inputs and nodes: {', '.join(known)}",
+            )
         elif user is None:
-            self.error(loc, "GS206", "outputs", ref=text,
-                       hint=did_you_mean(name, known) or f"inputs and nodes: {', '.join(known[:12])}")
+            self.error(
+                loc,
+                "GS206",
+                "outputs",
+                ref=text,
+                hint=did_you_mean(name, known) or f"inputs and nodes: {', '.join(known[:12])}",
+            )
         else:
-            self.error(loc, "GS206", "node", ref=text, node=user,
-                       hint=did_you_mean(name, known) or f"inputs and nodes: {', '.join(known[:12])}")
+            self.error(
+                loc,
+                "GS206",
+                "node",
+                ref=text,
+                node=user,
+                hint=did_you_mean(name, known) or f"inputs and nodes: {', '.join(known[:12])}",
+            )

@@ -35,8 +35,12 @@ def application_layers() -> dict[str, type]:
             continue
         module = importlib.import_module(f"{apps.__name__}.{info.name}")
         for name, obj in sorted(vars(module).items()):
-            if (inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
-                    and obj.__module__ == module.__name__ and not hasattr(keras.layers, name)):
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, keras.layers.Layer)
+                and obj.__module__ == module.__name__
+                and not hasattr(keras.layers, name)
+            ):
                 found[name] = obj
     return found
 
@@ -54,11 +58,16 @@ def weighted_loss_function(fn) -> keras.losses.Loss:
     not exported, but its saved form is part of every .keras file compiled with a loss name,
     so it is built from that form through the public `keras.losses.deserialize`; no
     `keras.src` import."""
-    return keras.losses.deserialize({
-        "class_name": "LossFunctionWrapper",
-        "config": {"fn": keras.losses.serialize(fn), "reduction": "mean_with_sample_weight",
-                   "name": getattr(fn, "__name__", None)},
-    })
+    return keras.losses.deserialize(
+        {
+            "class_name": "LossFunctionWrapper",
+            "config": {
+                "fn": keras.losses.serialize(fn),
+                "reduction": "mean_with_sample_weight",
+                "name": getattr(fn, "__name__", None),
+            },
+        }
+    )
 
 
 def compile_names() -> dict[str, list[str]]:
@@ -70,8 +79,9 @@ def compile_names() -> dict[str, list[str]]:
     from keras.src import losses, metrics, optimizers
 
     return {
-        "optimizers": sorted({n for k, cls in optimizers.ALL_OBJECTS_DICT.items()
-                              for n in (k, cls.__name__)}),
+        "optimizers": sorted(
+            {n for k, cls in optimizers.ALL_OBJECTS_DICT.items() for n in (k, cls.__name__)}
+        ),
         "losses": sorted(losses.ALL_OBJECTS_DICT),
         "metrics": sorted(metrics.ALL_OBJECTS_DICT),
     }

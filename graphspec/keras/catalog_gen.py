@@ -18,16 +18,36 @@ from . import _private
 
 # How several inputs reach a layer's call. Merge layers and Attention take one list; the
 # attention layers below take separate positional tensors. Everything else takes one tensor.
-_LIST_INPUT = {"Attention": (2, 3), "AdditiveAttention": (2, 3), "HashedCrossing": (2, None),
-               "CustomScaleLayer": (2, 2)}
-_POSITIONAL_INPUTS = {"MultiHeadAttention": ("query", "value", "key"),
-                      "GroupQueryAttention": ("query", "value", "key")}
+_LIST_INPUT = {
+    "Attention": (2, 3),
+    "AdditiveAttention": (2, 3),
+    "HashedCrossing": (2, None),
+    "CustomScaleLayer": (2, 2),
+}
+_POSITIONAL_INPUTS = {
+    "MultiHeadAttention": ("query", "value", "key"),
+    "GroupQueryAttention": ("query", "value", "key"),
+}
 # Output count of recurrent layers with `return_state: true`: the output plus the states.
-_STATE_OUTPUTS = {"LSTM": 3, "GRU": 2, "SimpleRNN": 2, "ConvLSTM1D": 3, "ConvLSTM2D": 3,
-                  "ConvLSTM3D": 3}
+_STATE_OUTPUTS = {
+    "LSTM": 3,
+    "GRU": 2,
+    "SimpleRNN": 2,
+    "ConvLSTM1D": 3,
+    "ConvLSTM2D": 3,
+    "ConvLSTM3D": 3,
+}
 # Outputs that depend on call arguments or on the wrapped layer: `node:k` is checked at build.
-_UNKNOWN_OUTPUTS = {"MultiHeadAttention", "GroupQueryAttention", "Attention",
-                    "AdditiveAttention", "RNN", "Bidirectional", "TimeDistributed", "Pipeline"}
+_UNKNOWN_OUTPUTS = {
+    "MultiHeadAttention",
+    "GroupQueryAttention",
+    "Attention",
+    "AdditiveAttention",
+    "RNN",
+    "Bidirectional",
+    "TimeDistributed",
+    "Pipeline",
+}
 _OP_SUBMODULES = ("image", "linalg")  # keras.ops.nn and keras.ops.numpy repeat top-level names
 # Metric strings `model.compile` resolves itself (in any case) before asking
 # keras.metrics.get: accuracy picks binary, categorical or sparse accuracy from the shapes.
@@ -49,8 +69,11 @@ def layer_entry(cls, base_args: list[str] | None = None) -> dict:
     args: list[str] = []
     found: dict = {}  # defaults, a subclass's over its parents'
     own = _params(cls.__init__)
-    required = [p.name for p in own if p.default is p.empty
-                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    required = [
+        p.name
+        for p in own
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     # Follow **kwargs up the MRO: a subclass forwards unknown keywords to its parent.
     for klass in cls.__mro__:
         if "__init__" not in vars(klass):
@@ -58,17 +81,25 @@ def layer_entry(cls, base_args: list[str] | None = None) -> dict:
         if klass is keras.layers.Layer:
             break
         params = _params(klass.__init__)
-        args += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                 and p.name not in args]
+        args += [
+            p.name
+            for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in args
+        ]
         found = {**defaults(params), **found}
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
     args = [a for a in args if a != "name"] + [a for a in base_args if a not in args]
     found = {**defaults(_params(keras.layers.Layer.__init__)), **found}
-    call = [p.name for p in _params(cls.call)
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    entry = {"args": sorted(args), "required": required, "call": call,
-             "defaults": {k: v for k, v in sorted(found.items()) if k in args}}
+    call = [
+        p.name for p in _params(cls.call) if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    entry = {
+        "args": sorted(args),
+        "required": required,
+        "call": call,
+        "defaults": {k: v for k, v in sorted(found.items()) if k in args},
+    }
     name = cls.__name__
     if issubclass(cls, _private.merge_layer_base()):
         entry["inputs"] = [2, 2 if name in ("Subtract", "Dot") else None]
@@ -96,8 +127,11 @@ def _op_entry(fn) -> dict:
 
 
 def _base_args() -> list[str]:
-    return [p.name for p in _params(keras.layers.Layer.__init__)
-            if p.kind is p.KEYWORD_ONLY and p.name != "name"]
+    return [
+        p.name
+        for p in _params(keras.layers.Layer.__init__)
+        if p.kind is p.KEYWORD_ONLY and p.name != "name"
+    ]
 
 
 def generate() -> dict:
@@ -106,30 +140,37 @@ def generate() -> dict:
     layers = {}
     for name in sorted(dir(keras.layers)):
         obj = getattr(keras.layers, name)
-        if (name.startswith("_") or name in UNSUPPORTED_LAYERS or not inspect.isclass(obj)
-                or not issubclass(obj, keras.layers.Layer)):
+        if (
+            name.startswith("_")
+            or name in UNSUPPORTED_LAYERS
+            or not inspect.isclass(obj)
+            or not issubclass(obj, keras.layers.Layer)
+        ):
             continue
         layers[name] = layer_entry(obj, base)
     for name, obj in _private.application_layers().items():
         layers[name] = {**layer_entry(obj, base), "module": obj.__module__}
     ops = {}
-    for prefix, module in [("", keras.ops)] + [(m + ".", getattr(keras.ops, m)) for m in _OP_SUBMODULES]:
+    for prefix, module in [("", keras.ops)] + [
+        (m + ".", getattr(keras.ops, m)) for m in _OP_SUBMODULES
+    ]:
         for name in sorted(dir(module)):
             fn = getattr(module, name)
             if name.startswith("_") or inspect.isclass(fn) or not callable(fn):
                 continue
             ops[prefix + name] = _op_entry(fn)
-    return {"keras_version": keras.__version__, "layers": layers, "ops": ops,
-            **compile_names()}
+    return {"keras_version": keras.__version__, "layers": layers, "ops": ops, **compile_names()}
 
 
 def compile_names() -> dict[str, list[str]]:
     """The optimizer, loss and metric names a spec's `compile` section may use: each one
     that Keras's own getter turns into a usable object (abstract bases and classes that need
     arguments, such as MeanIoU, are left out: a name alone cannot make them)."""
-    getters = {"optimizers": (keras.optimizers.get, keras.optimizers.Optimizer),
-               "losses": (keras.losses.get, keras.losses.Loss),
-               "metrics": (keras.metrics.get, keras.metrics.Metric)}
+    getters = {
+        "optimizers": (keras.optimizers.get, keras.optimizers.Optimizer),
+        "losses": (keras.losses.get, keras.losses.Loss),
+        "metrics": (keras.metrics.get, keras.metrics.Metric),
+    }
     found = {}
     for kind, names in _private.compile_names().items():
         get, base = getters[kind]

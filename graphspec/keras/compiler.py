@@ -74,8 +74,13 @@ def _input_tensor(name: str, spec, caller: dict[str, Any]):
     if isinstance(spec, CallerInput):  # a nested sub-model takes the shape of what it is applied to
         given = caller[name]
         return keras.Input(shape=tuple(given.shape[1:]), dtype=given.dtype, name=name)
-    return keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, sparse=spec.sparse,
-                       batch_size=spec.batch_size, name=name)
+    return keras.Input(
+        shape=tuple(spec.shape),
+        dtype=spec.dtype,
+        sparse=spec.sparse,
+        batch_size=spec.batch_size,
+        name=name,
+    )
 
 
 def _pick(value: Any, ref: Ref, node_name: str) -> Any:
@@ -84,17 +89,21 @@ def _pick(value: Any, ref: Ref, node_name: str) -> Any:
     if not isinstance(value, (list, tuple)):
         if ref.index == 0:
             return value
-        raise IndexError(f"'{ref.node}:{ref.index}' asks for output {ref.index}, but "
-                         f"'{ref.node}' has one output")
+        raise IndexError(
+            f"'{ref.node}:{ref.index}' asks for output {ref.index}, but '{ref.node}' has one output"
+        )
     if ref.index >= len(value):
-        raise IndexError(f"'{ref.node}:{ref.index}' asks for output {ref.index}, but "
-                         f"'{ref.node}' has {len(value)} outputs (indexes 0 to {len(value) - 1})")
+        raise IndexError(
+            f"'{ref.node}:{ref.index}' asks for output {ref.index}, but "
+            f"'{ref.node}' has {len(value)} outputs (indexes 0 to {len(value) - 1})"
+        )
     return value[ref.index]
 
 
 class Compiler:
-    def __init__(self, source: Source, checked: CheckedGraph, name: str,
-                 caller: dict[str, Any] | None = None):
+    def __init__(
+        self, source: Source, checked: CheckedGraph, name: str, caller: dict[str, Any] | None = None
+    ):
         self.source = source
         self.g = checked
         self.name = name
@@ -113,12 +122,14 @@ class Compiler:
             raise SpecError(self._diagnostics(failures))
         inputs = [tensors[name] for name in self.g.inputs]
         outputs = self._select_outputs(tensors)
-        return keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs,
-                           name=self.name)
+        return keras.Model(
+            inputs=inputs[0] if len(inputs) == 1 else inputs, outputs=outputs, name=self.name
+        )
 
     def _apply_all(self):
-        tensors: dict[str, Any] = {n: _input_tensor(n, self.g.nodes[n].decl, self.caller)
-                                   for n in self.g.inputs}
+        tensors: dict[str, Any] = {
+            n: _input_tensor(n, self.g.nodes[n].decl, self.caller) for n in self.g.inputs
+        }
         layers: dict[str, Any] = {}
         failures: list = []  # _BuildError, or the Diagnostics of a nested sub-model
         broken: set[str] = set()
@@ -131,8 +142,9 @@ class Compiler:
             try:
                 if owner.name not in layers and owner.kind == "submodel":
                     given = [_pick(tensors[r.node], r, name) for r in node.refs()]
-                    layers[owner.name] = Compiler(self.source, owner.sub, owner.name,
-                                                  dict(zip(owner.sub.inputs, given))).build()
+                    layers[owner.name] = Compiler(
+                        self.source, owner.sub, owner.name, dict(zip(owner.sub.inputs, given))
+                    ).build()
                 elif owner.name not in layers:
                     layers[owner.name] = make_layer(owner, self.g.kind == "sequential")
             except SpecError as exc:  # inside a nested sub-model, already located
@@ -161,8 +173,13 @@ class Compiler:
                 return layer(get(inputs), node.name)
             if node.form == "list":
                 return layer([get(r) for r in inputs], node.name)
-            return layer({k: [get(r) for r in v] if isinstance(v, list) else get(v)
-                          for k, v in inputs.items()}, node.name)
+            return layer(
+                {
+                    k: [get(r) for r in v] if isinstance(v, list) else get(v)
+                    for k, v in inputs.items()
+                },
+                node.name,
+            )
         if node.form == "single":
             return layer(get(node.inputs))
         if node.form == "list":
@@ -170,8 +187,10 @@ class Compiler:
             if owner.kind == "layer" and LAYERS.signature(owner.type).input_form == "positional":
                 return layer(*args)
             return layer(args)
-        mapping = {k: [get(r) for r in v] if isinstance(v, list) else get(v)
-                   for k, v in node.inputs.items()}
+        mapping = {
+            k: [get(r) for r in v] if isinstance(v, list) else get(v)
+            for k, v in node.inputs.items()
+        }
         if owner.kind == "op":
             return layer(mapping)
         first = LAYERS.signature(owner.type).call[0]
@@ -216,9 +235,11 @@ class Compiler:
 
     def _diagnostic(self, failure: _BuildError) -> Diagnostic:
         node, exc = failure.node, failure.exc
-        what = {"layer": f"{node.type}", "op": f"op {node.type}",
-                "submodel": f"sub-model of block {node.type}"}.get(
-            node.kind, f"shared {self.g.nodes[node.owner].type if node.owner else ''}")
+        what = {
+            "layer": f"{node.type}",
+            "op": f"op {node.type}",
+            "submodel": f"sub-model of block {node.type}",
+        }.get(node.kind, f"shared {self.g.nodes[node.owner].type if node.owner else ''}")
         if failure.during == "create":
             message = f"Keras could not create the layer of node '{node.name}' ({what}): "
             loc = node.loc + ("args",) if getattr(node.decl, "args", None) else node.loc
@@ -267,13 +288,24 @@ def set_seed(seed: Any, source: Source, loc: Loc | None = None) -> None:
         fields = dict(low=0, high=f"{SEED_MAX:,}", received=seed)
         if loc is not None:
             raise SpecError([report(source, loc, "GS110", "range", at="train.seed", **fields)])
-        raise SpecError([Diagnostic(source.path, None, None, "GS110", ERROR,
-                                    CATALOGUE["GS110"].render("range", at="seed", **fields))])
+        raise SpecError(
+            [
+                Diagnostic(
+                    source.path,
+                    None,
+                    None,
+                    "GS110",
+                    ERROR,
+                    CATALOGUE["GS110"].render("range", at="seed", **fields),
+                )
+            ]
+        )
     keras.utils.set_random_seed(seed)
 
 
-def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = None,
-          compile: bool = True):
+def build(
+    source: Source, checked: CheckedGraph, name: str, seed: int | None = None, compile: bool = True
+):
     if seed is not None:
         set_seed(seed, source)
     model = Compiler(source, checked, name).build()
@@ -287,8 +319,9 @@ def build(source: Source, checked: CheckedGraph, name: str, seed: int | None = N
 _COMPILE_METRICS = ("accuracy", "acc", "crossentropy", "ce")
 
 
-def compile_model(source: Source, model, settings, remainder: str = "keep", *,
-                  optimizer=None) -> None:
+def compile_model(
+    source: Source, model, settings, remainder: str = "keep", *, optimizer=None
+) -> None:
     """`model.compile` from a spec's `compile` section. With remainder `pad`, losses average
     over the sample weights and metrics are weighted, so padding changes neither.
 
@@ -307,22 +340,26 @@ def compile_model(source: Source, model, settings, remainder: str = "keep", *,
             return make()
         except Exception as exc:
             key = pointer(at)
-            raise SpecError([report(source, loc + at, "GS302", "keras", key=key,
-                                    message=_keras_message(exc))]) from None
+            raise SpecError(
+                [report(source, loc + at, "GS302", "keras", key=key, message=_keras_message(exc))]
+            ) from None
 
     def one_loss(value):
         fn = keras.losses.get(value)
         if not weighted:
             return fn
         if isinstance(fn, keras.losses.Loss):
-            return fn.__class__.from_config({**fn.get_config(), "reduction": "mean_with_sample_weight"})
+            return fn.__class__.from_config(
+                {**fn.get_config(), "reduction": "mean_with_sample_weight"}
+            )
         return _private.weighted_loss_function(fn)  # wrapped as compile() wraps a loss name
 
     def losses():
         value = settings.loss
         if _per_output(value):
-            return {out: attempt(("loss", out), lambda v=v: one_loss(v))
-                    for out, v in value.items()}
+            return {
+                out: attempt(("loss", out), lambda v=v: one_loss(v)) for out, v in value.items()
+            }
         return attempt(("loss",), lambda: one_loss(value)) if value is not None else None
 
     def check_metric(at: tuple, name) -> None:
@@ -333,18 +370,24 @@ def compile_model(source: Source, model, settings, remainder: str = "keep", *,
     if _per_output(metrics):
         for out, value in metrics.items():
             for i, name in enumerate(value if isinstance(value, list) else [value]):
-                check_metric(("metrics", out, i) if isinstance(value, list)
-                             else ("metrics", out), name)
+                check_metric(
+                    ("metrics", out, i) if isinstance(value, list) else ("metrics", out), name
+                )
     elif metrics is not None:
         for i, name in enumerate(metrics):
             check_metric(("metrics", i), name)
     if optimizer is None:
         optimizer = attempt(("optimizer",), lambda: keras.optimizers.get(settings.optimizer))
     loss = losses()
-    given = {("weighted_metrics" if weighted else "metrics"): metrics} if metrics is not None \
-        else {}
-    attempt(("metrics",), lambda: model.compile(optimizer=optimizer, loss=loss,
-                                                loss_weights=settings.loss_weights, **given))
+    given = (
+        {("weighted_metrics" if weighted else "metrics"): metrics} if metrics is not None else {}
+    )
+    attempt(
+        ("metrics",),
+        lambda: model.compile(
+            optimizer=optimizer, loss=loss, loss_weights=settings.loss_weights, **given
+        ),
+    )
 
 
 def _per_output(value) -> bool:
@@ -362,12 +405,29 @@ def _output_keys(source: Source, loc: Loc, settings, outputs: list[str]) -> list
             continue
         for out in value:
             if out not in outputs:
-                found.append(report(source, loc + (key, out), "GS302", "unknown_output",
-                                    at_key=True, key=key, received=out,
-                                    outputs=", ".join(outputs),
-                                    hint=did_you_mean(out, outputs)))
+                found.append(
+                    report(
+                        source,
+                        loc + (key, out),
+                        "GS302",
+                        "unknown_output",
+                        at_key=True,
+                        key=key,
+                        received=out,
+                        outputs=", ".join(outputs),
+                        hint=did_you_mean(out, outputs),
+                    )
+                )
     weights = settings.loss_weights
     if isinstance(weights, list) and len(weights) != len(outputs):
-        found.append(report(source, loc + ("loss_weights",), "GS302", "weights_count",
-                            count=len(outputs), received=len(weights)))
+        found.append(
+            report(
+                source,
+                loc + ("loss_weights",),
+                "GS302",
+                "weights_count",
+                count=len(outputs),
+                received=len(weights),
+            )
+        )
     return found

@@ -44,6 +44,7 @@ _ZIP_MAGIC = b"PK"
 
 # -- reading files ---------------------------------------------------------------------------
 
+
 def load_arrays(path: str | Path) -> dict[str, Any]:
     """Named arrays from a `.npz` file, or from a folder of `NAME.npy` files, which are memory
     mapped (read a batch at a time), for data larger than memory.
@@ -55,13 +56,16 @@ def load_arrays(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         return _load_folder(path)
     if path.suffix != ".npz":
-        raise DataError(f"training data is a .npz file or a folder of .npy files. "
-                        f"Received: '{path}'")
+        raise DataError(
+            f"training data is a .npz file or a folder of .npy files. Received: '{path}'"
+        )
     if not path.exists():
         raise DataError(f"no such file: '{path}'")
     if not path.is_file():
-        raise DataError(f"'{path}' is not a regular file; training data is a .npz file or "
-                        "a folder of .npy files")
+        raise DataError(
+            f"'{path}' is not a regular file; training data is a .npz file or "
+            "a folder of .npy files"
+        )
     return _load_npz(path)
 
 
@@ -71,8 +75,9 @@ def _load_folder(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise DataError(f"cannot read the folder '{path}': {_reason(exc)}") from None
     if not files:
-        raise DataError(f"no .npy files in the folder '{path}': each array is a NAME.npy file "
-                        "there (np.save)")
+        raise DataError(
+            f"no .npy files in the folder '{path}': each array is a NAME.npy file there (np.save)"
+        )
     arrays = {}
     for file in files:
         try:
@@ -95,19 +100,21 @@ def _load_npz(path: Path) -> dict[str, Any]:
     if not head:
         raise DataError(f"'{path}' is empty")
     if head == _NPY_MAGIC:
-        raise DataError(f"'{path}' is a single .npy array, not a .npz archive: save it with "
-                        "np.savez, or put NAME.npy files in a folder")
+        raise DataError(
+            f"'{path}' is a single .npy array, not a .npz archive: save it with "
+            "np.savez, or put NAME.npy files in a folder"
+        )
     if not head.startswith(_ZIP_MAGIC):
-        raise DataError(f"'{path}' is not a .npz archive (a zip of .npy arrays, as np.savez "
-                        "writes)")
+        raise DataError(
+            f"'{path}' is not a .npz archive (a zip of .npy arrays, as np.savez writes)"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             for info in members:
                 what = f"array '{info.filename[:-4]}' of '{path}'"
                 if not info.filename.endswith(".npy") or info.is_dir():
-                    raise DataError(f"'{path}' holds '{info.filename}', which is not a .npy "
-                                    "array")
+                    raise DataError(f"'{path}' holds '{info.filename}', which is not a .npy array")
                 with archive.open(info) as fp:
                     _check_header(fp, info.file_size, what)
         if not members:
@@ -117,12 +124,22 @@ def _load_npz(path: Path) -> dict[str, Any]:
     except DataError:
         raise
     except MemoryError:
-        raise DataError(f"the arrays of '{path}' do not fit in memory; a folder of NAME.npy "
-                        "files is read a batch at a time") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-            NotImplementedError, RuntimeError) as exc:  # a damaged or unusual zip
-        raise DataError(f"cannot read '{path}': it is damaged or not a .npz archive "
-                        f"({_reason(exc)})") from None
+        raise DataError(
+            f"the arrays of '{path}' do not fit in memory; a folder of NAME.npy "
+            "files is read a batch at a time"
+        ) from None
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:  # a damaged or unusual zip
+        raise DataError(
+            f"cannot read '{path}': it is damaged or not a .npz archive ({_reason(exc)})"
+        ) from None
 
 
 def _check_header(fp, size: int, what: str) -> None:
@@ -130,24 +147,32 @@ def _check_header(fp, size: int, what: str) -> None:
     for nothing: Python objects, an unknown format, more data declared than stored."""
     try:
         version = np.lib.format.read_magic(fp)
-        read = {(1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        read = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
         if read is None:
-            raise DataError(f"{what} is a .npy file of format {version[0]}.{version[1]}, "
-                            "which is only written for structured arrays; save plain arrays")
+            raise DataError(
+                f"{what} is a .npy file of format {version[0]}.{version[1]}, "
+                "which is only written for structured arrays; save plain arrays"
+            )
         shape, _, dtype = read(fp)
     except DataError:
         raise
     except (ValueError, EOFError, OSError) as exc:
         raise DataError(f"{what} is not a readable .npy array ({_reason(exc)})") from None
     if dtype.hasobject:
-        raise DataError(f"{what} holds Python objects (dtype {dtype}), which graphspec never "
-                        "loads (unpickling can run code); save numbers or strings")
+        raise DataError(
+            f"{what} holds Python objects (dtype {dtype}), which graphspec never "
+            "loads (unpickling can run code); save numbers or strings"
+        )
     needed = math.prod(shape) * dtype.itemsize
     stored = size - fp.tell()
     if stored < needed:
-        raise DataError(f"{what} is truncated: its header declares shape {tuple(shape)} of "
-                        f"{dtype} ({needed:,} bytes), but only {max(stored, 0):,} bytes follow")
+        raise DataError(
+            f"{what} is truncated: its header declares shape {tuple(shape)} of "
+            f"{dtype} ({needed:,} bytes), but only {max(stored, 0):,} bytes follow"
+        )
 
 
 def _reason(exc: BaseException) -> str:
@@ -157,6 +182,7 @@ def _reason(exc: BaseException) -> str:
 
 # -- checks ----------------------------------------------------------------------------------
 
+
 def first_nonfinite(array) -> tuple[tuple[int, ...], Any] | None:
     """(index, value) of the first NaN or infinity in a float array, in row-major order, or
     None. Reads at most about 16 MB at a time, so a memory map is never loaded whole."""
@@ -165,7 +191,7 @@ def first_nonfinite(array) -> tuple[tuple[int, ...], Any] | None:
     row_bytes = max(1, array.itemsize * math.prod(array.shape[1:]))
     step = max(1, _CHUNK_BYTES // row_bytes)
     for start in range(0, len(array), step):
-        chunk = np.asarray(array[start:start + step])
+        chunk = np.asarray(array[start : start + step])
         bad = ~np.isfinite(chunk)
         if bad.any():
             index = np.unravel_index(int(np.argmax(bad)), bad.shape)
@@ -184,11 +210,30 @@ def _kind(dtype) -> str:
 # up to a trailing axis of length 1 that Keras squeezes or adds. A sparse loss takes class
 # indices: the prediction's shape without its last axis. `crossentropy` is either.
 _ELEMENTWISE = {
-    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error", "mse", "mae", "mape", "msle", "huber", "log_cosh",
-    "binary_crossentropy", "bce", "binary_focal_crossentropy", "categorical_crossentropy",
-    "categorical_focal_crossentropy", "kl_divergence", "kld", "poisson", "cosine_similarity",
-    "hinge", "squared_hinge", "categorical_hinge", "dice", "tversky",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "huber",
+    "log_cosh",
+    "binary_crossentropy",
+    "bce",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "kl_divergence",
+    "kld",
+    "poisson",
+    "cosine_similarity",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "dice",
+    "tversky",
 }
 _SPARSE = {"sparse_categorical_crossentropy"}
 _EITHER = {"crossentropy", "ce"}
@@ -197,8 +242,11 @@ _EITHER = {"crossentropy", "ce"}
 def _loss_name(loss) -> str | None:
     if loss is None:
         return None
-    name = loss if isinstance(loss, str) else getattr(loss, "name", None) \
-        or getattr(loss, "__name__", None)
+    name = (
+        loss
+        if isinstance(loss, str)
+        else getattr(loss, "name", None) or getattr(loss, "__name__", None)
+    )
     if not isinstance(name, str):
         return None
     return name.lower() if name.isupper() else snake_case(name)
@@ -218,10 +266,11 @@ def _fits(got: tuple, want: tuple) -> bool:
 
 
 def _target_fits(got: tuple, want: tuple, loss: str | None) -> bool:
-    elementwise = (_fits(got, want)
-                   or (len(got) == len(want) + 1 and got[-1] == 1 and _fits(got[:-1], want))
-                   or (len(want) == len(got) + 1 and want[-1] in (1, None)
-                       and _fits(got, want[:-1])))
+    elementwise = (
+        _fits(got, want)
+        or (len(got) == len(want) + 1 and got[-1] == 1 and _fits(got[:-1], want))
+        or (len(want) == len(got) + 1 and want[-1] in (1, None) and _fits(got, want[:-1]))
+    )
     sparse = bool(want) and (_fits(got, want[:-1]) or _fits(got, (*want[:-1], 1)))
     if loss in _ELEMENTWISE:
         return elementwise
@@ -233,6 +282,7 @@ def _target_fits(got: tuple, want: tuple, loss: str | None) -> bool:
 
 
 # -- batches ---------------------------------------------------------------------------------
+
 
 class BatchSequence(keras.utils.PyDataset):
     """A `keras.utils.PyDataset` over named arrays, usable with `model.fit` directly.
@@ -248,40 +298,57 @@ class BatchSequence(keras.utils.PyDataset):
     such index; with `allow_nonfinite=True` it is recorded in `warnings` instead.
     """
 
-    def __init__(self, arrays: Mapping[str, Any], batch_size: int, *,
-                 inputs: list[str] | None = None, outputs: list[str] | None = None,
-                 remainder: str = "keep", shuffle: bool = False, seed: int | None = None,
-                 allow_nonfinite: bool = False, **kwargs):
+    def __init__(
+        self,
+        arrays: Mapping[str, Any],
+        batch_size: int,
+        *,
+        inputs: list[str] | None = None,
+        outputs: list[str] | None = None,
+        remainder: str = "keep",
+        shuffle: bool = False,
+        seed: int | None = None,
+        allow_nonfinite: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if remainder not in REMAINDERS:
-            raise DataError(f"remainder must be one of {', '.join(REMAINDERS)}. "
-                            f"Received: {remainder!r}")
+            raise DataError(
+                f"remainder must be one of {', '.join(REMAINDERS)}. Received: {remainder!r}"
+            )
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise DataError(f"batch_size must be a whole number of at least 1. "
-                            f"Received: {batch_size!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                                 or seed < 0):
-            raise DataError(f"the shuffling seed must be a whole number of at least 0. "
-                            f"Received: {seed!r}")
+            raise DataError(
+                f"batch_size must be a whole number of at least 1. Received: {batch_size!r}"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise DataError(
+                f"the shuffling seed must be a whole number of at least 0. Received: {seed!r}"
+            )
         if inputs is None and outputs is None:
             if "x" not in arrays:
-                raise DataError("name the model's inputs and outputs (inputs=[...], "
-                                "outputs=[...]), or use the arrays 'x' and 'y' for a "
-                                f"single-input model. Received arrays: {', '.join(arrays)}")
+                raise DataError(
+                    "name the model's inputs and outputs (inputs=[...], "
+                    "outputs=[...]), or use the arrays 'x' and 'y' for a "
+                    f"single-input model. Received arrays: {', '.join(arrays)}"
+                )
             inputs, outputs = ["x"], ["y"] if "y" in arrays else []
         inputs, outputs = list(inputs or []), list(outputs or [])
         missing = [n for n in inputs + outputs if n not in arrays]
         if missing:
-            raise DataError(f"no array named {', '.join(repr(m) for m in missing)}. "
-                            f"Received arrays: {', '.join(arrays) or 'none'}")
+            raise DataError(
+                f"no array named {', '.join(repr(m) for m in missing)}. "
+                f"Received arrays: {', '.join(arrays) or 'none'}"
+            )
         for name in inputs + outputs:
             _check_array(name, arrays[name])
         lengths = {n: len(arrays[n]) for n in inputs + outputs}
         first = next(iter(lengths))
         for name, length in lengths.items():
             if length != lengths[first]:
-                raise DataError(f"array '{name}' has {length} samples, but '{first}' has "
-                                f"{lengths[first]}: every array needs the same number of samples")
+                raise DataError(
+                    f"array '{name}' has {length} samples, but '{first}' has "
+                    f"{lengths[first]}: every array needs the same number of samples"
+                )
         self.arrays = {n: arrays[n] for n in inputs + outputs}
         self.inputs, self.outputs = inputs, outputs
         self.batch_size, self.remainder = batch_size, remainder
@@ -298,8 +365,10 @@ class BatchSequence(keras.utils.PyDataset):
             where = index[0] if len(index) == 1 else index
             message = f"array '{name}' holds {value} at index {where}"
             if not allow_nonfinite:
-                raise DataError(f"{message}: NaN and infinity make every weight NaN. Fix the "
-                                "data, or allow them explicitly (--allow-nonfinite)")
+                raise DataError(
+                    f"{message}: NaN and infinity make every weight NaN. Fix the "
+                    "data, or allow them explicitly (--allow-nonfinite)"
+                )
             self.warnings.append(message)
         self._epoch = 0
         self._order = self._permutation()
@@ -307,15 +376,21 @@ class BatchSequence(keras.utils.PyDataset):
     def _check_batches(self) -> None:
         settings = f"batch_size: {self.batch_size}, remainder: {self.remainder}"
         if self.samples == 0:
-            raise DataError(f"the arrays hold no samples ({', '.join(self.arrays)}); "
-                            f"nothing to make batches of ({settings})")
+            raise DataError(
+                f"the arrays hold no samples ({', '.join(self.arrays)}); "
+                f"nothing to make batches of ({settings})"
+            )
         if self.remainder == "drop" and self.samples < self.batch_size:
-            raise DataError(f"no full batch of {self.batch_size} in {self.samples} samples "
-                            f"({settings}): use a smaller batch_size, or remainder: keep or pad")
+            raise DataError(
+                f"no full batch of {self.batch_size} in {self.samples} samples "
+                f"({settings}): use a smaller batch_size, or remainder: keep or pad"
+            )
         if self.remainder == "pad" and self.samples < self.batch_size:
-            raise DataError(f"padding {self.samples} samples up to a batch of "
-                            f"{self.batch_size} would train mostly on copies ({settings}): use "
-                            f"a batch_size of at most {self.samples}, or remainder: keep")
+            raise DataError(
+                f"padding {self.samples} samples up to a batch of "
+                f"{self.batch_size} would train mostly on copies ({settings}): use "
+                f"a batch_size of at most {self.samples}, or remainder: keep"
+            )
 
     @classmethod
     def for_model(cls, model, arrays: Mapping[str, Any], batch_size: int, **kwargs):
@@ -333,8 +408,10 @@ class BatchSequence(keras.utils.PyDataset):
                 expected = tuple(tensor.shape[1:])
                 got = tuple(np.shape(arrays[name])[1:])
                 if not _fits(got, expected):
-                    raise DataError(f"array '{name}' has samples of shape {got}, but the model's "
-                                    f"input '{name}' takes {expected} (None: any length)")
+                    raise DataError(
+                        f"array '{name}' has samples of shape {got}, but the model's "
+                        f"input '{name}' takes {expected} (None: any length)"
+                    )
                 _check_kind(name, arrays[name], tensor, "input")
         losses = _losses_by_output(model, outputs)
         for name, tensor in zip(outputs, model.outputs):
@@ -347,7 +424,8 @@ class BatchSequence(keras.utils.PyDataset):
                         f"array '{name}' has targets of shape {got}, but the model's output "
                         f"'{name}' gives {expected} and its loss {losses[name]} compares "
                         f"them {'as class indices' if losses[name] in _SPARSE else 'element by element'}"
-                        " (None: any length)")
+                        " (None: any length)"
+                    )
                 _check_kind(name, arrays[name], tensor, "output")
         return cls(arrays, batch_size, inputs=inputs, outputs=outputs, **kwargs)
 
@@ -406,12 +484,16 @@ def _check_array(name: str, array) -> None:
         raise DataError(f"array '{name}' is a single value; samples go along its first axis")
     dtype = np.dtype(dtype)
     if dtype.kind == "O" or (dtype.kind == "V" and dtype.type is np.void):
-        raise DataError(f"array '{name}' has dtype {dtype}, which a model cannot take: save "
-                        "numbers (or strings, for a string input)")
+        raise DataError(
+            f"array '{name}' has dtype {dtype}, which a model cannot take: save "
+            "numbers (or strings, for a string input)"
+        )
 
 
 def _check_kind(name: str, array, tensor, what: str) -> None:
     given, wanted = _kind(array.dtype), "string" if tensor.dtype == "string" else "number"
     if given != wanted:
-        raise DataError(f"array '{name}' holds {given}s (dtype {np.dtype(array.dtype)}), but "
-                        f"the model's {what} '{name}' is {tensor.dtype}")
+        raise DataError(
+            f"array '{name}' holds {given}s (dtype {np.dtype(array.dtype)}), but "
+            f"the model's {what} '{name}' is {tensor.dtype}"
+        )

@@ -16,8 +16,9 @@ def describe_layer(cls: Any) -> dict:
     class is also registered with Keras's serialization (package `graphspec`) unless it
     already is, so saved models find it again on load."""
     if not (inspect.isclass(cls) and issubclass(cls, keras.layers.Layer)):
-        raise RegistryError(f"register_layer expects a keras.layers.Layer subclass. "
-                            f"Received: {cls!r}")
+        raise RegistryError(
+            f"register_layer expects a keras.layers.Layer subclass. Received: {cls!r}"
+        )
     entry = layer_entry(cls)
     if entry["input_form"] == "single":  # a custom layer may take one tensor or a list
         entry["inputs"], entry["input_form"], entry["outputs"] = [1, None], "auto", None

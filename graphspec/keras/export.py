@@ -14,7 +14,6 @@ private graph attributes.
 from __future__ import annotations
 
 import copy
-
 import inspect
 import math
 from typing import Any
@@ -62,13 +61,17 @@ def _check_graph(model) -> None:
         return
     where = f"{cls.__module__}.{cls.__qualname__}"
     if any(c.__name__ == "Functional" and c.__module__.startswith("keras") for c in cls.__mro__):
-        raise ExportError(f"model '{model.name}' is an instance of {where}, a subclass of the "
-                          "functional keras.Model: export keras.Model(model.inputs, "
-                          "model.outputs), the same graph without the subclass")
-    raise ExportError(f"model '{model.name}' is a subclassed model ({where}), whose call() is "
-                      "Python code: it has no graph to export. Rebuild it with the functional "
-                      "API (keras.Model(inputs, outputs)) or keras.Sequential, and register "
-                      "its custom layers with graphspec.register_layer")
+        raise ExportError(
+            f"model '{model.name}' is an instance of {where}, a subclass of the "
+            "functional keras.Model: export keras.Model(model.inputs, "
+            "model.outputs), the same graph without the subclass"
+        )
+    raise ExportError(
+        f"model '{model.name}' is a subclassed model ({where}), whose call() is "
+        "Python code: it has no graph to export. Rebuild it with the functional "
+        "API (keras.Model(inputs, outputs)) or keras.Sequential, and register "
+        "its custom layers with graphspec.register_layer"
+    )
 
 
 def layer_type(layer) -> str:
@@ -83,12 +86,16 @@ def layer_type(layer) -> str:
     if builtin and builtin.module == cls.__module__:
         return cls.__name__
     if cls is keras.layers.Lambda:
-        raise ExportError(f"layer '{layer.name}' is a Keras Lambda, which holds Python "
-                          "bytecode a spec cannot express. Register the function with "
-                          "graphspec.register_op and rebuild the model with an op node.")
-    raise ExportError(f"layer '{layer.name}' is an instance of {cls.__module__}."
-                      f"{cls.__qualname__}, which graphspec does not know. Register it "
-                      "with graphspec.register_layer (and import that plugin) to export it.")
+        raise ExportError(
+            f"layer '{layer.name}' is a Keras Lambda, which holds Python "
+            "bytecode a spec cannot express. Register the function with "
+            "graphspec.register_op and rebuild the model with an op node."
+        )
+    raise ExportError(
+        f"layer '{layer.name}' is an instance of {cls.__module__}."
+        f"{cls.__qualname__}, which graphspec does not know. Register it "
+        "with graphspec.register_layer (and import that plugin) to export it."
+    )
 
 
 class ArgMinimizer:
@@ -140,15 +147,21 @@ class ArgMinimizer:
         if isinstance(value, dict) and "class_name" in value and "config" in value:
             module = value.get("module") or ""
             cls = getattr(keras.layers, value["class_name"], None)
-            if module.startswith("keras") and cls is not None and isinstance(cls, type) \
-                    and issubclass(cls, keras.layers.Layer):
+            if (
+                module.startswith("keras")
+                and cls is not None
+                and isinstance(cls, type)
+                and issubclass(cls, keras.layers.Layer)
+            ):
                 nested = keras.saving.deserialize_keras_object(value)
                 nested_type = layer_type(nested)
                 return {"layer": nested_type, "args": self.args(nested, nested_type)}
             out = {"class_name": value["class_name"], "config": _plain(value["config"])}
             if module and not module.startswith("keras"):
-                raise ExportError(f"layer '{layer.name}' has an argument of class "
-                                  f"{module}.{value['class_name']}, which a spec cannot name")
+                raise ExportError(
+                    f"layer '{layer.name}' has an argument of class "
+                    f"{module}.{value['class_name']}, which a spec cannot name"
+                )
             return out
         if isinstance(value, dict):
             return {k: self.arg_value(v, layer) for k, v in value.items()}
@@ -168,8 +181,10 @@ class _Exporter:
             raise ExportError(f"expected a keras.Model. Received: {type(model).__name__}")
         _check_graph(model)
         if not model.built or not getattr(model, "inputs", None):
-            raise ExportError(f"model '{model.name}' has no inputs yet: build it (call it on "
-                              "data or give it a keras.Input) before exporting")
+            raise ExportError(
+                f"model '{model.name}' has no inputs yet: build it (call it on "
+                "data or give it a keras.Input) before exporting"
+            )
         doc = {"graphspec": FORMAT_VERSION, "name": model.name}
         if isinstance(model, keras.Sequential):
             body = self.sequential(model)
@@ -193,8 +208,11 @@ class _Exporter:
         if not isinstance(layer, keras.layers.Layer):
             return {"name": name, **_raw_op(layer, call)}
         if isinstance(layer, Op):  # an op node of a model graphspec built
-            return {"name": name, "op": layer.op, **({"args": _plain(layer.op_args)}
-                                                     if layer.op_args else {})}
+            return {
+                "name": name,
+                "op": layer.op,
+                **({"args": _plain(layer.op_args)} if layer.op_args else {}),
+            }
         kind = layer_type(layer)
         node = {"name": name, "layer": kind}
         args = self.minimizer.args(layer, kind)
@@ -208,11 +226,15 @@ class _Exporter:
         if name in self.blocks:
             raise ExportError(f"two different sub-models are both named '{name}'; rename one")
         inner = _Exporter(self.minimizer)
-        body = inner.sequential(model) if isinstance(model, keras.Sequential) \
+        body = (
+            inner.sequential(model)
+            if isinstance(model, keras.Sequential)
             else inner.functional(model, Topology(model))
+        )
         if inner.blocks:
-            raise ExportError(f"sub-model '{name}' contains sub-models itself; one level of "
-                              "nesting is supported")
+            raise ExportError(
+                f"sub-model '{name}' contains sub-models itself; one level of nesting is supported"
+            )
         block = {"nested": True, "inputs": list(body["inputs"]), "layers": body["layers"]}
         if not isinstance(model, keras.Sequential):
             block["model"] = "functional"
@@ -287,7 +309,7 @@ def _inputs_of(call: Call, ref) -> Any:
     if not isinstance(op, keras.layers.Layer):
         name = snake_case(type(op).__name__)
         tensors = _raw_call(call, name)[0]
-        leading = list(tensors) == list(builtin_op(name).positional[:len(tensors)])
+        leading = list(tensors) == list(builtin_op(name).positional[: len(tensors)])
         refs = {k: ref(t) for k, t in tensors.items()}
         if leading:
             return next(iter(refs.values())) if len(refs) == 1 else list(refs.values())
@@ -302,13 +324,16 @@ def _inputs_of(call: Call, ref) -> Any:
             return ref(value)
         if isinstance(value, (list, tuple)) and value and all(is_tensor(v) for v in value):
             return [ref(v) for v in value]
-        raise ExportError(f"layer '{op.name}' is called with {where}={value!r}, which is "
-                          "not a tensor; a spec passes only tensors to a call")
+        raise ExportError(
+            f"layer '{op.name}' is called with {where}={value!r}, which is "
+            "not a tensor; a spec passes only tensors to a call"
+        )
 
     # None is every call argument's default; a recorded training=False is what Keras
     # does anyway outside training (fit() passes training=True to every layer).
-    extra = {k: v for k, v in kwargs.items()
-             if v is not None and not (k == "training" and v is False)}
+    extra = {
+        k: v for k, v in kwargs.items() if v is not None and not (k == "training" and v is False)
+    }
     if not extra and len(args) == 1:
         if isinstance(args[0], dict):  # an op node's mapping `in`
             return {k: convert(v, k) for k, v in args[0].items()}
@@ -316,12 +341,14 @@ def _inputs_of(call: Call, ref) -> Any:
     if not extra and all(is_tensor(a) for a in args):
         return [ref(a) for a in args]
     # Tensors passed by name (initial_state, mask, ...): a mapping by call argument.
-    params = [p for p in inspect.signature(op.call).parameters][:len(args)]
+    params = [p for p in inspect.signature(op.call).parameters][: len(args)]
     mapping = {p: convert(a, p) for p, a in zip(params, args)}
     for key, value in extra.items():
         if key == "training" and isinstance(value, bool):
-            raise ExportError(f"layer '{op.name}' is called with training={value}, which a "
-                              "spec cannot express (it would always train)")
+            raise ExportError(
+                f"layer '{op.name}' is called with training={value}, which a "
+                "spec cannot express (it would always train)"
+            )
         mapping[key] = convert(value, key)
     return mapping
 
@@ -331,8 +358,10 @@ def _raw_op(op, call: Call) -> dict:
     model): an op node named after its keras.ops function; constants become `args`."""
     name = snake_case(type(op).__name__)
     if builtin_op(name) is None:
-        raise ExportError(f"operation '{op.name}' ({type(op).__module__}."
-                          f"{type(op).__name__}) has no keras.ops function to name it")
+        raise ExportError(
+            f"operation '{op.name}' ({type(op).__module__}."
+            f"{type(op).__name__}) has no keras.ops function to name it"
+        )
     config = {k: v for k, v in op.get_config().items() if k != "name"}
     args = _plain({**config, **_raw_call(call, name)[1]})
     return {"op": name, **({"args": args} if args else {})}
@@ -357,9 +386,9 @@ def _is_chain(model, topology: Topology) -> bool:
         return False
     ops = [c.op for c in topology.calls]
     # Raw operations count too: `auto` makes a Sequential of a chain of op nodes as well.
-    return (len(set(map(id, ops))) == len(ops)
-            and all(len(c.tensors) == 1 and topology.n_outputs(c.op.name) == 1
-                    for c in topology.calls))
+    return len(set(map(id, ops))) == len(ops) and all(
+        len(c.tensors) == 1 and topology.n_outputs(c.op.name) == 1 for c in topology.calls
+    )
 
 
 def _with_in(entry: dict, wired: Any) -> dict:
@@ -383,6 +412,7 @@ def describe(model) -> dict:
     """name -> (what, class or op, config without names) for each operation of a model,
     nested models included. A Keras operation used on tensors directly (`x + y`) and
     graphspec's op layer for the same op describe alike: both are the op by its name."""
+
     def plain(value):
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
@@ -457,8 +487,10 @@ def application(name: str):
     builder = getattr(keras.applications, short, None)
     if not short or not short[0].isupper() or builder is None or not callable(builder):
         known = [n for n in dir(keras.applications) if n[:1].isupper()]
-        raise ExportError(f"'{name}' is not an architecture of keras.applications. "
-                          f"{did_you_mean(short, known) or 'Known: ' + ', '.join(known)}")
+        raise ExportError(
+            f"'{name}' is not an architecture of keras.applications. "
+            f"{did_you_mean(short, known) or 'Known: ' + ', '.join(known)}"
+        )
     # Layers that Keras names itself (the input, `add`, `re_lu`) get the names they get in
     # a new process, whatever was built before: two exports in one process compare.
     keras.backend.clear_session()

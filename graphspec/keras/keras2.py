@@ -43,18 +43,31 @@ _MODELS = {"Functional": "functional", "Model": "functional", "Sequential": "seq
 
 # Keras 2 class names that Keras 3 spells differently (aliases and short-lived TF names).
 _RENAMED = {
-    "Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D",
-    "Deconvolution2D": "Conv2DTranspose", "Convolution2DTranspose": "Conv2DTranspose",
-    "Deconvolution3D": "Conv3DTranspose", "Convolution3DTranspose": "Conv3DTranspose",
-    "SeparableConvolution1D": "SeparableConv1D", "SeparableConvolution2D": "SeparableConv2D",
-    "MaxPool1D": "MaxPooling1D", "MaxPool2D": "MaxPooling2D", "MaxPool3D": "MaxPooling3D",
-    "AvgPool1D": "AveragePooling1D", "AvgPool2D": "AveragePooling2D",
-    "AvgPool3D": "AveragePooling3D", "GlobalMaxPool1D": "GlobalMaxPooling1D",
-    "GlobalMaxPool2D": "GlobalMaxPooling2D", "GlobalMaxPool3D": "GlobalMaxPooling3D",
-    "GlobalAvgPool1D": "GlobalAveragePooling1D", "GlobalAvgPool2D": "GlobalAveragePooling2D",
+    "Convolution1D": "Conv1D",
+    "Convolution2D": "Conv2D",
+    "Convolution3D": "Conv3D",
+    "Deconvolution2D": "Conv2DTranspose",
+    "Convolution2DTranspose": "Conv2DTranspose",
+    "Deconvolution3D": "Conv3DTranspose",
+    "Convolution3DTranspose": "Conv3DTranspose",
+    "SeparableConvolution1D": "SeparableConv1D",
+    "SeparableConvolution2D": "SeparableConv2D",
+    "MaxPool1D": "MaxPooling1D",
+    "MaxPool2D": "MaxPooling2D",
+    "MaxPool3D": "MaxPooling3D",
+    "AvgPool1D": "AveragePooling1D",
+    "AvgPool2D": "AveragePooling2D",
+    "AvgPool3D": "AveragePooling3D",
+    "GlobalMaxPool1D": "GlobalMaxPooling1D",
+    "GlobalMaxPool2D": "GlobalMaxPooling2D",
+    "GlobalMaxPool3D": "GlobalMaxPooling3D",
+    "GlobalAvgPool1D": "GlobalAveragePooling1D",
+    "GlobalAvgPool2D": "GlobalAveragePooling2D",
     "GlobalAvgPool3D": "GlobalAveragePooling3D",
-    "UnifiedLSTM": "LSTM", "UnifiedGRU": "GRU",
-    "BatchNormalizationV1": "BatchNormalization", "BatchNormalizationV2": "BatchNormalization",
+    "UnifiedLSTM": "LSTM",
+    "UnifiedGRU": "GRU",
+    "BatchNormalizationV1": "BatchNormalization",
+    "BatchNormalizationV2": "BatchNormalization",
 }
 
 # Keras 2 layers without an exact Keras 3 counterpart, and why.
@@ -69,15 +82,29 @@ _NO_COUNTERPART = {
 }
 
 # The legacy `Merge` layer (Keras 2.0, 2.1): each named mode and the Keras 3 layer for it.
-_MERGE_MODES = {"sum": "Add", "mul": "Multiply", "ave": "Average", "max": "Maximum",
-                "concat": "Concatenate", "dot": "Dot"}
+_MERGE_MODES = {
+    "sum": "Add",
+    "mul": "Multiply",
+    "ave": "Average",
+    "max": "Maximum",
+    "concat": "Concatenate",
+    "dot": "Dot",
+}
 
 # Where the model's input shape is written on a layer; never a constructor argument here.
 _INPUT_KEYS = ("batch_input_shape", "batch_shape", "input_shape")
 
 _ANY = object()
-_RECURRENT = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
-              "Bidirectional"}
+_RECURRENT = {
+    "LSTM",
+    "GRU",
+    "SimpleRNN",
+    "RNN",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
+    "Bidirectional",
+}
 _BN = ("BatchNormalization",)
 _SEPARABLE = ("SeparableConv1D", "SeparableConv2D")
 # Keras 2 arguments that Keras 3 removed: (the value at which dropping one changes nothing,
@@ -105,8 +132,9 @@ _RENORM = ("renorm", "renorm_clipping", "renorm_momentum")
 
 # Activations whose Keras 2 and Keras 3 functions differ (Keras 2's hard_sigmoid is
 # clip(0.2 x + 0.5, 0, 1); Keras 3's is relu6(x + 3) / 6).
-_CHANGED_ACTIVATIONS = {"hard_sigmoid": "Keras 2 computes clip(0.2 * x + 0.5, 0, 1), Keras 3 "
-                        "relu6(x + 3) / 6"}
+_CHANGED_ACTIVATIONS = {
+    "hard_sigmoid": "Keras 2 computes clip(0.2 * x + 0.5, 0, 1), Keras 3 relu6(x + 3) / 6"
+}
 
 # TensorFlow functions that Keras 2 recorded as TFOpLambda layers (`x + 3.0`, `tf.concat`),
 # and the keras.ops function that computes the same: (op, its parameter for the function's
@@ -115,18 +143,30 @@ _CHANGED_ACTIVATIONS = {"hard_sigmoid": "Keras 2 computes clip(0.2 * x + 0.5, 0,
 _BINARY = {"y": "x2"}
 _REDUCE = {"axis": "axis", "keepdims": "keepdims"}
 _TF_OPS = {
-    "__operators__.add": ("add", "x1", _BINARY), "math.add": ("add", "x1", _BINARY),
-    "math.subtract": ("subtract", "x1", _BINARY), "math.multiply": ("multiply", "x1", _BINARY),
-    "math.truediv": ("true_divide", "x1", _BINARY), "math.maximum": ("maximum", "x1", _BINARY),
-    "math.minimum": ("minimum", "x1", _BINARY), "math.pow": ("power", "x1", _BINARY),
-    "math.reduce_mean": ("mean", "x", _REDUCE), "math.reduce_sum": ("sum", "x", _REDUCE),
-    "math.reduce_max": ("max", "x", _REDUCE), "math.reduce_min": ("min", "x", _REDUCE),
-    "nn.relu": ("relu", "x", {}), "nn.relu6": ("relu6", "x", {}),
-    "math.sigmoid": ("sigmoid", "x", {}), "nn.sigmoid": ("sigmoid", "x", {}),
-    "math.tanh": ("tanh", "x", {}), "nn.tanh": ("tanh", "x", {}),
-    "nn.softmax": ("softmax", "x", {"axis": "axis"}), "math.exp": ("exp", "x", {}),
-    "math.sqrt": ("sqrt", "x", {}), "math.abs": ("absolute", "x", {}),
-    "math.square": ("square", "x", {}), "math.negative": ("negative", "x", {}),
+    "__operators__.add": ("add", "x1", _BINARY),
+    "math.add": ("add", "x1", _BINARY),
+    "math.subtract": ("subtract", "x1", _BINARY),
+    "math.multiply": ("multiply", "x1", _BINARY),
+    "math.truediv": ("true_divide", "x1", _BINARY),
+    "math.maximum": ("maximum", "x1", _BINARY),
+    "math.minimum": ("minimum", "x1", _BINARY),
+    "math.pow": ("power", "x1", _BINARY),
+    "math.reduce_mean": ("mean", "x", _REDUCE),
+    "math.reduce_sum": ("sum", "x", _REDUCE),
+    "math.reduce_max": ("max", "x", _REDUCE),
+    "math.reduce_min": ("min", "x", _REDUCE),
+    "nn.relu": ("relu", "x", {}),
+    "nn.relu6": ("relu6", "x", {}),
+    "math.sigmoid": ("sigmoid", "x", {}),
+    "nn.sigmoid": ("sigmoid", "x", {}),
+    "math.tanh": ("tanh", "x", {}),
+    "nn.tanh": ("tanh", "x", {}),
+    "nn.softmax": ("softmax", "x", {"axis": "axis"}),
+    "math.exp": ("exp", "x", {}),
+    "math.sqrt": ("sqrt", "x", {}),
+    "math.abs": ("absolute", "x", {}),
+    "math.square": ("square", "x", {}),
+    "math.negative": ("negative", "x", {}),
     "concat": ("concatenate", "xs", {"axis": "axis"}),
     "expand_dims": ("expand_dims", "x", {"axis": "axis"}),
     "transpose": ("transpose", "x", {"perm": "axes"}),
@@ -146,12 +186,17 @@ class _Ref:
 
 
 def _is_ref(value: Any) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) in (3, 4)
-            and isinstance(value[0], str) and isinstance(value[1], int)
-            and isinstance(value[2], int))
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) in (3, 4)
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and isinstance(value[2], int)
+    )
 
 
 # -- reading files ---------------------------------------------------------------------------
+
 
 def read_config(path: str | Path) -> dict:
     """The model config of a Keras 2 `.h5` or `.json` file, as plain data:
@@ -159,15 +204,18 @@ def read_config(path: str | Path) -> dict:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ExportError(f"'{path}' is not a Keras 2 model file. Expected a .h5 file "
-                          f"(model.save) or a .json file (model.to_json()). Received suffix: "
-                          f"'{suffix}'")
+        raise ExportError(
+            f"'{path}' is not a Keras 2 model file. Expected a .h5 file "
+            f"(model.save) or a .json file (model.to_json()). Received suffix: "
+            f"'{suffix}'"
+        )
     if not path.is_file():
         raise ExportError(f"'{path}' does not exist or is not a file")
     if suffix == ".json":
         if path.stat().st_size > _MAX_JSON:
-            raise ExportError(f"'{path}' is larger than {_MAX_JSON // 2**20} MB: not a model's "
-                              "JSON")
+            raise ExportError(
+                f"'{path}' is larger than {_MAX_JSON // 2**20} MB: not a model's JSON"
+            )
         text, version = path.read_bytes(), None
     else:
         text, version = _h5_config(path)
@@ -176,12 +224,16 @@ def read_config(path: str | Path) -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ExportError(f"'{path}' does not hold a model's JSON: {exc}") from None
     if not isinstance(config, dict) or not isinstance(config.get("config"), (dict, list)):
-        raise ExportError(f"'{path}' holds JSON that describes no model (expected the output "
-                          "of model.to_json(): {\"class_name\": ..., \"config\": ...})")
+        raise ExportError(
+            f"'{path}' holds JSON that describes no model (expected the output "
+            'of model.to_json(): {"class_name": ..., "config": ...})'
+        )
     version = str(config.get("keras_version") or version or "")
     if version.startswith("1."):
-        raise ExportError(f"'{path}' was written by Keras {version}, whose argument names "
-                          "Keras 2 renamed: load and save it with Keras 2 first")
+        raise ExportError(
+            f"'{path}' was written by Keras {version}, whose argument names "
+            "Keras 2 renamed: load and save it with Keras 2 first"
+        )
     return config
 
 
@@ -190,10 +242,15 @@ def _h5_config(path: Path) -> tuple[str, str | None]:
         with h5py.File(path, "r") as f:
             attrs = dict(f.attrs)
             if "model_config" not in attrs:
-                what = ("only weights (model.save_weights)" if "layer_names" in attrs
-                        or "layers" in f or "model_weights" in f else "no Keras model")
-                raise ExportError(f"'{path}' holds {what}: export the architecture from the "
-                                  "model's JSON (model.to_json()) or a full model.save file")
+                what = (
+                    "only weights (model.save_weights)"
+                    if "layer_names" in attrs or "layers" in f or "model_weights" in f
+                    else "no Keras model"
+                )
+                raise ExportError(
+                    f"'{path}' holds {what}: export the architecture from the "
+                    "model's JSON (model.to_json()) or a full model.save file"
+                )
             version = attrs.get("keras_version")
             return _text(attrs["model_config"]), _text(version) if version is not None else None
     except OSError as exc:
@@ -205,6 +262,7 @@ def _text(value: Any) -> str:
 
 
 # -- translation -----------------------------------------------------------------------------
+
 
 def load_keras2(path: str | Path) -> dict:
     """The spec (plain data) of the Keras 2 model in a `.h5` or `.json` file. Raises
@@ -224,8 +282,9 @@ def from_config(config: dict) -> dict:
     except (AttributeError, IndexError, KeyError, TypeError) as exc:
         # The config is data from a file: a value of the wrong type where the format has
         # a mapping or a list is a damaged or foreign config, not a crash.
-        raise ExportError(f"not a Keras model config that graphspec can read "
-                          f"({type(exc).__name__}: {exc})") from None
+        raise ExportError(
+            f"not a Keras model config that graphspec can read ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 class _Translator:
@@ -237,12 +296,17 @@ class _Translator:
     def document(self, top: dict) -> dict:
         kind = _MODELS.get(top.get("class_name"))
         if kind is None:
-            raise ExportError(f"the file holds a {top.get('class_name')!r}, not a Sequential "
-                              "or functional model: a subclassed model's call() is Python "
-                              "code, with no graph a spec can describe")
+            raise ExportError(
+                f"the file holds a {top.get('class_name')!r}, not a Sequential "
+                "or functional model: a subclassed model's call() is Python "
+                "code, with no graph a spec can describe"
+            )
         config = top["config"]
-        body = self.sequential(config, ("config",)) if kind == "sequential" \
+        body = (
+            self.sequential(config, ("config",))
+            if kind == "sequential"
             else self.functional(config, ("config",))
+        )
         doc: dict = {"graphspec": FORMAT_VERSION, "name": _model_name(config, "model")}
         if kind == "functional":
             doc["model"] = "functional"  # a chain would otherwise come back as a Sequential
@@ -253,8 +317,9 @@ class _Translator:
 
     # -- models --------------------------------------------------------------------------------
     def sequential(self, config: Any, loc: tuple) -> dict:
-        layers, at = (config, loc) if isinstance(config, list) \
-            else (config.get("layers"), loc + ("layers",))
+        layers, at = (
+            (config, loc) if isinstance(config, list) else (config.get("layers"), loc + ("layers",))
+        )
         if not isinstance(layers, list) or not layers:
             raise ExportError(f"{pointer(at)}: a Sequential model without layers")
         for i, entry in enumerate(layers):
@@ -290,8 +355,10 @@ class _Translator:
         inputs = {}
         for ref in _leaves(config.get("input_layers"), loc + ("input_layers",)):
             if ref.layer not in entries or entries[ref.layer][1].get("class_name") != "InputLayer":
-                raise ExportError(f"{pointer(loc + ('input_layers',))}: the model input "
-                                  f"'{ref.layer}' is not an InputLayer of the model")
+                raise ExportError(
+                    f"{pointer(loc + ('input_layers',))}: the model input "
+                    f"'{ref.layer}' is not an InputLayer of the model"
+                )
             at, entry = entries[ref.layer]
             inputs[spec_name(ref.layer)] = _input(entry, at)[1]
 
@@ -306,33 +373,44 @@ class _Translator:
             node, kind = (None, "") if tf_op else self.layer(entry, at)
             for k, call in enumerate(calls):
                 if tf_op:  # an op has no weights: each call is a node of its own
-                    node, wired = graph.tf_op(entry, call, graph.names[name][k],
-                                              at + ("inbound_nodes", k))
+                    node, wired = graph.tf_op(
+                        entry, call, graph.names[name][k], at + ("inbound_nodes", k)
+                    )
                 else:
                     wired = graph.inputs(call, kind, at + ("inbound_nodes", k))
-                this = node if k == 0 or tf_op else {"name": graph.names[name][k],
-                                                     "share": graph.names[name][0]}
-                previous = nodes[-1]["name"] if nodes else (next(iter(inputs))
-                                                             if len(inputs) == 1 else None)
+                this = (
+                    node
+                    if k == 0 or tf_op
+                    else {"name": graph.names[name][k], "share": graph.names[name][0]}
+                )
+                previous = (
+                    nodes[-1]["name"]
+                    if nodes
+                    else (next(iter(inputs)) if len(inputs) == 1 else None)
+                )
                 if not (isinstance(wired, str) and wired == previous):
                     this = _with_in(this, wired)
                 nodes.append(this)
         outputs_at = loc + ("output_layers",)
-        outputs = _map(config.get("output_layers"),
-                       lambda r: graph.ref(r, outputs_at), outputs_at)
+        outputs = _map(config.get("output_layers"), lambda r: graph.ref(r, outputs_at), outputs_at)
         return {"inputs": inputs, "layers": nodes, "outputs": outputs}
 
     def nested_model(self, entry: dict, kind: str, loc: tuple) -> str:
         name = spec_name(_layer_name(entry))
         if self.nested:
-            raise ExportError(f"{pointer(loc)}: model '{name}' nests a model in a model that "
-                              "is nested itself; one level of nesting is supported")
+            raise ExportError(
+                f"{pointer(loc)}: model '{name}' nests a model in a model that "
+                "is nested itself; one level of nesting is supported"
+            )
         if name in self.blocks:
             raise ExportError(f"{pointer(loc)}: two nested models are both named '{name}'")
         inner = _Translator(self.minimizer, nested=True)
         config = entry["config"]
-        body = inner.sequential(config, loc + ("config",)) if kind == "sequential" \
+        body = (
+            inner.sequential(config, loc + ("config",))
+            if kind == "sequential"
             else inner.functional(config, loc + ("config",))
+        )
         block = {"nested": True, "inputs": list(body["inputs"]), "layers": body["layers"]}
         if kind == "functional":
             block["model"] = "functional"
@@ -349,8 +427,10 @@ class _Translator:
             block = self.nested_model(entry, _MODELS[cls], loc)
             return {"name": spec_name(name), "block": block}, cls
         if str(entry.get("module") or "").startswith(("keras.src.ops", "keras.ops")):
-            raise ExportError(f"{pointer(loc)}: '{name}' ({cls}) is a Keras 3 operation: save "
-                              "the model as .keras and export that")
+            raise ExportError(
+                f"{pointer(loc)}: '{name}' ({cls}) is a Keras 3 operation: save "
+                "the model as .keras and export that"
+            )
         kind, args = _translate(cls, config, loc, name)
         layer = _make(kind, args, loc, spec_name(name))
         node: dict = {"name": spec_name(name), "layer": layer_type(layer)}
@@ -366,15 +446,19 @@ def _translate(cls: Any, config: Any, loc: tuple, name: str) -> tuple[str, dict]
     if not isinstance(config, dict):
         raise ExportError(f"{what} has no config mapping")
     if cls == "Lambda":
-        raise ExportError(f"{what} is a Lambda layer, which holds Python bytecode that "
-                          "graphspec never loads (it could run anything). Register the "
-                          "function with graphspec.register_op and use an op node instead")
+        raise ExportError(
+            f"{what} is a Lambda layer, which holds Python bytecode that "
+            "graphspec never loads (it could run anything). Register the "
+            "function with graphspec.register_op and use an op node instead"
+        )
     if cls in ("TFOpLambda", "SlicingOpLambda"):
-        raise ExportError(f"{what} applies the TensorFlow function "
-                          f"'tf.{config.get('function')}' directly to a tensor, and no "
-                          "keras.ops function is known to compute exactly the same (known: "
-                          f"{', '.join('tf.' + f for f in _TF_OPS)}). Replace it with a "
-                          "layer in the Keras 2 model, or write the op node by hand")
+        raise ExportError(
+            f"{what} applies the TensorFlow function "
+            f"'tf.{config.get('function')}' directly to a tensor, and no "
+            "keras.ops function is known to compute exactly the same (known: "
+            f"{', '.join('tf.' + f for f in _TF_OPS)}). Replace it with a "
+            "layer in the Keras 2 model, or write the op node by hand"
+        )
     if cls in _NO_COUNTERPART:
         raise ExportError(f"{what} has no Keras 3 counterpart: {_NO_COUNTERPART[cls]}")
     if cls == "Merge":
@@ -385,9 +469,11 @@ def _translate(cls: Any, config: Any, loc: tuple, name: str) -> tuple[str, dict]
     if not _known_layer(kind):
         known = [n for n in dir(keras.layers) if n[:1].isupper()]
         hint = did_you_mean(kind, known)
-        raise ExportError(f"{what} has no Keras 3 counterpart: keras.layers has no '{kind}' "
-                          "and no plugin registered one (graphspec.register_layer)"
-                          + (f"; {hint}" if hint else ""))
+        raise ExportError(
+            f"{what} has no Keras 3 counterpart: keras.layers has no '{kind}' "
+            "and no plugin registered one (graphspec.register_layer)"
+            + (f"; {hint}" if hint else "")
+        )
     return kind, _args(kind, config, loc, what)
 
 
@@ -395,15 +481,20 @@ def _known_layer(kind: str) -> bool:
     if LAYERS.get(kind) is not None:
         return True
     cls = getattr(keras.layers, kind, None)
-    return isinstance(cls, type) and issubclass(cls, keras.layers.Layer) \
+    return (
+        isinstance(cls, type)
+        and issubclass(cls, keras.layers.Layer)
         and LAYERS.signature(kind) is not None
+    )
 
 
 def _merge(config: dict, what: str) -> tuple[str, dict]:
     mode = config.get("mode")
     if config.get("layers") or not isinstance(mode, str) or mode not in _MERGE_MODES:
-        raise ExportError(f"{what} merges with mode {mode!r}, which no Keras 3 layer computes "
-                          f"exactly (known modes: {', '.join(_MERGE_MODES)})")
+        raise ExportError(
+            f"{what} merges with mode {mode!r}, which no Keras 3 layer computes "
+            f"exactly (known modes: {', '.join(_MERGE_MODES)})"
+        )
     kind = _MERGE_MODES[mode]
     out = {"name": config.get("name")}
     if kind == "Concatenate":
@@ -424,15 +515,18 @@ def _args(kind: str, config: dict, loc: tuple, what: str) -> dict:
         if kind in classes and (neutral is _ANY or value == neutral):
             continue
         if kind in classes:
-            raise ExportError(f"{what} sets {key}={value!r}, which Keras 3 cannot do: it "
-                              f"has no '{key}' argument")
+            raise ExportError(
+                f"{what} sets {key}={value!r}, which Keras 3 cannot do: it has no '{key}' argument"
+            )
         out[key] = _value(key, value, loc + ("config", key), what)
     if kind == "LeakyReLU" and "alpha" in out:  # renamed in Keras 3
         out["negative_slope"] = out.pop("alpha")
     if kind == "BatchNormalization" and isinstance(out.get("axis"), list):
         if len(out["axis"]) != 1:
-            raise ExportError(f"{what} normalizes over the axes {out['axis']}; Keras 3's "
-                              "BatchNormalization takes one axis")
+            raise ExportError(
+                f"{what} normalizes over the axes {out['axis']}; Keras 3's "
+                "BatchNormalization takes one axis"
+            )
         out["axis"] = out["axis"][0]
     return out
 
@@ -442,9 +536,11 @@ def _value(key: str, value: Any, loc: tuple, what: str) -> Any:
         return _dtype(value, what)
     if key in ("activation", "recurrent_activation"):
         return _activation(value, what, key)
-    for suffix, module in (("_initializer", keras.initializers),
-                           ("_regularizer", keras.regularizers),
-                           ("_constraint", keras.constraints)):
+    for suffix, module in (
+        ("_initializer", keras.initializers),
+        ("_regularizer", keras.regularizers),
+        ("_constraint", keras.constraints),
+    ):
         if key.endswith(suffix):
             return _object(value, module, what, key)
     if key in ("layer", "backward_layer", "cell") and isinstance(value, dict):
@@ -452,8 +548,10 @@ def _value(key: str, value: Any, loc: tuple, what: str) -> Any:
     if key == "cells" and isinstance(value, list):
         return [_nested_layer(v, loc + (i,), what) for i, v in enumerate(value)]
     if isinstance(value, dict) and "class_name" in value:
-        raise ExportError(f"{what} has an argument {key} of class {value['class_name']}, "
-                          "which graphspec does not translate")
+        raise ExportError(
+            f"{what} has an argument {key} of class {value['class_name']}, "
+            "which graphspec does not translate"
+        )
     return value
 
 
@@ -470,8 +568,12 @@ def _dtype(value: Any, what: str) -> Any:
     """A dtype name or a dtype policy's name (`mixed_float16`): Keras 3 takes both."""
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, dict) and value.get("class_name") in ("Policy", "DTypePolicy",
-                                                               "PolicyV1", "FloatDTypePolicy"):
+    if isinstance(value, dict) and value.get("class_name") in (
+        "Policy",
+        "DTypePolicy",
+        "PolicyV1",
+        "FloatDTypePolicy",
+    ):
         name = (value.get("config") or {}).get("name")
         if isinstance(name, str):
             return name
@@ -479,19 +581,26 @@ def _dtype(value: Any, what: str) -> Any:
 
 
 def _activation(value: Any, what: str, key: str) -> str:
-    if isinstance(value, dict) and value.get("class_name") in ("function", "Activation") \
-            and isinstance(value.get("config"), str):
+    if (
+        isinstance(value, dict)
+        and value.get("class_name") in ("function", "Activation")
+        and isinstance(value.get("config"), str)
+    ):
         value = value["config"]  # a function serialized with its module (Keras 2.13+)
     if not isinstance(value, str):
         raise ExportError(f"{what} has {key}={value!r}, not the name of an activation")
     if value in _CHANGED_ACTIVATIONS:
-        raise ExportError(f"{what} uses the activation '{value}' ({key}), which has no exact "
-                          f"Keras 3 counterpart: {_CHANGED_ACTIVATIONS[value]}")
+        raise ExportError(
+            f"{what} uses the activation '{value}' ({key}), which has no exact "
+            f"Keras 3 counterpart: {_CHANGED_ACTIVATIONS[value]}"
+        )
     try:
         keras.activations.get(value)
     except Exception:
-        raise ExportError(f"{what} uses the activation '{value}' ({key}), which Keras 3 does "
-                          "not have (a custom function of the Keras 2 model?)") from None
+        raise ExportError(
+            f"{what} uses the activation '{value}' ({key}), which Keras 3 does "
+            "not have (a custom function of the Keras 2 model?)"
+        ) from None
     return value
 
 
@@ -508,20 +617,23 @@ def _object(value: Any, module, what: str, key: str) -> Any:
         obj = {"class_name": value["class_name"], "config": config}
         cls = getattr(module, value["class_name"], None)
         if not isinstance(cls, type):
-            raise ExportError(f"{what} has {key} of class {value['class_name']}, which "
-                              f"keras.{kind} does not have")
+            raise ExportError(
+                f"{what} has {key} of class {value['class_name']}, which keras.{kind} does not have"
+            )
     else:
         raise ExportError(f"{what} has {key}={value!r}, which is not one of keras.{kind}")
     try:
         module.get(obj)
     except Exception as exc:
-        raise ExportError(f"{what} has {key}={value!r}, which keras.{kind} cannot make: "
-                          f"{exc}") from None
+        raise ExportError(
+            f"{what} has {key}={value!r}, which keras.{kind} cannot make: {exc}"
+        ) from None
     return obj
 
 
 def _make(kind: str, args: dict, loc: tuple, name: str):
     """The Keras 3 layer for translated args (nested `{layer, args}` made first)."""
+
     def materialize(value):
         if isinstance(value, dict) and isinstance(value.get("layer"), str) and "args" in value:
             return _layer_class(value["layer"])(**materialize(value["args"]))
@@ -535,8 +647,10 @@ def _make(kind: str, args: dict, loc: tuple, name: str):
         return _layer_class(kind)(name=name, **{k: materialize(v) for k, v in args.items()})
     except Exception as exc:
         text = " ".join(str(exc).split())[:400]
-        raise ExportError(f"{pointer(loc)}: layer '{name}' ({kind}): Keras 3 does not take its "
-                          f"Keras 2 arguments: {text}") from None
+        raise ExportError(
+            f"{pointer(loc)}: layer '{name}' ({kind}): Keras 3 does not take its "
+            f"Keras 2 arguments: {text}"
+        ) from None
 
 
 def _layer_class(kind: str):
@@ -555,6 +669,7 @@ def _dtype_names(value: Any) -> Any:
 
 
 # -- inputs ----------------------------------------------------------------------------------
+
 
 def _input(entry: dict, loc: tuple) -> tuple[str, dict]:
     config = entry["config"]
@@ -578,9 +693,11 @@ def _sequential_input(config: Any, first: dict, loc: tuple) -> tuple[str, dict]:
     if shape is None and isinstance(config, dict):
         shape = config.get("build_input_shape")
     if not isinstance(shape, list) or not shape:
-        raise ExportError(f"{pointer(loc)}: the Sequential model has no input shape (Keras 2 "
-                          "never built it): give its first layer an input_shape and save it "
-                          "again")
+        raise ExportError(
+            f"{pointer(loc)}: the Sequential model has no input shape (Keras 2 "
+            "never built it): give its first layer an input_shape and save it "
+            "again"
+        )
     dtype = layer_config.get("dtype")
     if not isinstance(dtype, str) or dtype.startswith("mixed"):
         dtype = "float32"
@@ -600,6 +717,7 @@ def _input_spec(shape: list, dtype: Any, sparse: bool) -> dict:
 
 # -- wiring ----------------------------------------------------------------------------------
 
+
 class _Wiring:
     """The calls of a functional config's layers and how references name them in a spec."""
 
@@ -616,12 +734,17 @@ class _Wiring:
             if not isinstance(nodes, list):
                 raise ExportError(f"{pointer(at + ('inbound_nodes',))}: not a list of calls")
             self.calls[name] = nodes
-            self.names[name] = [spec_name(name)] + [_unique(f"{spec_name(name)}_{k}", used)
-                                                    for k in range(1, len(nodes))]
+            self.names[name] = [spec_name(name)] + [
+                _unique(f"{spec_name(name)}_{k}", used) for k in range(1, len(nodes))
+            ]
             self.multi[name] = _has_outputs(entry)
             self.offset[name] = int(_owns_first_call(entry))
-        refs = [r for calls in self.calls.values() for call in calls
-                for r in _call_refs(call, self._known)]
+        refs = [
+            r
+            for calls in self.calls.values()
+            for call in calls
+            for r in _call_refs(call, self._known)
+        ]
         try:
             refs += _leaves(outputs, ())
         except ExportError:
@@ -644,19 +767,25 @@ class _Wiring:
 
     def ref(self, ref: _Ref, loc: tuple) -> str:
         if ref.layer not in self.entries:
-            raise ExportError(f"{pointer(loc)}: a tensor comes from '{ref.layer}', which is "
-                              "not a layer of the model")
+            raise ExportError(
+                f"{pointer(loc)}: a tensor comes from '{ref.layer}', which is "
+                "not a layer of the model"
+            )
         entry = self.entries[ref.layer][1]
         if entry.get("class_name") == "InputLayer":
             if (ref.call, ref.index) != (0, 0):
-                raise ExportError(f"{pointer(loc)}: a tensor comes from call {ref.call}, "
-                                  f"output {ref.index} of the input '{ref.layer}', which has "
-                                  "one call and one output")
+                raise ExportError(
+                    f"{pointer(loc)}: a tensor comes from call {ref.call}, "
+                    f"output {ref.index} of the input '{ref.layer}', which has "
+                    "one call and one output"
+                )
             return spec_name(ref.layer)
         k = ref.call - self.offset[ref.layer]
         if not 0 <= k < len(self.calls[ref.layer]):
-            raise ExportError(f"{pointer(loc)}: a tensor comes from call {ref.call} of "
-                              f"'{ref.layer}', which the config does not list")
+            raise ExportError(
+                f"{pointer(loc)}: a tensor comes from call {ref.call} of "
+                f"'{ref.layer}', which the config does not list"
+            )
         name = self.names[ref.layer][k]
         return f"{name}:{ref.index}" if self.multi[ref.layer] else name
 
@@ -672,20 +801,26 @@ class _Wiring:
             if key == "name" or (value is None and key not in renamed):
                 continue
             if key not in renamed:
-                raise ExportError(f"{pointer(loc)}: 'tf.{function}' is called with {key}="
-                                  f"{value!r}, which keras.ops.{op} has no argument for")
+                raise ExportError(
+                    f"{pointer(loc)}: 'tf.{function}' is called with {key}="
+                    f"{value!r}, which keras.ops.{op} has no argument for"
+                )
             if value is not None:
                 given[renamed[key]] = value
         tensors = {k: v for k, v in given.items() if _has_ref(v)}
         constants = {k: v for k, v in given.items() if k not in tensors}
         for key, value in tensors.items():
             if not (isinstance(value, _Ref) or all(isinstance(v, _Ref) for v in value)):
-                raise ExportError(f"{pointer(loc)}: 'tf.{function}' gets tensors and constants "
-                                  f"mixed in {key}, which a spec cannot pass")
-        wired = {k: [self.ref(r, loc) for r in v] if isinstance(v, list) else self.ref(v, loc)
-                 for k, v in tensors.items()}
+                raise ExportError(
+                    f"{pointer(loc)}: 'tf.{function}' gets tensors and constants "
+                    f"mixed in {key}, which a spec cannot pass"
+                )
+        wired = {
+            k: [self.ref(r, loc) for r in v] if isinstance(v, list) else self.ref(v, loc)
+            for k, v in tensors.items()
+        }
         # Leading parameters in order are written as a reference or a list, as export does.
-        leading = list(builtin_op(op).positional[:len(wired)])
+        leading = list(builtin_op(op).positional[: len(wired)])
         if list(wired) == leading and not any(isinstance(v, list) for v in wired.values()):
             wired = next(iter(wired.values())) if len(wired) == 1 else list(wired.values())
         node = {"name": name, "op": op}
@@ -704,8 +839,10 @@ class _Wiring:
                 return self.ref(value, loc)
             if isinstance(value, list) and value and all(isinstance(v, _Ref) for v in value):
                 return [self.ref(v, loc) for v in value]
-            raise ExportError(f"{pointer(loc)}: the layer is called with {where}={value!r}, "
-                              "which is not a tensor; a spec passes only tensors to a call")
+            raise ExportError(
+                f"{pointer(loc)}: the layer is called with {where}={value!r}, "
+                "which is not a tensor; a spec passes only tensors to a call"
+            )
 
         first = args[0] if args else None
         mapping: dict = {}
@@ -713,16 +850,17 @@ class _Wiring:
             # Keras 2 passed recurrent states as more inputs: [sequences, *states].
             mapping = {params[0]: first[0], "initial_state": first[1:]}
         elif first is not None:
-            mapping[params[0]] = first[0] if isinstance(first, list) and len(first) == 1 \
-                else first
+            mapping[params[0]] = first[0] if isinstance(first, list) and len(first) == 1 else first
         for param, value in zip(params[1:], args[1:]):
             mapping[param] = value
         for key, value in kwargs.items():
             if value is None or (key == "training" and value is False):
                 continue  # Keras's defaults outside training
             if key == "training":
-                raise ExportError(f"{pointer(loc)}: the layer is called with training={value!r}, "
-                                  "which a spec cannot express (it would always train)")
+                raise ExportError(
+                    f"{pointer(loc)}: the layer is called with training={value!r}, "
+                    "which a spec cannot express (it would always train)"
+                )
             mapping[key] = value
         wired = {k: convert(v, k) for k, v in mapping.items()}
         if list(wired) == [params[0]]:
@@ -742,8 +880,10 @@ def _read_call(call: Any, known, loc: tuple) -> tuple[list, dict]:
         tensors = [_Ref(t[0], t[1], t[2]) if _is_ref(t) else t[2] for t in call]
         kwargs = call[0][3] if len(call[0]) == 4 and isinstance(call[0][3], dict) else {}
         return [tensors], _refs2(kwargs, known)
-    raise ExportError(f"{pointer(loc)}: a call this translator cannot read ({str(call)[:120]}); "
-                      "only layers called on Keras tensors are supported")
+    raise ExportError(
+        f"{pointer(loc)}: a call this translator cannot read ({str(call)[:120]}); "
+        "only layers called on Keras tensors are supported"
+    )
 
 
 def _is_constant(value: Any) -> bool:
@@ -810,8 +950,9 @@ def _map(struct: Any, fn, loc: tuple) -> Any:
         return out[0] if len(out) == 1 else out
     if isinstance(struct, dict) and struct:
         return {k: _map(v, fn, loc) for k, v in struct.items()}
-    raise ExportError(f"{pointer(loc)}: expected [layer, call, index] references. "
-                      f"Received: {str(struct)[:120]}")
+    raise ExportError(
+        f"{pointer(loc)}: expected [layer, call, index] references. Received: {str(struct)[:120]}"
+    )
 
 
 def _owns_first_call(entry: dict) -> bool:
@@ -827,8 +968,9 @@ def _owns_first_call(entry: dict) -> bool:
         layers = config if isinstance(config, list) else (config or {}).get("layers") or []
         first = layers[0] if layers and isinstance(layers[0], dict) else {}
         first_config = first.get("config") if isinstance(first.get("config"), dict) else {}
-        return first.get("class_name") == "InputLayer" \
-            or any(k in first_config for k in _INPUT_KEYS)
+        return first.get("class_name") == "InputLayer" or any(
+            k in first_config for k in _INPUT_KEYS
+        )
     return False
 
 
@@ -874,9 +1016,11 @@ def _check_names(entries) -> None:
     for name, (at, _) in entries.items():
         other = seen.setdefault(spec_name(name), name)
         if other != name:
-            raise ExportError(f"{pointer(at)}: layers '{other}' and '{name}' both become "
-                              f"'{spec_name(name)}' ('/' and ':' are written as '_'); rename "
-                              "one")
+            raise ExportError(
+                f"{pointer(at)}: layers '{other}' and '{name}' both become "
+                f"'{spec_name(name)}' ('/' and ':' are written as '_'); rename "
+                "one"
+            )
 
 
 def _layer_name(entry: dict) -> str:
@@ -893,6 +1037,7 @@ def _model_name(config: Any, default: str) -> str:
 
 
 # -- weights ---------------------------------------------------------------------------------
+
 
 @dataclass
 class WeightReport:
@@ -911,10 +1056,11 @@ class WeightReport:
         return not (self.missing or self.unused or self.mismatched)
 
     def problems(self) -> list[str]:
-        return ([f"no weights in the file for layer '{n}'" for n in self.missing]
-                + [f"weights in the file for '{n}', which the model does not have"
-                   for n in self.unused]
-                + [f"weights of '{m}" for m in self.mismatched])
+        return (
+            [f"no weights in the file for layer '{n}'" for n in self.missing]
+            + [f"weights in the file for '{n}', which the model does not have" for n in self.unused]
+            + [f"weights of '{m}" for m in self.mismatched]
+        )
 
     def summary(self) -> str:
         total = len(self.assigned) + len(self.missing) + len(self.mismatched)
@@ -939,8 +1085,10 @@ def transfer_weights(model, h5_path: str | Path) -> WeightReport:
         if "layer_names" not in root.attrs:
             raise ExportError(f"'{h5_path}' has no Keras 2 weights (no layer_names)")
         if _text(root.attrs.get("backend", f.attrs.get("backend", ""))) == "theano":
-            raise ExportError(f"'{h5_path}' has Theano weights, whose convolution kernels are "
-                              "flipped: load and save the model with the TensorFlow backend")
+            raise ExportError(
+                f"'{h5_path}' has Theano weights, whose convolution kernels are "
+                "flipped: load and save the model with the TensorFlow backend"
+            )
         stored = {}
         for group in (_text(n) for n in root.attrs["layer_names"]):
             names = [_text(n) for n in root[group].attrs.get("weight_names", [])]
@@ -952,13 +1100,18 @@ def transfer_weights(model, h5_path: str | Path) -> WeightReport:
             layer = targets.get((outer,))
             if isinstance(layer, keras.Model):  # a nested model: its layers by name prefix
                 for inner, values in _by_prefix(group, weights).items():
-                    _assign(targets.pop((outer, spec_name(inner)), None), f"{outer}/{inner}",
-                            values, report)
+                    _assign(
+                        targets.pop((outer, spec_name(inner)), None),
+                        f"{outer}/{inner}",
+                        values,
+                        report,
+                    )
                 targets.pop((outer,))
             else:
                 _assign(targets.pop((outer,), None), outer, weights, report)
-        report.missing += ["/".join(k) for k, layer in targets.items()
-                           if not isinstance(layer, keras.Model)]
+        report.missing += [
+            "/".join(k) for k, layer in targets.items() if not isinstance(layer, keras.Model)
+        ]
     return report
 
 
@@ -996,8 +1149,9 @@ def _assign(layer, name: str, weights: list, report: WeightReport) -> None:
     variables = list(layer.weights)
     values = [v for _, v in weights]
     if len(variables) != len(values):
-        report.mismatched.append(f"{name}': the file has {len(values)} weights, the layer "
-                                 f"{len(variables)}")
+        report.mismatched.append(
+            f"{name}': the file has {len(values)} weights, the layer {len(variables)}"
+        )
         return
     if any(tuple(v.shape) != value.shape for v, value in zip(variables, values)):
         by_name = {_short_name(n): value for n, value in weights}
@@ -1005,8 +1159,10 @@ def _assign(layer, name: str, weights: list, report: WeightReport) -> None:
             values = [by_name[v.name] for v in variables]
     shapes = [(tuple(v.shape), value.shape) for v, value in zip(variables, values)]
     if any(a != b for a, b in shapes):
-        report.mismatched.append(f"{name}': shapes in the file {[b for _, b in shapes]}, in "
-                                 f"the model {[a for a, _ in shapes]}")
+        report.mismatched.append(
+            f"{name}': shapes in the file {[b for _, b in shapes]}, in "
+            f"the model {[a for a, _ in shapes]}"
+        )
         return
     for variable, value in zip(variables, values):
         variable.assign(value)
@@ -1014,6 +1170,7 @@ def _assign(layer, name: str, weights: list, report: WeightReport) -> None:
 
 
 # -- the export command ----------------------------------------------------------------------
+
 
 @dataclass
 class Conversion:
@@ -1034,15 +1191,16 @@ def convert(path: str | Path, *, build: bool = False, weights: bool | None = Non
 
     suffix = Path(path).suffix.lower()
     if weights and suffix == ".json":
-        raise ExportError(f"'{path}' holds no weights (model.to_json() writes the "
-                          "architecture only): leave out --weights")
+        raise ExportError(
+            f"'{path}' holds no weights (model.to_json() writes the "
+            "architecture only): leave out --weights"
+        )
     data = load_keras2(path)
     try:
         spec = api.load(data)
     except SpecError as exc:  # a name or value the format refuses
         problems = "; ".join(d.message for d in exc.diagnostics[:3])
-        raise ExportError(f"{path}: the translated model is not a valid spec: {problems}") \
-            from None
+        raise ExportError(f"{path}: the translated model is not a valid spec: {problems}") from None
     if not build:
         return Conversion(spec)
     model = spec.build()

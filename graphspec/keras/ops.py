@@ -36,7 +36,8 @@ def resolve(name: str):
     raise ValueError(
         f"op '{name}' is not registered. Expected a function of keras.ops or an op registered "
         "with graphspec.register_op. Received: " + repr(name) + ". Import the plugin that "
-        "registers it before building or loading the model.")
+        "registers it before building or loading the model."
+    )
 
 
 def _apply(fn, form: str, inputs, args: dict, registered: bool):

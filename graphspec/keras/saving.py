@@ -42,16 +42,20 @@ def read_config(path: str | Path, error: Callable[[str], Exception], what: str) 
             raise error(f"{shown} is empty (0 bytes), not a saved model")
         with zipfile.ZipFile(path) as archive:
             if _CONFIG not in archive.namelist():
-                raise error(f"{shown} is a zip archive without {_CONFIG}: not a model saved "
-                            "by Keras 3 (model.save('name.keras'))")
+                raise error(
+                    f"{shown} is a zip archive without {_CONFIG}: not a model saved "
+                    "by Keras 3 (model.save('name.keras'))"
+                )
             if archive.getinfo(_CONFIG).file_size > _MAX_CONFIG:
                 raise error(f"{shown} has a {_CONFIG} larger than {_MAX_CONFIG // 2**20} MB")
             config = json.loads(archive.read(_CONFIG))
     except Error:
         raise
     except zipfile.BadZipFile:
-        raise error(f"{shown} is not a .keras archive (the zip file model.save writes); it "
-                    "is damaged or another kind of file") from None
+        raise error(
+            f"{shown} is not a .keras archive (the zip file model.save writes); it "
+            "is damaged or another kind of file"
+        ) from None
     except (OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
         raise error(f"cannot read {shown}: {_short(exc)}") from None
     except ValueError as exc:  # config.json is not JSON
@@ -68,28 +72,35 @@ def problem(config: dict, *, graph_only: bool = False) -> str | None:
     if graph_only and not (top in _GRAPHS and str(config.get("module", "")).startswith("keras")):
         module, registered = config.get("module"), config.get("registered_name")
         where = f"{module}.{top}" if module else registered or top
-        return (f"holds a subclassed model ({where}), whose call() is Python code: it "
-                "has no graph a spec can describe. Rebuild it with the functional API "
-                "(keras.Model(inputs, outputs)) or keras.Sequential, registering its custom "
-                "layers with graphspec.register_layer")
+        return (
+            f"holds a subclassed model ({where}), whose call() is Python code: it "
+            "has no graph a spec can describe. Rebuild it with the functional API "
+            "(keras.Model(inputs, outputs)) or keras.Sequential, registering its custom "
+            "layers with graphspec.register_layer"
+        )
     for obj in _objects(config):
         name, registered = obj.get("class_name"), obj.get("registered_name")
         # `builtins` holds serialized functions, which Keras finds by name in its modules.
         builtin = str(obj.get("module") or "").startswith(("keras", "builtins"))
         if name == "Lambda" and builtin and obj.get("module") != "builtins":
             layer = (obj.get("config") or {}).get("name", "?")
-            return (f"holds a Lambda layer ('{layer}'), whose Python code graphspec never "
-                    "loads (it could run anything). Replace it with an op node "
-                    "(graphspec.register_op) and save the model again")
+            return (
+                f"holds a Lambda layer ('{layer}'), whose Python code graphspec never "
+                "loads (it could run anything). Replace it with an op node "
+                "(graphspec.register_op) and save the model again"
+            )
         if registered and not builtin and keras.saving.get_registered_object(registered) is None:
-            return (f"uses the class '{registered}', which is not registered in this "
-                    "process. Import the plugin that registers it first (--plugin), or "
-                    "register it with keras.saving.register_keras_serializable")
+            return (
+                f"uses the class '{registered}', which is not registered in this "
+                "process. Import the plugin that registers it first (--plugin), or "
+                "register it with keras.saving.register_keras_serializable"
+            )
     return None
 
 
-def load(path: str | Path, error: Callable[[str], Exception], what: str, *,
-         graph_only: bool = False):
+def load(
+    path: str | Path, error: Callable[[str], Exception], what: str, *, graph_only: bool = False
+):
     """A `.keras` model, loaded by Keras in safe mode, or `error(message)` raised with a
     message that names the file, says what it is and what to do."""
     config = read_config(path, error, what)

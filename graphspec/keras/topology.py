@@ -38,13 +38,18 @@ class Call:
     """The tensors the call received, in Keras's order (`tree.flatten` of the arguments)."""
 
     def __post_init__(self):
-        self.tensors = [t for t in keras.tree.flatten((self.args, self.kwargs))
-                        if isinstance(t, TensorRef)]
+        self.tensors = [
+            t for t in keras.tree.flatten((self.args, self.kwargs)) if isinstance(t, TensorRef)
+        ]
 
 
 def _is_ref(value: Any) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) == 3 and isinstance(value[0], str)
-            and all(isinstance(v, int) for v in value[1:]))
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and all(isinstance(v, int) for v in value[1:])
+    )
 
 
 def _refs(struct: Any) -> Any:
@@ -88,8 +93,7 @@ class Topology:
             if "input_layers" in (layer.get("config") or {}):
                 functional.add(op.name)
             for i, node in enumerate(layer["inbound_nodes"]):
-                calls.append(Call(op, i, tuple(_argument(node["args"])),
-                                  _argument(node["kwargs"])))
+                calls.append(Call(op, i, tuple(_argument(node["args"])), _argument(node["kwargs"])))
         self.calls = _in_running_order(calls)
         self.inputs = _refs(config["input_layers"])
         # Call arguments number an operation's calls from 0, but `input_layers` and
@@ -97,7 +101,8 @@ class Topology:
         # inner graph, which Keras's `functional_from_config` skips the same way).
         self.outputs = keras.tree.map_structure(
             lambda r: TensorRef(r.op, r.call - 1, r.index) if r.op in functional else r,
-            _refs(config["output_layers"]))
+            _refs(config["output_layers"]),
+        )
         self.input_names = _flat_names(self.inputs)
 
     def n_outputs(self, name: str) -> int:
@@ -114,8 +119,10 @@ def _in_running_order(calls: list[Call]) -> list[Call]:
     all its calls, so a shared layer's later calls come too early there)."""
     key = {(c.op.name, c.call): i for i, c in enumerate(calls)}
     takes = [{key[(t.op, t.call)] for t in c.tensors if (t.op, t.call) in key} for c in calls]
-    waits_for = [producers | ({key[(c.op.name, c.call - 1)]} if c.call else set())
-                 for c, producers in zip(calls, takes)]
+    waits_for = [
+        producers | ({key[(c.op.name, c.call - 1)]} if c.call else set())
+        for c, producers in zip(calls, takes)
+    ]
     released: list[list[int]] = [[] for _ in calls]
     for i, before in enumerate(waits_for):
         for b in before:
@@ -123,8 +130,11 @@ def _in_running_order(calls: list[Call]) -> list[Call]:
     ready = {i for i, before in enumerate(waits_for) if not before}
     order: list[int] = []
     while ready:
-        follow = [i for i in released[order[-1]] if i in ready and order[-1] in takes[i]] \
-            if order else []
+        follow = (
+            [i for i in released[order[-1]] if i in ready and order[-1] in takes[i]]
+            if order
+            else []
+        )
         pick = min(follow or ready)
         ready.discard(pick)
         order.append(pick)

@@ -96,13 +96,21 @@ class _Run:
             self.save(self.checkpoint, epoch)
 
 
-def train(spec, data: dict[str, Any], validation: dict[str, Any] | None = None, *,
-          output_path: str | os.PathLike | None = None, resume: bool = False,
-          strategy: str = "default", on_batch: Callable[[int, tuple], tuple] | None = None,
-          progress: bool = True, log: Callable[[str], None] = print,
-          checkpoint: str | os.PathLike | None = None,
-          tensorboard: str | os.PathLike | None = None,
-          allow_nonfinite: bool = False) -> Result:
+def train(
+    spec,
+    data: dict[str, Any],
+    validation: dict[str, Any] | None = None,
+    *,
+    output_path: str | os.PathLike | None = None,
+    resume: bool = False,
+    strategy: str = "default",
+    on_batch: Callable[[int, tuple], tuple] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    checkpoint: str | os.PathLike | None = None,
+    tensorboard: str | os.PathLike | None = None,
+    allow_nonfinite: bool = False,
+) -> Result:
     """Train the model of `spec` on named arrays, as its `train` section says.
 
     `on_batch(batch_index, batch)` (with `loop: batch`) may return a changed batch
@@ -126,14 +134,30 @@ def train(spec, data: dict[str, Any], validation: dict[str, Any] | None = None, 
     afterwards record, under `resumed`, the spec and parameters of every earlier run."""
     settings: TrainSpec = spec.train_settings or TrainSpec()
     if spec.compile_settings is None or spec.compile_settings.loss is None:
-        raise SpecError([Diagnostic(spec.path, None, None, "GS111", ERROR,
-                                    "training needs a 'compile' section with a 'loss'",
-                                    "add e.g. compile: {optimizer: adam, loss: mse}")])
+        raise SpecError(
+            [
+                Diagnostic(
+                    spec.path,
+                    None,
+                    None,
+                    "GS111",
+                    ERROR,
+                    "training needs a 'compile' section with a 'loss'",
+                    "add e.g. compile: {optimizer: adam, loss: mse}",
+                )
+            ]
+        )
     train_loc = Loc(("train",), spec.source)
-    checkpoint = Path(checkpoint) if checkpoint is not None else \
-        _spec_path(spec, "checkpoint", settings.checkpoint)
-    logdir = Path(tensorboard) if tensorboard is not None else \
-        _spec_path(spec, "tensorboard", settings.tensorboard)
+    checkpoint = (
+        Path(checkpoint)
+        if checkpoint is not None
+        else _spec_path(spec, "checkpoint", settings.checkpoint)
+    )
+    logdir = (
+        Path(tensorboard)
+        if tensorboard is not None
+        else _spec_path(spec, "tensorboard", settings.tensorboard)
+    )
     if resume and checkpoint is not None and checkpoint.exists():
         saving.read_config(checkpoint, DataError, "the checkpoint")  # before it is a target
     _check_outputs(output_path, checkpoint, logdir, resume)
@@ -147,12 +171,20 @@ def train(spec, data: dict[str, Any], validation: dict[str, Any] | None = None, 
             model, initial_epoch, provenance = _resume(spec, settings, checkpoint, log)
         else:
             model = spec.build(seed=settings.seed)
-    result = Result(model, epochs=initial_epoch, checkpoint=str(checkpoint) if checkpoint else None,
-                    replicas=replicas)
-    batches = dict(batch_size=settings.batch_size, remainder=settings.remainder,
-                   allow_nonfinite=allow_nonfinite)
-    train_seq = BatchSequence.for_model(model, data, shuffle=settings.shuffle,
-                                        seed=settings.seed, **batches)
+    result = Result(
+        model,
+        epochs=initial_epoch,
+        checkpoint=str(checkpoint) if checkpoint else None,
+        replicas=replicas,
+    )
+    batches = dict(
+        batch_size=settings.batch_size,
+        remainder=settings.remainder,
+        allow_nonfinite=allow_nonfinite,
+    )
+    train_seq = BatchSequence.for_model(
+        model, data, shuffle=settings.shuffle, seed=settings.seed, **batches
+    )
     val_seq = BatchSequence.for_model(model, validation, **batches) if validation else None
     for seq in (train_seq, val_seq):
         for message in seq.warnings if seq else ():
@@ -169,15 +201,22 @@ def train(spec, data: dict[str, Any], validation: dict[str, Any] | None = None, 
         target = checkpoint or (Path(output_path) if output_path else None)
         if target:
             run.save(target, result.epochs)
-            log(f"\ninterrupted: saved {target} after epoch {result.epochs}"
-                + ("; continue with --resume" if checkpoint else ""))
+            log(
+                f"\ninterrupted: saved {target} after epoch {result.epochs}"
+                + ("; continue with --resume" if checkpoint else "")
+            )
         return result
     except _Diverged as exc:
-        kept = (f"the checkpoint '{checkpoint}' keeps epoch {result.epochs}, the last "
-                "complete one" if checkpoint and result.epochs else "nothing was saved")
-        raise DataError(f"the loss became {exc.value} at epoch {exc.epoch}, batch {exc.batch}: "
-                        f"training stopped and {kept}. Lower the learning rate, or look "
-                        "for extreme values in the data") from None
+        kept = (
+            f"the checkpoint '{checkpoint}' keeps epoch {result.epochs}, the last complete one"
+            if checkpoint and result.epochs
+            else "nothing was saved"
+        )
+        raise DataError(
+            f"the loss became {exc.value} at epoch {exc.epoch}, batch {exc.batch}: "
+            f"training stopped and {kept}. Lower the learning rate, or look "
+            "for extreme values in the data"
+        ) from None
     if output_path:
         run.save(Path(output_path), result.epochs)
     return result
@@ -192,18 +231,30 @@ def _spec_path(spec, key: str, value: str | None) -> Path | None:
     base = base.resolve()
     path = (base / value).resolve()  # symbolic links followed: where it would really go
     if not path.is_relative_to(base):
-        what = "the spec's folder" if spec.source.base_dir is not None else \
-            "the working directory (the spec is a dict)"
-        raise SpecError([report(spec.source, ("train", key), "GS110", "wrong_value",
-                                at=f"train.{key}", received=value,
-                                detail=f"it leads to '{path}', outside {what} '{base}'; a "
-                                f"spec writes only inside its folder. Give such a path on "
-                                f"the command line instead (--{key})")])
+        what = (
+            "the spec's folder"
+            if spec.source.base_dir is not None
+            else "the working directory (the spec is a dict)"
+        )
+        raise SpecError(
+            [
+                report(
+                    spec.source,
+                    ("train", key),
+                    "GS110",
+                    "wrong_value",
+                    at=f"train.{key}",
+                    received=value,
+                    detail=f"it leads to '{path}', outside {what} '{base}'; a "
+                    f"spec writes only inside its folder. Give such a path on "
+                    f"the command line instead (--{key})",
+                )
+            ]
+        )
     return path
 
 
-def _check_outputs(output_path, checkpoint: Path | None, logdir: Path | None,
-                   resume: bool) -> None:
+def _check_outputs(output_path, checkpoint: Path | None, logdir: Path | None, resume: bool) -> None:
     """Every place training writes, checked before any work (raises OutputError). Missing
     folders are fine when they can be made: training makes them when it first writes."""
     if output_path is not None:
@@ -212,8 +263,11 @@ def _check_outputs(output_path, checkpoint: Path | None, logdir: Path | None,
         if checkpoint.parent.is_dir():
             output.check_target(checkpoint, (".keras",))
         elif checkpoint.suffix != ".keras":
-            raise OutputError(f"the checkpoint must be a .keras file. Received: "
-                              f"'{checkpoint}'", checkpoint, usage=True)
+            raise OutputError(
+                f"the checkpoint must be a .keras file. Received: '{checkpoint}'",
+                checkpoint,
+                usage=True,
+            )
         else:
             _check_folder(checkpoint.parent, "the checkpoint's folder")
     if logdir is not None:
@@ -226,25 +280,34 @@ def _check_folder(folder: Path, what: str) -> None:
     while not existing.exists() and existing.parent != existing:
         existing = existing.parent
     if not existing.is_dir():
-        raise OutputError(f"{what} '{folder}' cannot be made: '{existing}' is a file, not a "
-                          "folder", folder, usage=True)
+        raise OutputError(
+            f"{what} '{folder}' cannot be made: '{existing}' is a file, not a folder",
+            folder,
+            usage=True,
+        )
     try:
         # Asking the file system is the only reliable test (read-only mounts, ACLs, root).
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
-        raise OutputError(f"cannot write in {what} '{folder}': "
-                          f"{(exc.strerror or str(exc)).lower()}", folder, usage=True) from None
+        raise OutputError(
+            f"cannot write in {what} '{folder}': {(exc.strerror or str(exc)).lower()}",
+            folder,
+            usage=True,
+        ) from None
 
 
 # -- resuming ----------------------------------------------------------------------------------
+
 
 def _resume(spec, settings: TrainSpec, checkpoint: Path | None, log):
     """(model, epochs done, provenance) from the checkpoint, after checking that it holds the
     model the spec builds now, with the same optimizer."""
     if checkpoint is None:
-        raise DataError("--resume continues from a checkpoint: set train.checkpoint in the "
-                        "spec, or give --checkpoint")
+        raise DataError(
+            "--resume continues from a checkpoint: set train.checkpoint in the "
+            "spec, or give --checkpoint"
+        )
     if not checkpoint.exists():
         raise DataError(f"--resume needs the checkpoint '{checkpoint}', which does not exist")
     saving.read_config(checkpoint, DataError, "the checkpoint")
@@ -254,37 +317,51 @@ def _resume(spec, settings: TrainSpec, checkpoint: Path | None, log):
         raise DataError(f"cannot read the checkpoint '{checkpoint}': {exc}") from None
     epoch = (previous or {}).get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise DataError(f"the checkpoint '{checkpoint}' was not written by graphspec train "
-                        "(it records no epoch), so what it continues is unknown; train "
-                        "without --resume")
+        raise DataError(
+            f"the checkpoint '{checkpoint}' was not written by graphspec train "
+            "(it records no epoch), so what it continues is unknown; train "
+            "without --resume"
+        )
     reference = spec.build(seed=settings.seed)  # what the spec makes now, compiled
     model = saving.load(checkpoint, DataError, "the checkpoint")
     changed = _changed_layers(model, reference)
     params = _changed(previous.get("params") or {}, spec.params)
     if changed:
         because = f"; parameters changed: {params}" if params else ""
-        raise DataError(f"the checkpoint '{checkpoint}' holds another model than "
-                        f"'{spec.path}' builds now (differs: {changed}{because}). --resume "
-                        "continues only the same architecture: train without --resume to "
-                        "start again, or restore the spec and parameters of the checkpoint "
-                        f"({_params(previous.get('params') or {})})")
+        raise DataError(
+            f"the checkpoint '{checkpoint}' holds another model than "
+            f"'{spec.path}' builds now (differs: {changed}{because}). --resume "
+            "continues only the same architecture: train without --resume to "
+            "start again, or restore the spec and parameters of the checkpoint "
+            f"({_params(previous.get('params') or {})})"
+        )
     if model.optimizer is None:
-        raise DataError(f"the checkpoint '{checkpoint}' holds no optimizer state (it was "
-                        "saved uncompiled); train without --resume")
+        raise DataError(
+            f"the checkpoint '{checkpoint}' holds no optimizer state (it was "
+            "saved uncompiled); train without --resume"
+        )
     old, new = _optimizer(model.optimizer), _optimizer(reference.optimizer)
     if old != new:
-        raise DataError(f"compile.optimizer differs from the checkpoint '{checkpoint}' "
-                        f"({_changed(old, new)}): --resume keeps the optimizer and its "
-                        "state, so its settings cannot change. Restore them, or train "
-                        "without --resume")
+        raise DataError(
+            f"compile.optimizer differs from the checkpoint '{checkpoint}' "
+            f"({_changed(old, new)}): --resume keeps the optimizer and its "
+            "state, so its settings cannot change. Restore them, or train "
+            "without --resume"
+        )
     remainder = settings.remainder
-    applied = [k for k in ("loss", "metrics", "loss_weights")
-               if _canonical(_compile_part(model, k)) != _canonical(_compile_part(reference, k))]
-    compiler.compile_model(spec.source, model, spec.compile_settings, remainder,
-                           optimizer=model.optimizer)
-    log(f"resuming from {checkpoint} after epoch {epoch}"
+    applied = [
+        k
+        for k in ("loss", "metrics", "loss_weights")
+        if _canonical(_compile_part(model, k)) != _canonical(_compile_part(reference, k))
+    ]
+    compiler.compile_model(
+        spec.source, model, spec.compile_settings, remainder, optimizer=model.optimizer
+    )
+    log(
+        f"resuming from {checkpoint} after epoch {epoch}"
         + (f"; parameters changed since: {params}" if params else "")
-        + (f"; applying the spec's compile.{', compile.'.join(applied)}" if applied else ""))
+        + (f"; applying the spec's compile.{', compile.'.join(applied)}" if applied else "")
+    )
     earlier = list(previous.get("resumed") or [])
     earlier.append({k: previous.get(k) for k in ("spec", "source", "params", "epoch")})
     return model, epoch, {"resumed": earlier}
@@ -294,6 +371,7 @@ def _canonical(value: Any) -> str:
     """A config as text, without the names Keras numbers per process (`adam_1`,
     `forward_lstm_2`): a layer's own name inside its config and an optimizer's name. The
     names a functional model wires its layers by stay."""
+
     def strip(v):
         if isinstance(v, dict):
             named = "trainable" in v or "learning_rate" in v  # a layer's or optimizer's config
@@ -301,6 +379,7 @@ def _canonical(value: Any) -> str:
         if isinstance(v, (list, tuple)):
             return [strip(x) for x in v]
         return v
+
     return json.dumps(strip(value), sort_keys=True, default=str)
 
 
@@ -324,10 +403,10 @@ def _changed_layers(model, reference) -> str:
     names = [n for n in dict.fromkeys([*old, *new]) if old.get(n) != new.get(n)]
     if not names:
         return ""
-    shown = ", ".join("the model's inputs and outputs" if n == "(model)" else n
-                      for n in names[:5])
+    shown = ", ".join("the model's inputs and outputs" if n == "(model)" else n for n in names[:5])
     return f"layer{'s' if len(names) > 1 else ''} {shown}" + (
-        f" and {len(names) - 5} more" if len(names) > 5 else "")
+        f" and {len(names) - 5} more" if len(names) > 5 else ""
+    )
 
 
 def _optimizer(optimizer) -> dict:
@@ -344,8 +423,9 @@ def _compile_part(model, key: str) -> Any:
 
 def _changed(old: dict, new: dict) -> str:
     keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
-    return ", ".join(f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}"
-                     for k in keys[:8]) + (" ..." if len(keys) > 8 else "")
+    return ", ".join(
+        f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}" for k in keys[:8]
+    ) + (" ..." if len(keys) > 8 else "")
 
 
 def _params(params: dict) -> str:
@@ -353,6 +433,7 @@ def _params(params: dict) -> str:
 
 
 # -- the loops ---------------------------------------------------------------------------------
+
 
 class _EpochEnd(keras.callbacks.Callback):
     def __init__(self, run: _Run):
@@ -387,8 +468,9 @@ def _early_stopping(settings):
     rule = settings.early_stopping
     if rule is None:
         return None
-    return keras.callbacks.EarlyStopping(monitor=rule.monitor, patience=rule.patience,
-                                         min_delta=rule.min_delta)
+    return keras.callbacks.EarlyStopping(
+        monitor=rule.monitor, patience=rule.patience, min_delta=rule.min_delta
+    )
 
 
 def _fit(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress):
@@ -397,16 +479,22 @@ def _fit(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batc
     if stopper is not None:
         callbacks.append(stopper)
     if run.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard),
-                                                     update_freq="batch"))
-    run.model.fit(train_seq, epochs=run.settings.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=val_seq,
-                  validation_steps=val_steps or None, callbacks=callbacks,
-                  verbose=1 if progress else 0)
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), update_freq="batch")
+        )
+    run.model.fit(
+        train_seq,
+        epochs=run.settings.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps,
+        validation_data=val_seq,
+        validation_steps=val_steps or None,
+        callbacks=callbacks,
+        verbose=1 if progress else 0,
+    )
 
 
-def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch,
-                progress):
+def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress):
     model, settings, result = run.model, run.settings, run.result
     writers = _writers(run.tensorboard)
     step = initial_epoch * steps
@@ -415,8 +503,11 @@ def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, 
         stopper.set_model(model)
         stopper.on_train_begin()
     for epoch in range(initial_epoch, settings.epochs):
-        bar = keras.utils.Progbar(steps, unit_name="step",
-                                  stateful_metrics=["samples/s"]) if progress else None
+        bar = (
+            keras.utils.Progbar(steps, unit_name="step", stateful_metrics=["samples/s"])
+            if progress
+            else None
+        )
         if progress:
             print(f"Epoch {epoch + 1}/{settings.epochs}")
         sums: dict[str, float] = {}
@@ -441,11 +532,21 @@ def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, 
                 bar.update(index + 1, values=[*logs.items(), ("samples/s", rate)])
         epoch_logs = {k: v / seen for k, v in sums.items()}
         if val_seq is not None:
-            epoch_logs.update({f"val_{k}": v for k, v in _evaluate(model, val_seq, val_steps).items()})
-        _scalars(writers, "train", {f"epoch_{k}": v for k, v in epoch_logs.items()
-                                    if not k.startswith("val_")}, epoch + 1)
-        _scalars(writers, "validation", {f"epoch_{k[4:]}": v for k, v in epoch_logs.items()
-                                         if k.startswith("val_")}, epoch + 1)
+            epoch_logs.update(
+                {f"val_{k}": v for k, v in _evaluate(model, val_seq, val_steps).items()}
+            )
+        _scalars(
+            writers,
+            "train",
+            {f"epoch_{k}": v for k, v in epoch_logs.items() if not k.startswith("val_")},
+            epoch + 1,
+        )
+        _scalars(
+            writers,
+            "validation",
+            {f"epoch_{k[4:]}": v for k, v in epoch_logs.items() if k.startswith("val_")},
+            epoch + 1,
+        )
         for key, value in epoch_logs.items():
             result.history.setdefault(key, []).append(value)
         if progress:
@@ -485,8 +586,9 @@ def _writers(logdir: Path | None):
         return None
     import tensorflow as tf
 
-    return {name: tf.summary.create_file_writer(str(logdir / name))
-            for name in ("train", "validation")}
+    return {
+        name: tf.summary.create_file_writer(str(logdir / name)) for name in ("train", "validation")
+    }
 
 
 def _scalars(writers, which: str, values: dict[str, float], step: int) -> None:

@@ -40,8 +40,12 @@ class Reinitialised:
         changed = f"shapes changed {_shapes(self.old)} -> {_shapes(self.new)}"
         if self.reason == "asked":
             return f"{self.name}: asked to (--reinit), " + (
-                f"new layer {_shapes(self.new)}" if self.old is None
-                else f"same shapes {_shapes(self.new)}" if self.old == self.new else changed)
+                f"new layer {_shapes(self.new)}"
+                if self.old is None
+                else f"same shapes {_shapes(self.new)}"
+                if self.old == self.new
+                else changed
+            )
         return f"{self.name}: {changed}"
 
 
@@ -55,26 +59,35 @@ class TransplantReport:
     dropped: list[tuple[str, Shapes]] = field(default_factory=list)
 
     def text(self) -> str:
-        lines = [f"weights from {self.source}: {len(self.copied)} layer(s) copied, "
-                 f"{len(self.reinitialised)} re-initialised, {len(self.dropped)} dropped"]
+        lines = [
+            f"weights from {self.source}: {len(self.copied)} layer(s) copied, "
+            f"{len(self.reinitialised)} re-initialised, {len(self.dropped)} dropped"
+        ]
         lines += [f"  re-initialised {r.text()}" for r in self.reinitialised]
-        lines += [f"  dropped {name}: only in the old model {_shapes(shapes)}"
-                  for name, shapes in self.dropped]
+        lines += [
+            f"  dropped {name}: only in the old model {_shapes(shapes)}"
+            for name, shapes in self.dropped
+        ]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         def plain(shapes):
             return None if shapes is None else [list(s) for s in shapes]
 
-        return {"source": self.source,
-                "copied": [{"name": n, "shapes": plain(s)} for n, s in self.copied],
-                "reinitialised": [{"name": r.name, "reason": r.reason, "old": plain(r.old),
-                                   "new": plain(r.new)} for r in self.reinitialised],
-                "dropped": [{"name": n, "shapes": plain(s)} for n, s in self.dropped]}
+        return {
+            "source": self.source,
+            "copied": [{"name": n, "shapes": plain(s)} for n, s in self.copied],
+            "reinitialised": [
+                {"name": r.name, "reason": r.reason, "old": plain(r.old), "new": plain(r.new)}
+                for r in self.reinitialised
+            ],
+            "dropped": [{"name": n, "shapes": plain(s)} for n, s in self.dropped],
+        }
 
 
-def transplant(new_model, old_path, *, strict: bool = False,
-               reinit: Iterable[str] = ()) -> TransplantReport:
+def transplant(
+    new_model, old_path, *, strict: bool = False, reinit: Iterable[str] = ()
+) -> TransplantReport:
     """Copy into `new_model` the weights of every layer of the old model (a `.keras` path,
     or a keras.Model) that has the same name and the same weight shapes.
 
@@ -93,8 +106,10 @@ def transplant(new_model, old_path, *, strict: bool = False,
     unknown = [name for name in asked if name not in new_layers]
     if unknown:
         hint = did_you_mean(unknown[0], new_layers)
-        raise DataError(f"--reinit names no layer of the new model: {', '.join(unknown)}"
-                        + (f"; {hint}" if hint else ""))
+        raise DataError(
+            f"--reinit names no layer of the new model: {', '.join(unknown)}"
+            + (f"; {hint}" if hint else "")
+        )
 
     report = TransplantReport(source)
     plan = []
@@ -115,8 +130,11 @@ def transplant(new_model, old_path, *, strict: bool = False,
         else:
             plan.append((layer, old))
             report.copied.append((name, new_shapes))
-    report.dropped += [(name, shapes) for name, layer in old_layers.items()
-                       if name not in new_layers and (shapes := _weight_shapes(layer))]
+    report.dropped += [
+        (name, shapes)
+        for name, layer in old_layers.items()
+        if name not in new_layers and (shapes := _weight_shapes(layer))
+    ]
 
     unexpected = [r for r in report.reinitialised if r.reason != "asked"]
     if strict and unexpected:
@@ -124,7 +142,8 @@ def transplant(new_model, old_path, *, strict: bool = False,
             f"--strict: {len(unexpected)} layer(s) would not get weights from {source}: "
             + "; ".join(r.text() for r in unexpected)
             + ". Name each layer meant to start afresh with --reinit NAME (reinit=[...]), "
-            "or leave out --strict")
+            "or leave out --strict"
+        )
     for layer, old in plan:
         layer.set_weights(old.get_weights())
     return report
@@ -147,5 +166,10 @@ def _weight_shapes(layer) -> Shapes:
 def _shapes(shapes: Shapes | None) -> str:
     if not shapes:
         return "(no weights)"
-    return "[" + ", ".join("(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")"
-                           for s in shapes) + "]"
+    return (
+        "["
+        + ", ".join(
+            "(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")" for s in shapes
+        )
+        + "]"
+    )

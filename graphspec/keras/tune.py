@@ -54,6 +54,7 @@ STATE = "graphspec.json"  # graphspec's record, in the project folder and in eac
 INSTALL = "pip install 'graphspec[tune]' (keras-tuner[bayesian]>=1.4,<2)"
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
+
 def _gs170(spec, template: str, hint: str | None = None, **fields) -> Diagnostic:
     code = CATALOGUE["GS170"]
     text = code.render(template, **fields)
@@ -62,6 +63,7 @@ def _gs170(spec, template: str, hint: str | None = None, **fields) -> Diagnostic
 
 
 # -- the space ---------------------------------------------------------------------------------
+
 
 def search_space(spec) -> dict:
     """The `search` section of a loaded spec: parameter name -> space model."""
@@ -86,8 +88,11 @@ class Space:
     def __init__(self, spaces: dict, defaults: dict):
         self.spaces = spaces
         self.defaults = defaults
-        self._encoded = {name for name, space in spaces.items()
-                         if isinstance(space, ChoiceSpace) and not _plain_choice(space.choice)}
+        self._encoded = {
+            name
+            for name, space in spaces.items()
+            if isinstance(space, ChoiceSpace) and not _plain_choice(space.choice)
+        }
 
     @classmethod
     def of(cls, spec, pinned: Sequence[str] = ()) -> "Space":
@@ -95,8 +100,16 @@ class Space:
         Raises SpecError when nothing is left to search."""
         spaces = search_space(spec)
         if not spaces:
-            raise SpecError([_gs170(spec, "no_search", hint="add e.g. search: {width: "
-                                    "{choice: [32, 64]}} for a declared parameter 'width'")])
+            raise SpecError(
+                [
+                    _gs170(
+                        spec,
+                        "no_search",
+                        hint="add e.g. search: {width: "
+                        "{choice: [32, 64]}} for a declared parameter 'width'",
+                    )
+                ]
+            )
         left = {name: space for name, space in spaces.items() if name not in pinned}
         if not left:
             raise SpecError([_gs170(spec, "pinned", hint="drop a --set")])
@@ -115,15 +128,26 @@ class Space:
                 hp.Choice(name, values, default=default if default in values else None)
             elif isinstance(space, IntSpace):
                 low, high = space.int
-                fits = (type(default) is int and low <= default <= high
-                        and (default - low) % space.step == 0)
+                fits = (
+                    type(default) is int
+                    and low <= default <= high
+                    and (default - low) % space.step == 0
+                )
                 hp.Int(name, low, high, step=space.step, default=default if fits else None)
             elif isinstance(space, FloatSpace):
                 low, high = space.float
-                fits = (isinstance(default, (int, float)) and not isinstance(default, bool)
-                        and low <= default <= high)
-                hp.Float(name, low, high, sampling="log" if space.log else "linear",
-                         default=float(default) if fits else None)
+                fits = (
+                    isinstance(default, (int, float))
+                    and not isinstance(default, bool)
+                    and low <= default <= high
+                )
+                hp.Float(
+                    name,
+                    low,
+                    high,
+                    sampling="log" if space.log else "linear",
+                    default=float(default) if fits else None,
+                )
             elif isinstance(space, BoolSpace):
                 hp.Boolean(name, default=default if isinstance(default, bool) else False)
             else:  # pragma: no cover (the format knows four kinds)
@@ -131,8 +155,11 @@ class Space:
 
     def values(self, sampled: dict) -> dict:
         """Parameter values from KerasTuner's values (which may hold `tuner/...` entries)."""
-        return {name: json.loads(sampled[name]) if name in self._encoded else sampled[name]
-                for name in self.spaces if name in sampled}
+        return {
+            name: json.loads(sampled[name]) if name in self._encoded else sampled[name]
+            for name in self.spaces
+            if name in sampled
+        }
 
     def to_dict(self) -> dict:
         return {name: space.model_dump() for name, space in self.spaces.items()}
@@ -167,24 +194,34 @@ def parse_objective(text: str) -> tuple[str, str]:
     name, _, direction = text.partition(":")
     name = name.strip()
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(f"the objective must be a metric name such as val_loss or "
-                         f"val_accuracy, optionally with :min or :max. Received: '{text}'")
+        raise ValueError(
+            f"the objective must be a metric name such as val_loss or "
+            f"val_accuracy, optionally with :min or :max. Received: '{text}'"
+        )
     if direction:
         if direction not in ("min", "max"):
             raise ValueError(f"the objective's direction is min or max. Received: '{text}'")
         return name, direction
     base = name.removeprefix("val_")
-    if base == "loss" or base.endswith("_loss") or re.search(r"error|mse|mae|mape|msle|"
-                                                             r"crossentropy|hinge|divergence",
-                                                             base):
+    if (
+        base == "loss"
+        or base.endswith("_loss")
+        or re.search(
+            r"error|mse|mae|mape|msle|"
+            r"crossentropy|hinge|divergence",
+            base,
+        )
+    ):
         return name, "min"
     if _MAXIMIZED.search(base):
         return name, "max"
-    raise ValueError(f"cannot tell whether to minimize or maximize '{name}': write "
-                     f"'{name}:min' or '{name}:max'")
+    raise ValueError(
+        f"cannot tell whether to minimize or maximize '{name}': write '{name}:min' or '{name}:max'"
+    )
 
 
 # -- specs of trials ---------------------------------------------------------------------------
+
 
 def _flow(value) -> str:
     """A value as YAML flow text that reads back as the same value (PyYAML reads YAML 1.1,
@@ -226,7 +263,7 @@ def _scalar_end(line: str, start: int, flow: bool) -> int | None:
                 i += 2
                 continue
             if line[i] == first:
-                if first == "'" and line[i + 1:i + 2] == "'":
+                if first == "'" and line[i + 1 : i + 2] == "'":
                     i += 2
                     continue
                 return i + 1
@@ -258,8 +295,7 @@ def _scalar_end(line: str, start: int, flow: bool) -> int | None:
     if comment != -1:
         end = comment
     if flow:
-        end = min((i for i in (line.find(c, start, end) for c in ",]}") if i != -1),
-                  default=end)
+        end = min((i for i in (line.find(c, start, end) for c in ",]}") if i != -1), default=end)
     end = len(line[:end].rstrip())
     return end if end > start else None
 
@@ -284,8 +320,12 @@ def spec_text(spec, values: dict, folder: str | os.PathLike, header: str = "") -
     imports = data.get("imports")
     if imports and src.base_dir is not None:
         base = Path(src.base_dir)
-        imports = [os.path.relpath(base / i, Path(folder).resolve()) if isinstance(i, str)
-                   and not os.path.isabs(i) else i for i in imports]
+        imports = [
+            os.path.relpath(base / i, Path(folder).resolve())
+            if isinstance(i, str) and not os.path.isabs(i)
+            else i
+            for i in imports
+        ]
     else:
         imports = None
     expected = _expected(data, values, imports)
@@ -334,13 +374,13 @@ def _edit_yaml(src, values: dict, imports: list | None) -> str | None:
     if not isinstance(params, dict) or any(name not in params for name in values):
         return None  # a parameter declared in an imported file: nothing to edit here
     params_line, params_column = src.locate(("params",))
-    params_flow = lines[params_line - 1][params_column - 1:params_column] == "{"
+    params_flow = lines[params_line - 1][params_column - 1 : params_column] == "{"
     for name, value in values.items():
         if not replace(("params", name), _flow(value), params_flow):
             return None
     for i, path in enumerate(imports or []):
         imports_line, imports_column = src.locate(("imports",))
-        flow = lines[imports_line - 1][imports_column - 1:imports_column] == "["
+        flow = lines[imports_line - 1][imports_column - 1 : imports_column] == "["
         if not replace(("imports", i), json.dumps(path), flow):
             return None
     for row, start, end, new in sorted(edits, reverse=True):
@@ -353,18 +393,23 @@ def _edit_yaml(src, values: dict, imports: list | None) -> str | None:
         first, column = src.locate(("search",), key=True)
         if first is None or column != 1:
             return None
-        starts = sorted(line for key in src.data if key != "search"
-                        for line, _ in [src.locate((key,), key=True)]
-                        if line is not None and line > first)
+        starts = sorted(
+            line
+            for key in src.data
+            if key != "search"
+            for line, _ in [src.locate((key,), key=True)]
+            if line is not None and line > first
+        )
         stop = starts[0] - 1 if starts else len(lines)
         # Comments and blank lines at the margin just above the next key belong to it.
         while stop > first and (not lines[stop - 1].strip() or lines[stop - 1].startswith("#")):
             stop -= 1
-        del lines[first - 1:stop]
+        del lines[first - 1 : stop]
     return "\n".join(lines)
 
 
 # -- records -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Outcome:
@@ -378,16 +423,20 @@ class Outcome:
     continues: str | None = None  # Hyperband: the trial whose training this one continues
     reason: str | None = None  # why it failed, in one line
     message: str | None = None  # why it failed, in full (the diagnostics, or a traceback)
-    seconds: dict = field(default_factory=lambda: dict.fromkeys(
-        ("sample", "validate", "build", "train", "total"), 0.0))
+    seconds: dict = field(
+        default_factory=lambda: dict.fromkeys(
+            ("sample", "validate", "build", "train", "total"), 0.0
+        )
+    )
     tuner: str = ""
     started: float = field(default=0.0, repr=False)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "started"}
 
-    def fail(self, status: str, diagnostics: list[Diagnostic] | None = None,
-             text: str | None = None) -> None:
+    def fail(
+        self, status: str, diagnostics: list[Diagnostic] | None = None, text: str | None = None
+    ) -> None:
         self.status = status
         if diagnostics:
             first = next((d for d in diagnostics if d.is_error), diagnostics[0])
@@ -421,8 +470,10 @@ class TuneResult:
 
 def _rank(outcomes: list[Outcome], direction: str) -> list[Outcome]:
     sign = -1 if direction == "max" else 1
-    done = sorted((t for t in outcomes if t.status == "completed" and t.objective is not None),
-                  key=lambda t: sign * t.objective)
+    done = sorted(
+        (t for t in outcomes if t.status == "completed" and t.objective is not None),
+        key=lambda t: sign * t.objective,
+    )
     return done + sorted((t for t in outcomes if t not in done), key=_number)
 
 
@@ -440,14 +491,22 @@ def table(result: TuneResult) -> str:
     rows = []
     for rank, t in enumerate(outcomes, 1):
         done = t.status == "completed"
-        rows.append([str(rank) if done else "-", t.trial,
-                     *[_short(t.values[p]) if p in t.values else "" for p in params],
-                     f"{t.objective:.5g}" if t.objective is not None else "-",
-                     str(t.epochs) if done else "-", f"{t.seconds['total']:.1f}",
-                     t.status + (f": {t.reason}" if t.reason and not done else "")])
+        rows.append(
+            [
+                str(rank) if done else "-",
+                t.trial,
+                *[_short(t.values[p]) if p in t.values else "" for p in params],
+                f"{t.objective:.5g}" if t.objective is not None else "-",
+                str(t.epochs) if done else "-",
+                f"{t.seconds['total']:.1f}",
+                t.status + (f": {t.reason}" if t.reason and not done else ""),
+            ]
+        )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
+
     def line(cells):
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " + cells[-1]
+
     return "\n".join([line(head), *map(line, rows)])
 
 
@@ -458,6 +517,7 @@ def _last_line(message: str) -> str:
 
 
 # -- tuning ------------------------------------------------------------------------------------
+
 
 def role() -> str:
     """`local`, or with KERASTUNER_ORACLE_IP set, `chief` (the id contains `chief`) or
@@ -476,16 +536,30 @@ class _Options:
     allow_imports_from: tuple
 
     def load(self, spec, values: dict):
-        return api.load(spec.path, params={**self.params, **values}, limits=self.limits,
-                        allow_imports_from=self.allow_imports_from)
+        return api.load(
+            spec.path,
+            params={**self.params, **values},
+            limits=self.limits,
+            allow_imports_from=self.allow_imports_from,
+        )
 
 
-def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "random",
-         objective: str = "val_loss", directory: str | os.PathLike = "tuning",
-         output_path: str | os.PathLike | None = None, resume: bool = False,
-         params: dict | None = None, limits: Limits | None = None,
-         allow_imports_from: Sequence[str | os.PathLike] = (),
-         log: Callable[[str], None] = print) -> TuneResult:
+def tune(
+    spec,
+    data: dict,
+    validation: dict,
+    *,
+    trials: int = 10,
+    tuner: str = "random",
+    objective: str = "val_loss",
+    directory: str | os.PathLike = "tuning",
+    output_path: str | os.PathLike | None = None,
+    resume: bool = False,
+    params: dict | None = None,
+    limits: Limits | None = None,
+    allow_imports_from: Sequence[str | os.PathLike] = (),
+    log: Callable[[str], None] = print,
+) -> TuneResult:
     """Search the `search` space of `spec` (loaded from a file with `params`, `limits` and
     `allow_imports_from`, which every candidate is loaded with too) with KerasTuner's
     `tuner`, until `trials` trials complete. A parameter in `params` is fixed, not searched.
@@ -495,8 +569,9 @@ def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "
     name, `.keras`). `resume` continues the search in `directory`. A KeyboardInterrupt leaves
     the state saved and propagates."""
     if spec.source.text is None:
-        raise ValueError("tune needs a spec loaded from a file (every candidate is loaded "
-                         "again with its values)")
+        raise ValueError(
+            "tune needs a spec loaded from a file (every candidate is loaded again with its values)"
+        )
     if tuner not in TUNERS:
         raise ValueError(f"tuner must be one of {', '.join(TUNERS)}. Received: {tuner!r}")
     if not isinstance(trials, int) or trials < 1:
@@ -507,8 +582,13 @@ def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "
     options = _Options(dict(params or {}), limits, tuple(allow_imports_from))
     space = Space.of(spec, pinned=list(options.params))
     project = Path(directory) / spec.name
-    state = {"spec": str(spec.path), "search": space.to_dict(), "tuner": tuner,
-             "objective": f"{metric}:{direction}", "params": options.params}
+    state = {
+        "spec": str(spec.path),
+        "search": space.to_dict(),
+        "tuner": tuner,
+        "objective": f"{metric}:{direction}",
+        "params": options.params,
+    }
     best_spec = best_model = None
     if where != "worker":
         _check_state(project, state, resume)
@@ -523,13 +603,20 @@ def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "
     searcher = _searcher(hypermodel, tuner, (metric, direction), trials, directory, where, log)
     if where != "worker" and not resume:
         output.write_text(project / STATE, json.dumps(state, indent=2) + "\n")
-    kind = {"random": "random search", "bayesian": "Bayesian optimization",
-            "hyperband": "Hyperband"}[tuner]
-    log(f"tuning {spec.name}: {kind} over {', '.join(space.spaces)} until {trials} trial(s) "
+    kind = {
+        "random": "random search",
+        "bayesian": "Bayesian optimization",
+        "hyperband": "Hyperband",
+    }[tuner]
+    log(
+        f"tuning {spec.name}: {kind} over {', '.join(space.spaces)} until {trials} trial(s) "
         f"complete; objective {metric} ({direction}); state in {project}"
-        + {"chief": f" (chief: serving {_address()})",
-           "worker": f" (worker {os.environ.get('KERASTUNER_TUNER_ID')} of {_address()})",
-           "local": ""}[where])
+        + {
+            "chief": f" (chief: serving {_address()})",
+            "worker": f" (worker {os.environ.get('KERASTUNER_TUNER_ID')} of {_address()})",
+            "local": "",
+        }[where]
+    )
     try:
         with _quiet(), _frozen_garbage():
             if where == "chief":
@@ -545,51 +632,71 @@ def tune(spec, data: dict, validation: dict, *, trials: int = 10, tuner: str = "
 
     result = TuneResult(searcher.outcomes(), objective=(metric, direction))
     if where == "worker":
-        log(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: ran {len(result.trials)} "
-            f"trial(s), {len(result.completed)} completed")
+        log(
+            f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: ran {len(result.trials)} "
+            f"trial(s), {len(result.completed)} completed"
+        )
         return result
     log("\n" + table(result))
     ranked = _rank(result.trials, direction)
     result.best = ranked[0] if ranked and ranked[0].status == "completed" else None
     if result.best is None:
-        raise DataError(f"no trial completed in {project}: every candidate failed (see "
-                        "the table above and each trial's diagnostics.txt)")
+        raise DataError(
+            f"no trial completed in {project}: every candidate failed (see "
+            "the table above and each trial's diagnostics.txt)"
+        )
     if len(result.completed) < trials:
-        log(f"note: {len(result.completed)} of {trials} trials completed: the space holds "
-            "no other candidate that KerasTuner had not tried")
+        log(
+            f"note: {len(result.completed)} of {trials} trials completed: the space holds "
+            "no other candidate that KerasTuner had not tried"
+        )
     _write_best(searcher, hypermodel, result, best_spec, best_model, log)
     return result
 
 
-def _searcher(hypermodel, tuner: str, objective: tuple[str, str], trials: int, directory,
-              where: str, log):
+def _searcher(
+    hypermodel, tuner: str, objective: tuple[str, str], trials: int, directory, where: str, log
+):
     """The KerasTuner tuner of that name, over an oracle that counts completed trials."""
     kt, classes = _keras_tuner(), _classes()
     metric, direction = objective
     settings = hypermodel.spec.train_settings or TrainSpec()
     seed = None if settings.seed is None else settings.seed + 1  # KerasTuner reads 0 as none
-    common = {"objective": kt.Objective(metric, direction), "seed": seed,
-              "max_consecutive_failed_trials": None}  # graphspec counts failures itself
+    common = {
+        "objective": kt.Objective(metric, direction),
+        "seed": seed,
+        "max_consecutive_failed_trials": None,
+    }  # graphspec counts failures itself
     if tuner == "hyperband":
         # Endless brackets: the count of completed trials ends the search, as for the others.
-        oracle = classes.oracles[tuner](max_epochs=settings.epochs, factor=3,
-                                        hyperband_iterations=None, **common)
+        oracle = classes.oracles[tuner](
+            max_epochs=settings.epochs, factor=3, hyperband_iterations=None, **common
+        )
     else:
         oracle = classes.oracles[tuner](max_trials=trials, **common)
     oracle.wanted = trials
     if where == "chief":  # the chief runs no trial: it tells of each one a worker ends
+
         def announce(trial, runner):
             values = hypermodel.space.values(trial.hyperparameters.values)
-            outcome = (f"{metric} {trial.score:.5g}" if trial.status == "COMPLETED" else
-                       f"failed (see trial_{trial.trial_id}/diagnostics.txt; not counted)")
+            outcome = (
+                f"{metric} {trial.score:.5g}"
+                if trial.status == "COMPLETED"
+                else f"failed (see trial_{trial.trial_id}/diagnostics.txt; not counted)"
+            )
             log(f"trial {trial.trial_id} ({runner}): {describe(values)} -> {outcome}")
 
         oracle.announce = announce
         oracle.verbose = 0  # KerasTuner's own display
     Path(directory).mkdir(parents=True, exist_ok=True)
-    return classes.tuners[tuner](hypermodel=hypermodel, oracle=oracle, directory=str(directory),
-                                 project_name=hypermodel.spec.name, log=log,
-                                 local=where == "local")
+    return classes.tuners[tuner](
+        hypermodel=hypermodel,
+        oracle=oracle,
+        directory=str(directory),
+        project_name=hypermodel.spec.name,
+        log=log,
+        local=where == "local",
+    )
 
 
 @contextlib.contextmanager
@@ -630,48 +737,70 @@ def _check_state(project: Path, state: dict, resume: bool) -> None:
     saved = project / "oracle.json"
     if not resume:
         if saved.exists():
-            raise OutputError(f"'{project}' holds a search already: --resume continues it; "
-                              "or give another --dir, or delete it", project, usage=True)
+            raise OutputError(
+                f"'{project}' holds a search already: --resume continues it; "
+                "or give another --dir, or delete it",
+                project,
+                usage=True,
+            )
         return
     if not saved.exists():
-        raise OutputError(f"--resume continues a search, but '{project}' holds none; "
-                          "run without --resume to start one", project, usage=True)
+        raise OutputError(
+            f"--resume continues a search, but '{project}' holds none; "
+            "run without --resume to start one",
+            project,
+            usage=True,
+        )
     try:
         before = json.loads((project / STATE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         before = {}
-    differs = [key for key in ("search", "tuner", "objective", "params")
-               if before.get(key) != state[key]]
+    differs = [
+        key for key in ("search", "tuner", "objective", "params") if before.get(key) != state[key]
+    ]
     if differs:
-        shown = "; ".join(f"{key}: {json.dumps(before.get(key))} -> {json.dumps(state[key])}"
-                          for key in differs)
-        raise DataError(f"the search in '{project}' differs from this one ({shown}): "
-                        "--resume continues only the same search. Restore the settings, or "
-                        "start a new search in another --dir")
+        shown = "; ".join(
+            f"{key}: {json.dumps(before.get(key))} -> {json.dumps(state[key])}" for key in differs
+        )
+        raise DataError(
+            f"the search in '{project}' differs from this one ({shown}): "
+            "--resume continues only the same search. Restore the settings, or "
+            "start a new search in another --dir"
+        )
 
 
-def _write_best(searcher, hypermodel, result: TuneResult, spec_path: Path, model_path: Path,
-                log) -> None:
+def _write_best(
+    searcher, hypermodel, result: TuneResult, spec_path: Path, model_path: Path, log
+) -> None:
     best = result.best
     name, _ = result.objective
     candidate = hypermodel.candidate(best.values)
-    header = (f"graphspec tune: trial {best.trial} of {candidate.path}, {name} = "
-              f"{best.objective:.6g}\nThe best values are written into params; the 'search' "
-              "section was removed.")
+    header = (
+        f"graphspec tune: trial {best.trial} of {candidate.path}, {name} = "
+        f"{best.objective:.6g}\nThe best values are written into params; the 'search' "
+        "section was removed."
+    )
     output.write_text(spec_path, spec_text(candidate, best.values, spec_path.parent, header))
     result.spec_path = spec_path
-    log(f"best: trial {best.trial}, {describe(best.values)}, {name} = {best.objective:.5g} "
-        f"-> {spec_path}")
+    log(
+        f"best: trial {best.trial}, {describe(best.values)}, {name} = {best.objective:.5g} "
+        f"-> {spec_path}"
+    )
     trial = searcher.oracle.get_trial(best.trial)
     try:
         with _quiet():
             model = searcher.load_model(trial)
     except (OSError, ValueError) as exc:  # the checkpoint is on a worker's disk
-        log(f"note: the best model was not saved: its checkpoint cannot be read ({exc}); "
-            f"train {spec_path} to get it")
+        log(
+            f"note: the best model was not saved: its checkpoint cannot be read ({exc}); "
+            f"train {spec_path} to get it"
+        )
         return
-    candidate.save(model, model_path, extra={"tuning": {
-        "trial": best.trial, "objective": name, "value": best.objective}})
+    candidate.save(
+        model,
+        model_path,
+        extra={"tuning": {"trial": best.trial, "objective": name, "value": best.objective}},
+    )
     result.model_path = model_path
     log(f"best model (weights of its best epoch) -> {model_path}")
 
@@ -693,8 +822,11 @@ def _serve(searcher) -> None:
     servicer = oracle_chief.OracleServicer(searcher.oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     if not server.add_insecure_port(_address()):
-        raise OutputError(f"the chief cannot listen on {_address()} (KERASTUNER_ORACLE_IP, "
-                          "KERASTUNER_ORACLE_PORT)", usage=True)
+        raise OutputError(
+            f"the chief cannot listen on {_address()} (KERASTUNER_ORACLE_IP, "
+            "KERASTUNER_ORACLE_PORT)",
+            usage=True,
+        )
     server.start()
     try:
         while not (servicer.stop_triggered and oracle_chief.exit_chief(searcher.oracle)):
@@ -704,6 +836,7 @@ def _serve(searcher) -> None:
 
 
 # -- KerasTuner ----------------------------------------------------------------------------------
+
 
 @functools.cache
 def _keras_tuner():
@@ -722,8 +855,7 @@ def check_installed(tuner: str) -> None:
             import scipy  # noqa: F401
             import sklearn  # noqa: F401
         except ImportError as exc:
-            raise ImportError(f"--tuner bayesian needs scikit-learn and SciPy: {INSTALL}") \
-                from exc
+            raise ImportError(f"--tuner bayesian needs scikit-learn and SciPy: {INSTALL}") from exc
 
 
 class _Counting:
@@ -741,8 +873,14 @@ class _Counting:
         return super().create_trial(tuner_id)
 
     def end_trial(self, trial):
-        runner = next((tuner for tuner, running in self.ongoing_trials.items()
-                       if running.trial_id == trial.trial_id), "?")
+        runner = next(
+            (
+                tuner
+                for tuner, running in self.ongoing_trials.items()
+                if running.trial_id == trial.trial_id
+            ),
+            "?",
+        )
         super().end_trial(trial)
         if self.announce is not None:
             self.announce(self.trials[trial.trial_id], runner)
@@ -792,8 +930,7 @@ class _HyperSpec:
             self.outcome.seconds["build"] += time.perf_counter() - started
         return model
 
-    def fit(self, hp, model, data, validation, callbacks=None, epochs=None, initial_epoch=0,
-            **_):
+    def fit(self, hp, model, data, validation, callbacks=None, epochs=None, initial_epoch=0, **_):
         import keras
 
         from .data import BatchSequence
@@ -803,8 +940,9 @@ class _HyperSpec:
         started = time.perf_counter()
         batches = dict(batch_size=settings.batch_size, remainder=settings.remainder)
         try:
-            train = BatchSequence.for_model(model, data, shuffle=settings.shuffle,
-                                            seed=settings.seed, **batches)
+            train = BatchSequence.for_model(
+                model, data, shuffle=settings.shuffle, seed=settings.seed, **batches
+            )
             val = BatchSequence.for_model(model, validation, **batches)
         except DataError as exc:  # the data, not the candidate: no trial can do better
             raise _classes().Stop(exc) from None
@@ -815,9 +953,16 @@ class _HyperSpec:
         steps = min(len(train), settings.steps_per_epoch or len(train))
         val_steps = min(len(val), settings.validation_steps or len(val))
         try:
-            history = model.fit(train, validation_data=val, epochs=epochs or settings.epochs,
-                                initial_epoch=initial_epoch, steps_per_epoch=steps,
-                                validation_steps=val_steps, callbacks=callbacks, verbose=0)
+            history = model.fit(
+                train,
+                validation_data=val,
+                epochs=epochs or settings.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_steps=val_steps,
+                callbacks=callbacks,
+                verbose=0,
+            )
         except _keras_tuner().errors.FailedTrialError as exc:
             if self.outcome is not None:
                 self.outcome.fail("failed", text=str(exc))
@@ -827,9 +972,12 @@ class _HyperSpec:
                 self.outcome.seconds["train"] += time.perf_counter() - started
         if self.objective not in history.history:
             reported = ", ".join(history.history)
-            raise _classes().Stop(DataError(
-                f"the objective '{self.objective}' is not among the metrics training reports "
-                f"({reported}); choose one of them with --objective"))
+            raise _classes().Stop(
+                DataError(
+                    f"the objective '{self.objective}' is not among the metrics training reports "
+                    f"({reported}); choose one of them with --objective"
+                )
+            )
         if self.outcome is not None:
             self.outcome.epochs = len(history.history[self.objective]) + initial_epoch
         return history
@@ -841,8 +989,11 @@ def _early_stopping(spec, objective: str) -> dict | None:
     if value is None:
         return None
     value = value.model_dump() if hasattr(value, "model_dump") else dict(value)
-    return {"monitor": value.get("monitor") or objective, "patience": value.get("patience") or 0,
-            "min_delta": value.get("min_delta") or 0.0}
+    return {
+        "monitor": value.get("monitor") or objective,
+        "patience": value.get("patience") or 0,
+        "min_delta": value.get("min_delta") or 0.0,
+    }
 
 
 def _nan_guard(keras):
@@ -853,10 +1004,12 @@ def _nan_guard(keras):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise _keras_tuner().errors.FailedTrialError(
-                f"the loss became {float(loss)} at epoch {epoch[0] + 1}, batch {batch + 1}")
+                f"the loss became {float(loss)} at epoch {epoch[0] + 1}, batch {batch + 1}"
+            )
 
     return keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda e, logs=None: epoch.__setitem__(0, e), on_train_batch_end=check)
+        on_epoch_begin=lambda e, logs=None: epoch.__setitem__(0, e), on_train_batch_end=check
+    )
 
 
 def _render(diagnostics: list[Diagnostic]) -> str:
@@ -874,9 +1027,14 @@ class _Searcher:
         self._in_a_row = {"rejected": 0, "failed": 0}
         self._last_rejection: list[Diagnostic] = []
         # Tuner's own __init__, also under Hyperband (whose __init__ makes its own oracle).
-        _keras_tuner().Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel,
-                                      directory=directory, project_name=project_name,
-                                      overwrite=False)
+        _keras_tuner().Tuner.__init__(
+            self,
+            oracle=oracle,
+            hypermodel=hypermodel,
+            directory=directory,
+            project_name=project_name,
+            overwrite=False,
+        )
 
     def _populate_initial_space(self):
         # KerasTuner builds the model here until every conditional hyperparameter is seen; a
@@ -892,8 +1050,13 @@ class _Searcher:
     def on_trial_begin(self, trial):
         now = time.perf_counter()
         values = self.hypermodel.space.values(trial.hyperparameters.values)
-        self._outcome = Outcome(trial.trial_id, values, tuner=self.tuner_id, started=now,
-                                continues=trial.hyperparameters.values.get("tuner/trial_id"))
+        self._outcome = Outcome(
+            trial.trial_id,
+            values,
+            tuner=self.tuner_id,
+            started=now,
+            continues=trial.hyperparameters.values.get("tuner/trial_id"),
+        )
         self._outcome.seconds["sample"] = now - self._asked
         self.hypermodel.outcome = self._outcome
         super().on_trial_begin(trial)
@@ -910,16 +1073,21 @@ class _Searcher:
             output.write_text(folder / "diagnostics.txt", _rejection(self.hypermodel, outcome))
             outcome.seconds["validate"] = time.perf_counter() - started
             raise kt.errors.FailedTrialError(outcome.message)
-        output.write_text(folder / "spec.yaml", spec_text(
-            spec, outcome.values, folder, f"graphspec tune: trial {trial.trial_id} of "
-            f"{spec.path}"))
+        output.write_text(
+            folder / "spec.yaml",
+            spec_text(
+                spec,
+                outcome.values,
+                folder,
+                f"graphspec tune: trial {trial.trial_id} of {spec.path}",
+            ),
+        )
         outcome.seconds["validate"] = time.perf_counter() - started  # with the spec's copy
         try:
             return super().run_trial(trial, *args, **kwargs)
         except kt.errors.FailedTrialError:
             if outcome.status == "failed":
-                output.write_text(folder / "diagnostics.txt", _rejection(self.hypermodel,
-                                                                         outcome))
+                output.write_text(folder / "diagnostics.txt", _rejection(self.hypermodel, outcome))
             raise
 
     def on_trial_end(self, trial):
@@ -933,11 +1101,15 @@ class _Searcher:
             outcome.status, outcome.objective = "completed", float(ended.score)
         elif outcome.status not in ("rejected", "failed"):  # an error graphspec did not expect
             outcome.fail("failed", text=trial.message or "the objective is not a number")
-            output.write_text(Path(self.get_trial_dir(trial.trial_id)) / "diagnostics.txt",
-                              _rejection(self.hypermodel, outcome))
+            output.write_text(
+                Path(self.get_trial_dir(trial.trial_id)) / "diagnostics.txt",
+                _rejection(self.hypermodel, outcome),
+            )
         outcome.seconds["total"] = time.perf_counter() - outcome.started
-        output.write_text(Path(self.get_trial_dir(trial.trial_id)) / STATE,
-                          json.dumps(outcome.to_dict(), indent=2) + "\n")
+        output.write_text(
+            Path(self.get_trial_dir(trial.trial_id)) / STATE,
+            json.dumps(outcome.to_dict(), indent=2) + "\n",
+        )
         self.log(self._progress(outcome))
         self._check_limits(outcome)
 
@@ -951,8 +1123,7 @@ class _Searcher:
         if outcome.status == "completed":
             more = f" (continues trial {outcome.continues})" if outcome.continues else ""
             return line + f"{self.hypermodel.objective} {outcome.objective:.5g}{more}" + seconds
-        return (line + f"{outcome.status}: {outcome.reason}" + seconds
-                + " (not counted)")
+        return line + f"{outcome.status}: {outcome.reason}" + seconds + " (not counted)"
 
     def _check_limits(self, outcome: Outcome) -> None:
         if outcome.status == "completed":
@@ -961,14 +1132,24 @@ class _Searcher:
         self._in_a_row[outcome.status] += 1
         if self._in_a_row["rejected"] >= REJECTED_IN_A_ROW:
             spec = self.hypermodel.spec
-            raise SpecError([_gs170(spec, "mostly_invalid", count=REJECTED_IN_A_ROW,
-                                    values=describe(outcome.values),
-                                    hint="narrow the ranges to values that fit the model's "
-                                    "shapes and budget"), *self._last_rejection])
+            raise SpecError(
+                [
+                    _gs170(
+                        spec,
+                        "mostly_invalid",
+                        count=REJECTED_IN_A_ROW,
+                        values=describe(outcome.values),
+                        hint="narrow the ranges to values that fit the model's shapes and budget",
+                    ),
+                    *self._last_rejection,
+                ]
+            )
         if self._in_a_row["failed"] >= FAILED_IN_A_ROW:
-            raise DataError(f"{FAILED_IN_A_ROW} trials in a row failed in training; the last "
-                            f"({describe(outcome.values)}): {outcome.reason}. "
-                            "The search is saved: fix the cause and continue with --resume")
+            raise DataError(
+                f"{FAILED_IN_A_ROW} trials in a row failed in training; the last "
+                f"({describe(outcome.values)}): {outcome.reason}. "
+                "The search is saved: fix the cause and continue with --resume"
+            )
 
     def outcomes(self) -> list[Outcome]:
         """Every trial the oracle knows (on a worker: this worker's), from the records the
@@ -982,12 +1163,16 @@ class _Searcher:
         for trial_id, trial in self.oracle.trials.items():
             record = _read_outcome(Path(self.get_trial_dir(trial_id)) / STATE)
             if record is None:
-                record = Outcome(trial_id, self.hypermodel.space.values(
-                    trial.hyperparameters.values), status={
-                        "COMPLETED": "completed", "FAILED": "failed"}.get(trial.status,
-                                                                          "running"),
-                    objective=trial.score, reason=_last_line(trial.message or ""),
-                    message=trial.message)
+                record = Outcome(
+                    trial_id,
+                    self.hypermodel.space.values(trial.hyperparameters.values),
+                    status={"COMPLETED": "completed", "FAILED": "failed"}.get(
+                        trial.status, "running"
+                    ),
+                    objective=trial.score,
+                    reason=_last_line(trial.message or ""),
+                    message=trial.message,
+                )
             result.append(record)
         return result
 
@@ -1002,10 +1187,13 @@ def _read_outcome(path: Path) -> Outcome | None:
 
 def _rejection(hypermodel, outcome: Outcome) -> str:
     sets = " ".join(f"--set {name}={_flow(value)}" for name, value in outcome.values.items())
-    what = ("does not validate" if outcome.status == "rejected"
-            else "failed while building or training")
-    return (f"trial {outcome.trial}: {describe(outcome.values)} {what}. To see it again:\n"
-            f"  graphspec validate {hypermodel.spec.path} {sets}\n\n{outcome.message}\n")
+    what = (
+        "does not validate" if outcome.status == "rejected" else "failed while building or training"
+    )
+    return (
+        f"trial {outcome.trial}: {describe(outcome.values)} {what}. To see it again:\n"
+        f"  graphspec validate {hypermodel.spec.path} {sets}\n\n{outcome.message}\n"
+    )
 
 
 @functools.cache
@@ -1014,9 +1202,14 @@ def _classes():
     kt = _keras_tuner()
 
     def counting(base):
-        return type(f"Counting{base.__name__}", (_Counting, base),
-                    {"create_trial": kt.synchronized(_Counting.create_trial),
-                     "end_trial": kt.synchronized(_Counting.end_trial)})
+        return type(
+            f"Counting{base.__name__}",
+            (_Counting, base),
+            {
+                "create_trial": kt.synchronized(_Counting.create_trial),
+                "end_trial": kt.synchronized(_Counting.end_trial),
+            },
+        )
 
     class Stop(kt.errors.FatalError):
         """Ends the search with a graphspec error no trial can avoid (bad data)."""
@@ -1033,40 +1226,77 @@ def _classes():
     found = Classes()
     found.Stop = Stop
     found.HyperSpec = type("SpecHyperModel", (_HyperSpec, kt.HyperModel), {})
-    found.oracles = {"random": counting(kt.oracles.RandomSearchOracle),
-                     "bayesian": counting(kt.oracles.BayesianOptimizationOracle),
-                     "hyperband": counting(kt.oracles.HyperbandOracle)}
-    found.tuners = {"random": searcher, "bayesian": searcher,
-                    "hyperband": type("SpecHyperband", (_Searcher, kt.Hyperband), {})}
+    found.oracles = {
+        "random": counting(kt.oracles.RandomSearchOracle),
+        "bayesian": counting(kt.oracles.BayesianOptimizationOracle),
+        "hyperband": counting(kt.oracles.HyperbandOracle),
+    }
+    found.tuners = {
+        "random": searcher,
+        "bayesian": searcher,
+        "hyperband": type("SpecHyperband", (_Searcher, kt.Hyperband), {}),
+    }
     return found
 
 
 # -- the command line ----------------------------------------------------------------------------
 
+
 def add_parser(sub, spec_options) -> None:
     tun = sub.add_parser(
-        "tune", parents=[spec_options], help="search the spec's `search:` space with KerasTuner",
+        "tune",
+        parents=[spec_options],
+        help="search the spec's `search:` space with KerasTuner",
         description="Search the values of the spec's `search:` section with KerasTuner. Every "
         "candidate is validated (shapes, budget) before it is built; one that fails is a "
-        f"failed trial that does not count. Needs KerasTuner: {INSTALL}.")
+        f"failed trial that does not count. Needs KerasTuner: {INSTALL}.",
+    )
     tun.add_argument("spec", metavar="SPEC")
-    tun.add_argument("--data", required=True, metavar="train.npz",
-                     help="training arrays: a .npz file or a folder of NAME.npy files")
-    tun.add_argument("--validation", required=True, metavar="val.npz",
-                     help="validation arrays, as --data; the objective is measured on them")
-    tun.add_argument("--trials", type=int, default=10, metavar="N",
-                     help="trials to complete (failed candidates do not count; default 10)")
-    tun.add_argument("--tuner", choices=TUNERS, default="random",
-                     help="KerasTuner's RandomSearch, BayesianOptimization or Hyperband")
-    tun.add_argument("--objective", default="val_loss", metavar="METRIC[:min|max]",
-                     help="the metric to optimize (default val_loss)")
-    tun.add_argument("--dir", default="tuning", metavar="DIR",
-                     help="where KerasTuner keeps the search (DIR/NAME; default tuning)")
-    tun.add_argument("-o", "--output", metavar="best.yaml",
-                     help="the best spec (default DIR/NAME/best.yaml); the best model is "
-                     "saved beside it as .keras")
-    tun.add_argument("--resume", action="store_true",
-                     help="continue the search saved in --dir")
+    tun.add_argument(
+        "--data",
+        required=True,
+        metavar="train.npz",
+        help="training arrays: a .npz file or a folder of NAME.npy files",
+    )
+    tun.add_argument(
+        "--validation",
+        required=True,
+        metavar="val.npz",
+        help="validation arrays, as --data; the objective is measured on them",
+    )
+    tun.add_argument(
+        "--trials",
+        type=int,
+        default=10,
+        metavar="N",
+        help="trials to complete (failed candidates do not count; default 10)",
+    )
+    tun.add_argument(
+        "--tuner",
+        choices=TUNERS,
+        default="random",
+        help="KerasTuner's RandomSearch, BayesianOptimization or Hyperband",
+    )
+    tun.add_argument(
+        "--objective",
+        default="val_loss",
+        metavar="METRIC[:min|max]",
+        help="the metric to optimize (default val_loss)",
+    )
+    tun.add_argument(
+        "--dir",
+        default="tuning",
+        metavar="DIR",
+        help="where KerasTuner keeps the search (DIR/NAME; default tuning)",
+    )
+    tun.add_argument(
+        "-o",
+        "--output",
+        metavar="best.yaml",
+        help="the best spec (default DIR/NAME/best.yaml); the best model is "
+        "saved beside it as .keras",
+    )
+    tun.add_argument("--resume", action="store_true", help="continue the search saved in --dir")
 
 
 def run(args) -> int:
@@ -1080,11 +1310,14 @@ def run(args) -> int:
     except ValueError as exc:
         raise cli.UsageError(str(exc)) from None
     if "KERASTUNER_ORACLE_IP" in os.environ:
-        missing = [v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID")
-                   if not os.environ.get(v)]
+        missing = [
+            v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(v)
+        ]
         if missing:
-            raise cli.UsageError(f"KERASTUNER_ORACLE_IP is set for distributed tuning, but "
-                                 f"{' and '.join(missing)} is not")
+            raise cli.UsageError(
+                f"KERASTUNER_ORACLE_IP is set for distributed tuning, but "
+                f"{' and '.join(missing)} is not"
+            )
     try:
         check_installed(args.tuner)
     except ImportError as exc:
@@ -1095,11 +1328,20 @@ def run(args) -> int:
     spec = cli._load(args, args.spec)
 
     def search():
-        return tune(spec, load_arrays(args.data), load_arrays(args.validation),
-                    trials=args.trials, tuner=args.tuner, objective=args.objective,
-                    directory=args.dir, output_path=args.output, resume=args.resume,
-                    params=cli._overrides(args), limits=cli._limits(args),
-                    allow_imports_from=args.allow_imports_from)
+        return tune(
+            spec,
+            load_arrays(args.data),
+            load_arrays(args.validation),
+            trials=args.trials,
+            tuner=args.tuner,
+            objective=args.objective,
+            directory=args.dir,
+            output_path=args.output,
+            resume=args.resume,
+            params=cli._overrides(args),
+            limits=cli._limits(args),
+            allow_imports_from=args.allow_imports_from,
+        )
 
     cli._interruptible(search)
     return cli.ExitCode.OK

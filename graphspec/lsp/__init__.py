@@ -15,12 +15,15 @@ import argparse
 
 def add_parser(sub, spec_options: argparse.ArgumentParser) -> None:
     sub.add_parser(
-        "lsp", parents=[spec_options], help="run the language server (for editors)",
+        "lsp",
+        parents=[spec_options],
+        help="run the language server (for editors)",
         description="Serve the Language Server Protocol over stdin/stdout: an editor starts "
         "this command and gets diagnostics as you type, completion, hover, go to definition, "
         "find references, rename and quick fixes for spec files. --plugin, --set, "
         "--allow-imports-from and --max-* apply to every spec; the editor's 'graphspec' "
-        "settings (plugins, params, allowImportsFrom) add to them.")
+        "settings (plugins, params, allowImportsFrom) add to them.",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,9 +33,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         from .server import Settings, serve
     except ImportError as exc:
-        raise UsageError(f"the language server needs pygls ({exc}): "
-                         "pip install 'graphspec[lsp]'") from None
-    options = Options(params=_overrides(args), limits=_limits(args),
-                      allow_imports_from=tuple(args.allow_imports_from))
+        raise UsageError(
+            f"the language server needs pygls ({exc}): pip install 'graphspec[lsp]'"
+        ) from None
+    options = Options(
+        params=_overrides(args),
+        limits=_limits(args),
+        allow_imports_from=tuple(args.allow_imports_from),
+    )
     serve(Settings(options, tuple(args.plugin)))
     return ExitCode.OK

@@ -52,8 +52,7 @@ class Result:
     def library(self) -> bool:
         """A file that only provides blocks and parameters to others (no inputs, no layers)."""
         data = self.source.data if self.source is not None else None
-        return isinstance(data, dict) and data.get("inputs") is None \
-            and data.get("layers") is None
+        return isinstance(data, dict) and data.get("inputs") is None and data.get("layers") is None
 
 
 class Imports:
@@ -66,8 +65,9 @@ class Imports:
         self._cache: dict[tuple[str, bytes], tuple[source.Source, list[Diagnostic]]] = {}
         self.read_paths: dict[str, source.Source] = {}  # what the current validation read
 
-    def read(self, shown: str, limits: Limits = DEFAULT, *, spent: source.Spent | None = None
-             ) -> tuple[source.Source, list[Diagnostic]]:
+    def read(
+        self, shown: str, limits: Limits = DEFAULT, *, spent: source.Spent | None = None
+    ) -> tuple[source.Source, list[Diagnostic]]:
         """`source.read` of an imported file (the same diagnostics, limits shared through
         `spent` included), from the editor or the cache when the content was seen before."""
         text = self.buffer(os.path.abspath(shown))
@@ -81,8 +81,10 @@ class Imports:
             key = (shown, hashlib.blake2b(data, digest_size=16).digest())
             make = lambda: source.read(shown, limits)  # noqa: E731 (all of read's checks)
         else:
-            key = (shown, hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
-                                          digest_size=16).digest())
+            key = (
+                shown,
+                hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(),
+            )
             make = lambda: read_text(text, shown, limits)  # noqa: E731
         found = self._cache.get(key)
         if found is None:
@@ -101,8 +103,9 @@ class Imports:
         return found[0], list(found[1])
 
 
-def _charge(spent: source.Spent, read: source.Source, limits: Limits, shown: str,
-            disk: bool) -> None:
+def _charge(
+    spent: source.Spent, read: source.Source, limits: Limits, shown: str, disk: bool
+) -> None:
     """Count a file parsed on its own in the limits its spec and imports share; over them,
     the error `source.read` gives."""
     before = spent.bytes, spent.values
@@ -114,10 +117,18 @@ def _charge(spent: source.Spent, read: source.Source, limits: Limits, shown: str
         source.read(shown, limits, spent=spent)
         return  # (it fits now: the file changed meanwhile)
     spent.bytes, spent.values = limits.max_bytes + 1, limits.max_values + 1  # nothing more fits
-    raise SpecError([limit_diagnostic(
-        shown, f"the spec and its imports come to more than {limits.max_bytes:,} bytes or "
-        f"{limits.max_values:,} values, the limits (every file counts at least "
-        f"{source.FILE_COST:,} bytes)", "max_bytes", "--max-bytes")])
+    raise SpecError(
+        [
+            limit_diagnostic(
+                shown,
+                f"the spec and its imports come to more than {limits.max_bytes:,} bytes or "
+                f"{limits.max_values:,} values, the limits (every file counts at least "
+                f"{source.FILE_COST:,} bytes)",
+                "max_bytes",
+                "--max-bytes",
+            )
+        ]
+    )
 
 
 read_text = source.read_text
@@ -137,9 +148,16 @@ def check(text: str, path: str, options: Options, imports: Imports) -> Result:
     # model: it is not asked for one, and parameter overrides are for the specs that use it.
     library = result.library
     imports.read_paths = {}
-    stages = pipeline.run(None, pipeline.Options(
-        None if library else options.params, options.limits, options.allow_imports_from,
-        read_import=imports.read), read=src)
+    stages = pipeline.run(
+        None,
+        pipeline.Options(
+            None if library else options.params,
+            options.limits,
+            options.allow_imports_from,
+            read_import=imports.read,
+        ),
+        read=src,
+    )
     result.imported = imports.read_paths
     result.document, result.composition = stages.document, stages.composition
     result.checked, result.summary = stages.checked, stages.summary
@@ -156,6 +174,7 @@ def is_spec(text: str) -> bool:
     return _SPEC_KEY.search(text) is not None
 
 
-_SPEC_KEY = re.compile(r"""^(?:graphspec|"graphspec"|'graphspec')\s*:|^\s*\{?\s*"graphspec"\s*:""",
-                       re.MULTILINE)
+_SPEC_KEY = re.compile(
+    r"""^(?:graphspec|"graphspec"|'graphspec')\s*:|^\s*\{?\s*"graphspec"\s*:""", re.MULTILINE
+)
 _NO_MODEL = CATALOGUE["GS111"].templates["model_keys"].split("{")[0]

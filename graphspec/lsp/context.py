@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 ITEM = "[]"
 
-_KEY_LINE = re.compile(r"""^(?P<key>"[^"]*"|'[^']*'|[^\s#:{}\[\],'"][^#:{}\[\],]*?)\s*:"""
-                       r"""(?:\s+(?P<value>.*?))?\s*$""")
+_KEY_LINE = re.compile(
+    r"""^(?P<key>"[^"]*"|'[^']*'|[^\s#:{}\[\],'"][^#:{}\[\],]*?)\s*:"""
+    r"""(?:\s+(?P<value>.*?))?\s*$"""
+)
 _ITEM_MARK = re.compile(r"-(?:\s+|$)")
 _QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?""")
 _COMMENT = re.compile(r"(?:^|\s)#.*")
@@ -56,8 +58,9 @@ def at(lines: list[str], line: int, column: int) -> Context:
         first -= 1
     level = _indent(lines[first]) if first < line or before.strip() else len(before)
     path, mappings = _block_path(lines, depths, first, level)
-    segment = "\n".join([lines[first]] + lines[first + 1:line] + [before]) \
-        if line > first else before
+    segment = (
+        "\n".join([lines[first]] + lines[first + 1 : line] + [before]) if line > first else before
+    )
     indent = min(_indent(segment), len(segment))
     context = _scan(segment[indent:], path, lines, first, indent)
     context.lines = lines
@@ -76,12 +79,13 @@ def at(lines: list[str], line: int, column: int) -> Context:
 def _depths(lines: list[str], last: int) -> list[int]:
     """How many flow collections are open at the start of each line up to `last`."""
     depths, depth = [], 0
-    for text in lines[:last + 1]:
+    for text in lines[: last + 1]:
         depths.append(depth)
         if "{" in text or "[" in text or "]" in text or "}" in text:
             bare = _COMMENT.sub("", _QUOTED.sub('""', text))
-            depth = max(0, depth + bare.count("{") + bare.count("[") - bare.count("}")
-                        - bare.count("]"))
+            depth = max(
+                0, depth + bare.count("{") + bare.count("[") - bare.count("}") - bare.count("]")
+            )
     return depths
 
 
@@ -94,8 +98,9 @@ def _indent(text: str) -> int:
     return len(text) - len(text.lstrip(" "))
 
 
-def _block_path(lines: list[str], depths: list[int], first: int, level: int
-                ) -> tuple[list, list[tuple[int, int, int]]]:
+def _block_path(
+    lines: list[str], depths: list[int], first: int, level: int
+) -> tuple[list, list[tuple[int, int, int]]]:
     """The block keys and items above line `first`, whose entry stands at column `level`,
     and for each block mapping on the way, (its depth in the path, a line of it, the column
     of its keys)."""
@@ -111,7 +116,7 @@ def _block_path(lines: list[str], depths: list[int], first: int, level: int
         if body.startswith("-") and _ITEM_MARK.match(body):
             inner = indent + _ITEM_MARK.match(body).end()
             if indent < level:
-                rest = _KEY_LINE.match(body[_ITEM_MARK.match(body).end():])
+                rest = _KEY_LINE.match(body[_ITEM_MARK.match(body).end() :])
                 if rest and level > inner and not rest["value"]:
                     path[:0] = [ITEM, _unquote(rest["key"])]
                     mappings.append((len(path) - 1, j, inner))
@@ -144,7 +149,7 @@ def _block_siblings(lines: list[str], first: int, indent: int, skip: int = -1) -
                 mark = _ITEM_MARK.match(body) if body.startswith("-") else None
                 if mark:
                     here += mark.end()
-                    body = body[mark.end():]
+                    body = body[mark.end() :]
                 if here < indent or (mark and here == indent and j != first and step == 1):
                     break
                 if here == indent and j != skip:
@@ -187,14 +192,15 @@ def _scan(segment: str, block: list, lines: list[str], first: int, indent: int) 
             break
         path.append(ITEM)
         indent += mark.end()
-        segment = segment[mark.end():]
+        segment = segment[mark.end() :]
     frames = [_Frame(tuple(path), True)]
     siblings = {}
     if segment[:1] in ("{", "["):
         frames[0].key = _HERE
     else:
-        frames[0].written = siblings[frames[0].path] = _block_siblings(lines, first, indent,
-                                                                      skip=first)
+        frames[0].written = siblings[frames[0].path] = _block_siblings(
+            lines, first, indent, skip=first
+        )
     token, quoted = "", False
     i = 0
     while i < len(segment):
@@ -204,9 +210,9 @@ def _scan(segment: str, block: list, lines: list[str], first: int, indent: int) 
             close = _QUOTED.match(segment, i)
             end = close.end()
             if end == len(segment) and not (end - i >= 2 and segment[end - 1] == c):
-                token, quoted = segment[i + 1:], True  # the scalar the cursor is in
+                token, quoted = segment[i + 1 :], True  # the scalar the cursor is in
                 break
-            token = segment[i + 1:end - 1]
+            token = segment[i + 1 : end - 1]
             i = end
             continue
         if c == "#" and (i == 0 or segment[i - 1] in " \t\n"):
@@ -227,8 +233,12 @@ def _scan(segment: str, block: list, lines: list[str], first: int, indent: int) 
             if frame.mapping:
                 frame.key = None
             token = ""
-        elif c == ":" and (i + 1 == len(segment) or segment[i + 1] in " \n\t,]}") \
-                and frame.mapping and frame.key is None:
+        elif (
+            c == ":"
+            and (i + 1 == len(segment) or segment[i + 1] in " \n\t,]}")
+            and frame.mapping
+            and frame.key is None
+        ):
             frame.key = token.strip()
             frame.written.setdefault(frame.key, None)
             token = ""
@@ -242,8 +252,9 @@ def _scan(segment: str, block: list, lines: list[str], first: int, indent: int) 
     if frame.mapping and frame.key is None:
         return Context(frame.path, "key", None, prefix, 0, quoted, siblings=siblings)
     if frame.mapping:
-        return Context(frame.path + (frame.key,), "value", frame.key, prefix, 0, quoted,
-                       siblings=siblings)
+        return Context(
+            frame.path + (frame.key,), "value", frame.key, prefix, 0, quoted, siblings=siblings
+        )
     return Context(frame.path + (ITEM,), "value", None, prefix, 0, quoted, siblings=siblings)
 
 

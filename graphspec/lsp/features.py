@@ -36,8 +36,9 @@ class Text:
     def __init__(self, text: str, encoding: str = types.PositionEncodingKind.Utf16):
         self.text = text
         self.lines = _BREAK.split(text)
-        self.units = {types.PositionEncodingKind.Utf8: 8, types.PositionEncodingKind.Utf32: 32}\
-            .get(encoding, 16)
+        self.units = {types.PositionEncodingKind.Utf8: 8, types.PositionEncodingKind.Utf32: 32}.get(
+            encoding, 16
+        )
 
     def _count(self, text: str) -> int:
         if text.isascii() or self.units == 32:
@@ -71,8 +72,14 @@ class Text:
 class View:
     """One version of a document, with what the features need computed on first use."""
 
-    def __init__(self, uri: str, path: str, text: str, result: Result | None,
-                 encoding: str = types.PositionEncodingKind.Utf16):
+    def __init__(
+        self,
+        uri: str,
+        path: str,
+        text: str,
+        result: Result | None,
+        encoding: str = types.PositionEncodingKind.Utf16,
+    ):
         self.uri, self.path, self.result = uri, path, result
         self.text = Text(text, encoding)
 
@@ -93,8 +100,10 @@ class View:
 
 # -- diagnostics ----------------------------------------------------------------------------
 
-def diagnostics(found: Iterable[Diagnostic], text: Text, related: bool,
-                uri: str) -> list[types.Diagnostic]:
+
+def diagnostics(
+    found: Iterable[Diagnostic], text: Text, related: bool, uri: str
+) -> list[types.Diagnostic]:
     """graphspec's diagnostics as the protocol's: each underlines the whole key or value it
     is about; the hint is related information when the client shows it, else a line of the
     message."""
@@ -108,15 +117,28 @@ def diagnostics(found: Iterable[Diagnostic], text: Text, related: bool,
         message = d.message
         info = None
         if d.hint and related:
-            info = [types.DiagnosticRelatedInformation(
-                location=types.Location(uri=uri, range=where), message=f"hint: {d.hint}")]
+            info = [
+                types.DiagnosticRelatedInformation(
+                    location=types.Location(uri=uri, range=where), message=f"hint: {d.hint}"
+                )
+            ]
         elif d.hint:
             message += f"\nhint: {d.hint}"
-        out.append(types.Diagnostic(
-            range=where, message=message, code=d.code, source=SOURCE,
-            severity=(types.DiagnosticSeverity.Error if d.severity == ERROR
-                      else types.DiagnosticSeverity.Warning),
-            related_information=info, data={"hint": d.hint, "pointer": d.pointer}))
+        out.append(
+            types.Diagnostic(
+                range=where,
+                message=message,
+                code=d.code,
+                source=SOURCE,
+                severity=(
+                    types.DiagnosticSeverity.Error
+                    if d.severity == ERROR
+                    else types.DiagnosticSeverity.Warning
+                ),
+                related_information=info,
+                data={"hint": d.hint, "pointer": d.pointer},
+            )
+        )
     return out
 
 
@@ -135,8 +157,11 @@ def _last(pointer: str) -> Any:
 
 # -- completion -----------------------------------------------------------------------------
 
-_SECTIONS = {"compile": document.CompileSpec, "train": document.TrainSpec,
-             "budget": document.BudgetSpec}
+_SECTIONS = {
+    "compile": document.CompileSpec,
+    "train": document.TrainSpec,
+    "budget": document.BudgetSpec,
+}
 _NODE_MODELS = (document.LayerNode, document.OpNode, document.ShareNode, document.BlockNode)
 _KINDS = types.CompletionItemKind
 
@@ -150,8 +175,9 @@ def completion(view: View, names_view: View, position: idx.Position) -> types.Co
     replace = view.text.range(start, position)
     prefix = where.prefix.lower()
     if prefix:  # names that start with what is typed first, then those that contain it
-        items = [i for i in items if i[0].lower().startswith(prefix)] + \
-            [i for i in items if prefix in i[0].lower() and not i[0].lower().startswith(prefix)]
+        items = [i for i in items if i[0].lower().startswith(prefix)] + [
+            i for i in items if prefix in i[0].lower() and not i[0].lower().startswith(prefix)
+        ]
     # The client filters as the user types; a long list is cut and marked incomplete, so that
     # it asks again with more typed (serializing a thousand items costs more than finding them).
     complete = len(items) <= MAX_ITEMS
@@ -159,11 +185,17 @@ def completion(view: View, names_view: View, position: idx.Position) -> types.Co
     for label, kind, detail, doc, insert in items[:MAX_ITEMS]:
         if insert is None:
             insert = label if where.quoted or where.expression else _yaml_word(label)
-        out.append(types.CompletionItem(
-            label=label, kind=kind, detail=detail,
-            documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=doc)
-            if doc else None,
-            text_edit=types.TextEdit(range=replace, new_text=insert)))
+        out.append(
+            types.CompletionItem(
+                label=label,
+                kind=kind,
+                detail=detail,
+                documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=doc)
+                if doc
+                else None,
+                text_edit=types.TextEdit(range=replace, new_text=insert),
+            )
+        )
     return types.CompletionList(is_incomplete=not complete, items=out)
 
 
@@ -196,12 +228,16 @@ def _candidates(where: ctx.Context, view: View) -> list[Candidate]:
     if _is_reference_place(inner) or key == "share":
         return _references(view, scope, ports=key != "share")
     if key == "model":
-        return [(m, _KINDS.EnumMember, None, None, None) for m in ("auto", "sequential",
-                                                                    "functional")]
+        return [
+            (m, _KINDS.EnumMember, None, None, None) for m in ("auto", "sequential", "functional")
+        ]
     if key == "dtype" and len(path) == 3 and path[0] == "inputs":
         return [(d, _KINDS.EnumMember, None, None, None) for d in document.DTYPES]
-    if path[:1] == ("compile",) and key in ("optimizer", "loss") or path[:2] == ("compile",
-                                                                                  "metrics"):
+    if (
+        path[:1] == ("compile",)
+        and key in ("optimizer", "loss")
+        or path[:2] == ("compile", "metrics")
+    ):
         kind = {"optimizer": "optimizers", "loss": "losses"}.get(key, "metrics")
         return [(n, _KINDS.Value, None, None, None) for n in catalog.load().get(kind, [])]
     return []
@@ -219,8 +255,12 @@ def _mapping_model(path: tuple) -> Any:
 def _node_path(path: tuple) -> tuple | None:
     """The path of the node the cursor is in (`layers[]` at the top or in a block)."""
     for end in (2, 4):
-        if len(path) >= end and path[end - 2] == "layers" and path[end - 1] == ctx.ITEM \
-                and (end == 2 or path[0] == "blocks"):
+        if (
+            len(path) >= end
+            and path[end - 2] == "layers"
+            and path[end - 1] == ctx.ITEM
+            and (end == 2 or path[0] == "blocks")
+        ):
             return path[:end]
     return None
 
@@ -228,7 +268,8 @@ def _node_path(path: tuple) -> tuple | None:
 def _is_reference_place(inner: tuple) -> bool:
     """Under `in` of a node, or under `outputs` (the model's or a block's)."""
     return (inner[:1] == ("outputs",)) or (
-        len(inner) >= 3 and inner[0] == "layers" and inner[2] == "in")
+        len(inner) >= 3 and inner[0] == "layers" and inner[2] == "in"
+    )
 
 
 def _keys(models: Iterable[Any], written: dict) -> list[Candidate]:
@@ -257,26 +298,42 @@ def _named(registered: tuple[str, ...], kind: str) -> list[Candidate]:
     change when a plugin is loaded)."""
     if kind == "layer":
         builtin = [n for n in catalog.load()["layers"] if n not in UNSUPPORTED_LAYERS]
-        return [(n, _KINDS.Class, "keras.layers", _layer_doc(n), None) for n in builtin] + \
-            [(n, _KINDS.Class, "registered layer", _layer_doc(n), None) for n in registered]
-    return [(n, _KINDS.Function, "keras.ops", _op_doc(n), None) for n in catalog.load()["ops"]] \
-        + [(n, _KINDS.Function, "registered op", _op_doc(n), None) for n in registered]
+        return [(n, _KINDS.Class, "keras.layers", _layer_doc(n), None) for n in builtin] + [
+            (n, _KINDS.Class, "registered layer", _layer_doc(n), None) for n in registered
+        ]
+    return [(n, _KINDS.Function, "keras.ops", _op_doc(n), None) for n in catalog.load()["ops"]] + [
+        (n, _KINDS.Function, "registered op", _op_doc(n), None) for n in registered
+    ]
 
 
 def _arguments(view: View, node: dict, written: dict) -> list[Candidate]:
     if node.get("block"):
         block = _block_data(view, node["block"])
         params = (block or {}).get("params") or {}
-        return [(p, _KINDS.Variable, f"default: {_show(v)}", None, f"{p}: ")
-                for p, v in params.items() if p not in written] if isinstance(params, dict) else []
-    sig = registry.LAYERS.signature(node["layer"]) if node.get("layer") else \
-        registry.OPS.signature(node["op"]) if node.get("op") else None
+        return (
+            [
+                (p, _KINDS.Variable, f"default: {_show(v)}", None, f"{p}: ")
+                for p, v in params.items()
+                if p not in written
+            ]
+            if isinstance(params, dict)
+            else []
+        )
+    sig = (
+        registry.LAYERS.signature(node["layer"])
+        if node.get("layer")
+        else registry.OPS.signature(node["op"])
+        if node.get("op")
+        else None
+    )
     if sig is None:
         return []
     names = sig.args if node.get("layer") else sig.keyword
-    return [(a, _KINDS.Field, _default(sig, a), None, f"{a}: ")
-            for a in sorted(names, key=lambda a: a not in sig.required)
-            if a not in written and a != "name"]
+    return [
+        (a, _KINDS.Field, _default(sig, a), None, f"{a}: ")
+        for a in sorted(names, key=lambda a: a not in sig.required)
+        if a not in written and a != "name"
+    ]
 
 
 def _default(sig: Any, name: str) -> str:
@@ -289,15 +346,22 @@ def _default(sig: Any, name: str) -> str:
 def _with_defaults(sig: Any, names: Iterable[str], limit: int = 12) -> str:
     """`units, activation=None, use_bias=True, ...`: required first."""
     names = sorted(names, key=lambda a: a not in sig.required)
-    shown = [a if a in sig.required or a not in sig.defaults
-             else f"{a}={_show(sig.defaults[a])}" for a in names[:limit]]
+    shown = [
+        a if a in sig.required or a not in sig.defaults else f"{a}={_show(sig.defaults[a])}"
+        for a in names[:limit]
+    ]
     return ", ".join(shown) + (", ..." if len(names) > limit else "")
 
 
 def _call_arguments(node: dict, written: dict) -> list[Candidate]:
     """Keys of a mapping `in`: the layer's call arguments or the op's parameters."""
-    sig = registry.LAYERS.signature(node["layer"]) if node.get("layer") else \
-        registry.OPS.signature(node["op"]) if node.get("op") else None
+    sig = (
+        registry.LAYERS.signature(node["layer"])
+        if node.get("layer")
+        else registry.OPS.signature(node["op"])
+        if node.get("op")
+        else None
+    )
     if sig is None:
         return []
     keys = sig.call if hasattr(sig, "call") else sig.keyword
@@ -327,15 +391,18 @@ def _scope_names(view: View, scope: str) -> tuple[list[str], list[str]]:
         decls = parsed.layers if parsed is not None else None
     else:
         block = _block_data(view, scope) or {}
-        inputs = [i for i in block.get("inputs") or [] if isinstance(i, str)] \
-            if isinstance(block.get("inputs"), list) else []
+        inputs = (
+            [i for i in block.get("inputs") or [] if isinstance(i, str)]
+            if isinstance(block.get("inputs"), list)
+            else []
+        )
         model = (parsed.blocks or {}).get(scope) if parsed is not None else None
         decls = model.layers if model is not None else None
-    written = [n.get("name") if isinstance(n, dict) else None
-               for n in _scope_layers(data, scope)]
+    written = [n.get("name") if isinstance(n, dict) else None for n in _scope_layers(data, scope)]
     if decls is not None and len(decls) == len(written):
-        written = [w if isinstance(w, str) else d
-                   for w, d in zip(written, default_names(list(decls)))]
+        written = [
+            w if isinstance(w, str) else d for w, d in zip(written, default_names(list(decls)))
+        ]
     return [str(i) for i in inputs], [n for n in written if isinstance(n, str)]
 
 
@@ -344,8 +411,11 @@ def _outputs(view: View, scope: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     result = view.result
     if scope == names.MODEL and result is not None and result.checked is not None:
-        counts = {name: node.n_outputs for name, node in result.checked.nodes.items()
-                  if node.n_outputs and node.n_outputs > 1}
+        counts = {
+            name: node.n_outputs
+            for name, node in result.checked.nodes.items()
+            if node.n_outputs and node.n_outputs > 1
+        }
     for node in _scope_layers(view.data, scope):
         if isinstance(node, dict) and isinstance(node.get("name"), str) and node.get("block"):
             outputs = (_block_data(view, node["block"]) or {}).get("outputs")
@@ -358,8 +428,9 @@ def _scope_layers(data: Any, scope: str) -> list:
     if not isinstance(data, dict):
         return []
     if scope != names.MODEL:
-        block = (data.get("blocks") or {}).get(scope) if isinstance(data.get("blocks"), dict) \
-            else None
+        block = (
+            (data.get("blocks") or {}).get(scope) if isinstance(data.get("blocks"), dict) else None
+        )
         data = block if isinstance(block, dict) else {}
     layers = data.get("layers")
     return layers if isinstance(layers, list) else []
@@ -369,13 +440,20 @@ def _blocks(view: View) -> list[Candidate]:
     out, seen = [], set()
     for path, data in _files(view):
         blocks = data.get("blocks") if isinstance(data, dict) else None
-        for name, block in (blocks.items() if isinstance(blocks, dict) else ()):
+        for name, block in blocks.items() if isinstance(blocks, dict) else ():
             if name in seen:
                 continue
             seen.add(name)
             where = "" if path == view.path else f" ({Path(path).name})"
-            out.append((name, _KINDS.Module, f"block{where}",
-                        _block_doc(name, block) if isinstance(block, dict) else None, None))
+            out.append(
+                (
+                    name,
+                    _KINDS.Module,
+                    f"block{where}",
+                    _block_doc(name, block) if isinstance(block, dict) else None,
+                    None,
+                )
+            )
     return out
 
 
@@ -384,22 +462,32 @@ def _params(view: View, scope: str) -> list[Candidate]:
     if scope != names.MODEL:
         block = _block_data(view, scope) or {}
         params = block.get("params")
-        for name, value in (params.items() if isinstance(params, dict) else ()):
+        for name, value in params.items() if isinstance(params, dict) else ():
             seen.add(name)
-            out.append((name, _KINDS.Variable, f"block parameter, default {_show(value)}",
-                        None, None))
+            out.append(
+                (name, _KINDS.Variable, f"block parameter, default {_show(value)}", None, None)
+            )
     result = view.result
-    final = result.composition.params if result is not None and \
-        result.composition is not None else {}
+    final = (
+        result.composition.params if result is not None and result.composition is not None else {}
+    )
     for _, data in _files(view):
         params = data.get("params") if isinstance(data, dict) else None
-        for name, value in (params.items() if isinstance(params, dict) else ()):
+        for name, value in params.items() if isinstance(params, dict) else ():
             if name not in seen:
                 seen.add(name)
-                out.append((name, _KINDS.Variable, f"= {_show(final.get(name, value))}", None,
-                            None))
-    out.append((REPEAT_INDEX, _KINDS.Variable,
-                "0-based index of the copy, inside a repeated node or block", None, None))
+                out.append(
+                    (name, _KINDS.Variable, f"= {_show(final.get(name, value))}", None, None)
+                )
+    out.append(
+        (
+            REPEAT_INDEX,
+            _KINDS.Variable,
+            "0-based index of the copy, inside a repeated node or block",
+            None,
+            None,
+        )
+    )
     out += [(f, _KINDS.Function, f"{f}(a, b, ...)", None, f"{f}(") for f in expr.FUNCTIONS]
     return out
 
@@ -422,6 +510,7 @@ def _block_data(view: View, name: str) -> dict | None:
 
 # -- hover ----------------------------------------------------------------------------------
 
+
 def hover(view: View, position: idx.Position) -> types.Hover | None:
     scalar = view.index.scalar_at(position)
     if scalar is None:
@@ -441,8 +530,10 @@ def hover(view: View, position: idx.Position) -> types.Hover | None:
     if not text:
         return None
     start, end = (found.start, found.end) if found is not None else (scalar.start, scalar.end)
-    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
-                       range=view.text.range(start, end))
+    return types.Hover(
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
+        range=view.text.range(start, end),
+    )
 
 
 def _node_at(path: tuple) -> tuple | None:
@@ -451,8 +542,9 @@ def _node_at(path: tuple) -> tuple | None:
     return None
 
 
-def _expression_hover(view: View, scalar: idx.Item, position: idx.Position,
-                      found: names.Occurrence | None) -> str | None:
+def _expression_hover(
+    view: View, scalar: idx.Item, position: idx.Position, found: names.Occurrence | None
+) -> str | None:
     offset = position[1] - scalar.start[1] - (1 if scalar.style in ("'", '"') else 0)
     at = names.expression_at(scalar.value, offset) if scalar.start[0] == scalar.end[0] else None
     if at is None or (found is not None and found.kind == names.PARAM):
@@ -469,14 +561,16 @@ def _expression_hover(view: View, scalar: idx.Item, position: idx.Position,
 
 def _param_values(view: View, scope: str) -> dict:
     result = view.result
-    values = dict(result.composition.params) if result is not None and \
-        result.composition is not None else {}
+    values = (
+        dict(result.composition.params)
+        if result is not None and result.composition is not None
+        else {}
+    )
     if scope != names.MODEL:
         block = _block_data(view, scope) or {}
         for name, value in (block.get("params") or {}).items():
             try:
-                values[name] = expr.substitute(value, values) if isinstance(value, str) \
-                    else value
+                values[name] = expr.substitute(value, values) if isinstance(value, str) else value
             except expr.ExprError:
                 values[name] = value
     return values
@@ -491,8 +585,11 @@ def _name_hover(view: View, found: names.Occurrence) -> str | None:
         return f"{where} `{found.name}` = `{_show(values[found.name])}`"
     if found.kind == names.BLOCK:
         block = _block_data(view, found.name)
-        return _block_doc(found.name, block) if block is not None else \
-            f"block `{found.name}` (not defined)"
+        return (
+            _block_doc(found.name, block)
+            if block is not None
+            else f"block `{found.name}` (not defined)"
+        )
     if found.scope != names.MODEL:
         return f"node or input `{found.name}` of block `{found.scope}` (one per instance)"
     definition = names.definition(view.occurrences, found.symbol)
@@ -524,29 +621,41 @@ def _node_hover(view: View, path: tuple) -> str | None:
     result = view.result
     parsed = result.document if result is not None else None
     name = raw.get("name")
-    if not isinstance(name, str) and parsed is not None and parsed.layers is not None \
-            and i < len(parsed.layers):
+    if (
+        not isinstance(name, str)
+        and parsed is not None
+        and parsed.layers is not None
+        and i < len(parsed.layers)
+    ):
         name = default_names(list(parsed.layers))[i]
     if not isinstance(name, str):
         return None
     kind = next((k for k in ("layer", "op", "share", "block") if k in raw), None)
-    head = f"**{name}** · " + {"layer": f"`{raw.get('layer')}` layer",
-                               "op": f"op `{raw.get('op')}`",
-                               "share": f"shares the layer of `{raw.get('share')}`",
-                               "block": f"block `{raw.get('block')}`"}.get(kind, "node")
+    head = f"**{name}** · " + {
+        "layer": f"`{raw.get('layer')}` layer",
+        "op": f"op `{raw.get('op')}`",
+        "share": f"shares the layer of `{raw.get('share')}`",
+        "block": f"block `{raw.get('block')}`",
+    }.get(kind, "node")
     lines = [head]
     args = raw.get("args") if isinstance(raw.get("args"), dict) else {}
     if args:
         lines.append("args: " + ", ".join(f"`{k}={_show(v)}`" for k, v in args.items()))
-    sig = registry.LAYERS.signature(raw["layer"]) if kind == "layer" and \
-        isinstance(raw["layer"], str) else registry.OPS.signature(raw["op"]) \
-        if kind == "op" and isinstance(raw["op"], str) else None
+    sig = (
+        registry.LAYERS.signature(raw["layer"])
+        if kind == "layer" and isinstance(raw["layer"], str)
+        else registry.OPS.signature(raw["op"])
+        if kind == "op" and isinstance(raw["op"], str)
+        else None
+    )
     if sig is not None:
         unset = [a for a in sig.defaults if a not in args]
         if unset:
-            lines.append("defaults: " + ", ".join(f"`{a}={_show(sig.defaults[a])}`"
-                                                  for a in unset[:8])
-                         + (", ..." if len(unset) > 8 else ""))
+            lines.append(
+                "defaults: "
+                + ", ".join(f"`{a}={_show(sig.defaults[a])}`" for a in unset[:8])
+                + (", ..." if len(unset) > 8 else "")
+            )
     summary = result.summary if result is not None else None
     if kind == "block" and summary is not None and result.checked is not None:
         lines += _instance_lines(result, name)
@@ -563,19 +672,27 @@ def _node_hover(view: View, path: tuple) -> str | None:
 def _instance_lines(result: Result, name: str) -> list[str]:
     """Shapes, parameters and MACs of a block instance: the nodes expanded from it."""
     own = re.compile(re.escape(name) + r"_(\d+_)?")
-    members = [n for n, node in result.checked.nodes.items()
-               if getattr(node.loc, "clusters", ()) and own.fullmatch(node.loc.clusters[0][0])]
+    members = [
+        n
+        for n, node in result.checked.nodes.items()
+        if getattr(node.loc, "clusters", ()) and own.fullmatch(node.loc.clusters[0][0])
+    ]
     if not members:
         node = _summary_node(result.summary, name)  # a nested block: one node
-        return [_shape_line(node), f"params: {_count(node.params)} · MACs: "
-                f"{_count(node.macs)}"] if node is not None else []
+        return (
+            [_shape_line(node), f"params: {_count(node.params)} · MACs: {_count(node.macs)}"]
+            if node is not None
+            else []
+        )
     inside = set(members)
     graph = result.checked.graph
-    outputs = [n for n in members if any(s not in inside for s in graph.successors(n))] \
-        or members[-1:]
+    outputs = [n for n in members if any(s not in inside for s in graph.successors(n))] or members[
+        -1:
+    ]
     rows = [_summary_node(result.summary, n) for n in members]
-    params = None if any(r is None or r.params is None for r in rows) else \
-        sum(r.params for r in rows)
+    params = (
+        None if any(r is None or r.params is None for r in rows) else sum(r.params for r in rows)
+    )
     macs = None if any(r is None or r.macs is None for r in rows) else sum(r.macs for r in rows)
     out = [f"{len(members)} nodes"]
     for n in outputs:
@@ -607,8 +724,11 @@ def _count(value: int | None) -> str:
 
 
 def _show(value: Any) -> str:
-    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip() \
-        if not isinstance(value, str) else value
+    text = (
+        yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip()
+        if not isinstance(value, str)
+        else value
+    )
     text = text.removesuffix("\n...").removesuffix("...").strip()
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -651,8 +771,14 @@ def _block_doc(name: str, block: dict) -> str:
         lines.append("inputs: " + ", ".join(f"`{i}`" for i in inputs))
     outputs = block.get("outputs")
     if outputs is not None:
-        lines.append("outputs: " + (", ".join(f"`{o}`" for o in outputs)
-                                    if isinstance(outputs, list) else f"`{outputs}`"))
+        lines.append(
+            "outputs: "
+            + (
+                ", ".join(f"`{o}`" for o in outputs)
+                if isinstance(outputs, list)
+                else f"`{outputs}`"
+            )
+        )
     params = block.get("params")
     if isinstance(params, dict) and params:
         lines.append("params: " + ", ".join(f"`{k}={_show(v)}`" for k, v in params.items()))
@@ -679,33 +805,38 @@ def _yaml_word(name: str) -> str:
 Locate = Callable[[str], "View | None"]  # path of an imported file -> its view
 
 
-def definition(view: View, position: idx.Position, imported: Locate
-               ) -> list[types.Location]:
+def definition(view: View, position: idx.Position, imported: Locate) -> list[types.Location]:
     found = names.at(view.occurrences, position)
     if found is None:
         scalar = view.index.scalar_at(position)
         if scalar is not None and scalar.path[:1] == ("imports",) and not scalar.is_key:
             target = Path(view.path).parent / str(scalar.value)
             if target.is_file():
-                return [types.Location(uri=target.resolve().as_uri(), range=types.Range(
-                    start=types.Position(line=0, character=0),
-                    end=types.Position(line=0, character=0)))]
+                return [
+                    types.Location(
+                        uri=target.resolve().as_uri(),
+                        range=types.Range(
+                            start=types.Position(line=0, character=0),
+                            end=types.Position(line=0, character=0),
+                        ),
+                    )
+                ]
         return []
     target = names.definition(view.occurrences, found.symbol)
     if target is not None:
         return [types.Location(uri=view.uri, range=view.text.range(target.start, target.end))]
     if found.kind == names.NODE:
         return []
-    for path in (view.result.imported if view.result is not None else {}):
+    for path in view.result.imported if view.result is not None else {}:
         other = imported(path)
         if other is None:
             continue
-        symbol = (found.kind, found.name, names.MODEL) if found.kind == names.PARAM \
-            else found.symbol
+        symbol = (
+            (found.kind, found.name, names.MODEL) if found.kind == names.PARAM else found.symbol
+        )
         target = names.definition(other.occurrences, symbol)
         if target is not None:
-            return [types.Location(uri=other.uri, range=other.text.range(target.start,
-                                                                           target.end))]
+            return [types.Location(uri=other.uri, range=other.text.range(target.start, target.end))]
     return []
 
 
@@ -713,9 +844,11 @@ def references(view: View, position: idx.Position, declaration: bool) -> list[ty
     found = names.at(view.occurrences, position)
     if found is None:
         return []
-    return [types.Location(uri=view.uri, range=view.text.range(o.start, o.end))
-            for o in names.same(view.occurrences, found.symbol)
-            if not o.implicit and (declaration or not o.definition)]
+    return [
+        types.Location(uri=view.uri, range=view.text.range(o.start, o.end))
+        for o in names.same(view.occurrences, found.symbol)
+        if not o.implicit and (declaration or not o.definition)
+    ]
 
 
 class RenameError(Exception):
@@ -738,15 +871,20 @@ def rename(view: View, position: idx.Position, new: str) -> types.WorkspaceEdit 
         raise RenameError(f"'{found.name}' is a default name: give the node a 'name' first")
     if not any(o.definition for o in all_of):
         raise RenameError(f"'{found.name}' is not defined in this file")
-    valid = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new) if found.kind == names.PARAM \
+    valid = (
+        re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new)
+        if found.kind == names.PARAM
         else re.fullmatch(r"[^/:\s'\"]+", new)
+    )
     if not valid:
         raise RenameError(f"'{new}' is not a valid {found.kind} name")
     plain = _yaml_word(new) == new
     edits = []
     for o in all_of:
-        quoted = o.start[1] > 0 and view.text.lines[o.start[0]][o.start[1] - 1:o.start[1]] \
-            in ("'", '"')
+        quoted = o.start[1] > 0 and view.text.lines[o.start[0]][o.start[1] - 1 : o.start[1]] in (
+            "'",
+            '"',
+        )
         if not plain and not quoted and o.kind != names.PARAM:
             raise RenameError(f"'{new}' must be quoted in YAML; rename to a plain name")
         edits.append(types.TextEdit(range=view.text.range(o.start, o.end), new_text=new))
@@ -775,8 +913,9 @@ def code_actions(view: View, diagnostics: list[types.Diagnostic]) -> list[types.
         if missing:
             edit = _add_argument(view, parse_pointer(data.get("pointer") or ""), missing[1])
             if edit is not None:
-                out.append(_action(f"Add required argument '{missing[1]}'", view.uri, [edit], d,
-                                   False))
+                out.append(
+                    _action(f"Add required argument '{missing[1]}'", view.uri, [edit], d, False)
+                )
     return out
 
 
@@ -788,18 +927,23 @@ def _hint_of(d: types.Diagnostic) -> str | None:
     return hint or None
 
 
-def _action(title: str, uri: str, edits: list, d: types.Diagnostic, preferred: bool
-            ) -> types.CodeAction:
-    return types.CodeAction(title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[d],
-                            is_preferred=preferred,
-                            edit=types.WorkspaceEdit(changes={uri: edits}))
+def _action(
+    title: str, uri: str, edits: list, d: types.Diagnostic, preferred: bool
+) -> types.CodeAction:
+    return types.CodeAction(
+        title=title,
+        kind=types.CodeActionKind.QuickFix,
+        diagnostics=[d],
+        is_preferred=preferred,
+        edit=types.WorkspaceEdit(changes={uri: edits}),
+    )
 
 
 def _replace(view: View, where: types.Range, name: str) -> types.TextEdit | None:
     start, end = view.text.at(where.start), view.text.at(where.end)
     if start[0] != end[0]:
         return None
-    written = view.text.lines[start[0]][start[1]:end[1]]
+    written = view.text.lines[start[0]][start[1] : end[1]]
     if len(written) >= 2 and written[0] == written[-1] and written[0] in "'\"":
         start, end, written = (start[0], start[1] + 1), (end[0], end[1] - 1), written[1:-1]
     if not written or re.search(r"[\s{}\[\],]", written):
@@ -807,8 +951,9 @@ def _replace(view: View, where: types.Range, name: str) -> types.TextEdit | None
     old, index = split_ref(written)
     new = name if index is None or ":" in name else f"{name}:{index}"
     quoted = start[1] > 0 and view.text.lines[start[0]][start[1] - 1] in "'\""
-    return types.TextEdit(range=view.text.range(start, end),
-                          new_text=new if quoted else _yaml_word(new))
+    return types.TextEdit(
+        range=view.text.range(start, end), new_text=new if quoted else _yaml_word(new)
+    )
 
 
 def _add_argument(view: View, pointer: tuple, key: str) -> types.TextEdit | None:
@@ -833,8 +978,9 @@ def _insert_into(view: View, mapping: idx.Item, entry: str) -> types.TextEdit:
     inside = [i for i in view.index.under(mapping.path) if len(i.path) > depth]
     if mapping.flow:
         close = (mapping.end[0], mapping.end[1] - 1)
-        return types.TextEdit(range=view.text.range(close, close),
-                              new_text=f", {entry}" if inside else entry)
+        return types.TextEdit(
+            range=view.text.range(close, close), new_text=f", {entry}" if inside else entry
+        )
     last = max((i.end for i in inside), default=mapping.start)
     last_line = last[0] if last[1] > 0 or last[0] == mapping.start[0] else last[0] - 1
     end = (last_line, len(lines[last_line].rstrip()))

@@ -109,9 +109,15 @@ def build(text: str) -> Index:
                 if is_key:
                     stack[-1][2] = event.value if scalar else COMPLEX
                     path = path + (stack[-1][2],)
-                item = Item(path, _pos(event.start_mark), _pos(event.end_mark),
-                            "scalar" if scalar else "alias", is_key,
-                            event.value if scalar else None, event.style if scalar else None)
+                item = Item(
+                    path,
+                    _pos(event.start_mark),
+                    _pos(event.end_mark),
+                    "scalar" if scalar else "alias",
+                    is_key,
+                    event.value if scalar else None,
+                    event.style if scalar else None,
+                )
                 add(item)
                 index._scalars.append(item)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
@@ -120,8 +126,14 @@ def build(text: str) -> Index:
                     stack[-1][2] = COMPLEX
                     path = path + (COMPLEX,)
                 is_map = kind is yaml.MappingStartEvent
-                item = Item(path, _pos(event.start_mark), _pos(event.start_mark),
-                            "map" if is_map else "seq", is_key, flow=bool(event.flow_style))
+                item = Item(
+                    path,
+                    _pos(event.start_mark),
+                    _pos(event.start_mark),
+                    "map" if is_map else "seq",
+                    is_key,
+                    flow=bool(event.flow_style),
+                )
                 add(item)
                 stack.append([item, is_map, None, 0])
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
@@ -158,14 +170,14 @@ def span(lines: list[str], line: int, column: int, last: Any = None) -> Range:
     diagnostic's key path, which tells a key from the mapping that starts at the same place."""
     if line >= len(lines) or (line >= 0 and not lines[line].strip()):
         # Nothing written there (YAML's "end of stream"): the last thing written before it.
-        line = next((i for i in range(min(line, len(lines) - 1), -1, -1) if lines[i].strip()),
-                    -1)
+        line = next((i for i in range(min(line, len(lines) - 1), -1, -1) if lines[i].strip()), -1)
         column = len(lines[line].rstrip()) if line >= 0 else 0
     if line < 0:
         return (0, 0), (0, 0)
     first, stop, dedent = _window(lines, line)
-    window = build("\n".join(text[dedent:] if _indent(text) >= dedent else ""
-                             for text in lines[first:stop]))
+    window = build(
+        "\n".join(text[dedent:] if _indent(text) >= dedent else "" for text in lines[first:stop])
+    )
     if not window.complete:  # not an entry YAML reads on its own (JSON's braces): read all
         first, dedent, window = 0, 0, build("\n".join(lines))
     found = _item(window, (line - first, column - dedent), last)
@@ -175,7 +187,7 @@ def span(lines: list[str], line: int, column: int, last: Any = None) -> Range:
         return (start, _line_end(lines, start[0])) if block else (start, end)
     text = lines[line]
     if column >= len(text.rstrip()) and text.strip():  # at the end (YAML's "end of stream"):
-        column = len(text.rstrip()) - 1                # the last character written
+        column = len(text.rstrip()) - 1  # the last character written
     return (line, column), (line, _word_end(text, column))
 
 
@@ -220,9 +232,13 @@ def _window(lines: list[str], line: int) -> tuple[int, int, int]:
     """(first line, line after the last, indentation) of the block entry around `line`."""
     indent = _indent(lines[line]) if _content(lines[line]) else 0
     first = line
-    while first > 0 and not (_content(lines[first]) and
-                             (_indent(lines[first]) == 0 or
-                              (_is_item(lines[first]) and _indent(lines[first]) <= indent))):
+    while first > 0 and not (
+        _content(lines[first])
+        and (
+            _indent(lines[first]) == 0
+            or (_is_item(lines[first]) and _indent(lines[first]) <= indent)
+        )
+    ):
         first -= 1
         if _content(lines[first]):
             indent = min(indent, _indent(lines[first]))
@@ -250,7 +266,7 @@ def _is_item(text: str) -> bool:
 def _line_end(lines: list[str], line: int) -> Position:
     text = lines[line]
     cut = _COMMENT.search(text)
-    return line, len((text[:cut.start()] if cut else text).rstrip())
+    return line, len((text[: cut.start()] if cut else text).rstrip())
 
 
 def _word_end(text: str, column: int) -> int:

@@ -72,9 +72,11 @@ def occurrences(index: Index, lines: list[str], document: Any = None) -> list[Oc
             out.append(_whole(item, NODE, scope, definition=True))
         elif scope != MODEL and len(rest) == 2 and rest[0] == "inputs":
             out.append(_whole(item, NODE, scope, definition=True))
-        elif (len(rest) >= 3 and rest[0] == "layers" and rest[2] == "in") or \
-                (len(rest) == 3 and rest[0] == "layers" and rest[2] == "share") or \
-                (rest and rest[0] == "outputs"):
+        elif (
+            (len(rest) >= 3 and rest[0] == "layers" and rest[2] == "in")
+            or (len(rest) == 3 and rest[0] == "layers" and rest[2] == "share")
+            or (rest and rest[0] == "outputs")
+        ):
             name, _ = split_ref(value)
             found = _part(item, lines, name, 0)
             if found is not None:
@@ -86,8 +88,9 @@ def occurrences(index: Index, lines: list[str], document: Any = None) -> list[Oc
             for name, offset in _expression_names(value):
                 found = _part(item, lines, name, offset)
                 if found is not None:
-                    out.append(Occurrence(PARAM, name, scope if name in declared else MODEL,
-                                          *found))
+                    out.append(
+                        Occurrence(PARAM, name, scope if name in declared else MODEL, *found)
+                    )
     if document is not None:
         out += _implicit(index, document)
     return out
@@ -122,22 +125,23 @@ def _whole(item: Item, kind: str, scope: str, definition: bool = False) -> Occur
     return Occurrence(kind, item.value, scope, start, end, definition)
 
 
-def _part(item: Item, lines: list[str], name: str, offset: int
-          ) -> tuple[Position, Position] | None:
+def _part(item: Item, lines: list[str], name: str, offset: int) -> tuple[Position, Position] | None:
     """Where `name`, at `offset` in a one-line scalar's value, stands in the text (None when
     the scalar is not written as it reads: escapes, folded lines)."""
     line, column = item.start
     if item.end[0] != line or line >= len(lines):
         return None
     column += offset + (1 if item.style in ("'", '"') else 0)
-    if lines[line][column:column + len(name)] != name:
+    if lines[line][column : column + len(name)] != name:
         return None
     return (line, column), (line, column + len(name))
 
 
 _EXPRESSION = re.compile(r"(?<!\$)\$\{([^{}]*)\}")
-_TOKEN = re.compile(r"\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+"
-                    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<call>\s*\()?")
+_TOKEN = re.compile(
+    r"\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<call>\s*\()?"
+)
 
 
 def _expression_names(value: str) -> Iterator[tuple[str, int]]:
@@ -160,14 +164,16 @@ def _implicit(index: Index, document: Any) -> list[Occurrence]:
     """Definitions of the nodes that have no `name`: their default names, at the node."""
     out = []
     lists = [(MODEL, ("layers",), document.layers or [])]
-    lists += [(name, ("blocks", name, "layers"), block.layers)
-              for name, block in (document.blocks or {}).items() if block is not None]
+    lists += [
+        (name, ("blocks", name, "layers"), block.layers)
+        for name, block in (document.blocks or {}).items()
+        if block is not None
+    ]
     for scope, prefix, decls in lists:
         for i, (decl, name) in enumerate(zip(decls, default_names(list(decls)))):
             if decl is None or decl.name or name is None:
                 continue
             item = index.value(prefix + (i,))
             if item is not None:
-                out.append(Occurrence(NODE, name, scope, item.start, item.start, True, True,
-                                      item))
+                out.append(Occurrence(NODE, name, scope, item.start, item.start, True, True, item))
     return out

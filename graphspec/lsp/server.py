@@ -56,8 +56,9 @@ class Doc:
 
 class GraphspecServer(LanguageServer):
     def __init__(self, settings: Settings):
-        super().__init__("graphspec", __version__,
-                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "graphspec", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+        )
         self.base = settings
         self.settings = settings
         self.docs: dict[str, Doc] = {}
@@ -76,8 +77,7 @@ class GraphspecServer(LanguageServer):
     def uri_of(self, path: str) -> str:
         """The URI of a file: the editor's own for an open document (editors spell URIs
         differently), else the file's."""
-        return next((uri for uri, doc in self.docs.items() if doc.path == path), None) \
-            or _uri(path)
+        return next((uri for uri, doc in self.docs.items() if doc.path == path), None) or _uri(path)
 
     def encoding(self) -> str:
         return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
@@ -141,10 +141,13 @@ class GraphspecServer(LanguageServer):
             return check(text, doc.path, self.settings.options, self.imports)
         except Exception as exc:  # a bug in graphspec: say so in the editor, keep serving
             log.error("validating %s failed:\n%s", doc.path, traceback.format_exc())
-            self.window_log_message(types.LogMessageParams(
-                type=types.MessageType.Error,
-                message=f"graphspec: internal error while validating {doc.path}: "
-                        f"{type(exc).__name__}: {exc} (this is a bug in graphspec)"))
+            self.window_log_message(
+                types.LogMessageParams(
+                    type=types.MessageType.Error,
+                    message=f"graphspec: internal error while validating {doc.path}: "
+                    f"{type(exc).__name__}: {exc} (this is a bug in graphspec)",
+                )
+            )
             return Result(doc.path, text)
 
     def _revalidate_importers(self, path: str) -> None:
@@ -183,9 +186,13 @@ class GraphspecServer(LanguageServer):
             self.published.pop(target, None)
         view = self._view_of(target)
         doc = self.docs.get(target)
-        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-            uri=target, version=doc.version if doc is not None else None,
-            diagnostics=features.diagnostics(merged, view.text, self._related(), target)))
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=target,
+                version=doc.version if doc is not None else None,
+                diagnostics=features.diagnostics(merged, view.text, self._related(), target),
+            )
+        )
 
     def _related(self) -> bool:
         """Whether the client shows a diagnostic's related information (else the hint goes
@@ -236,13 +243,18 @@ class GraphspecServer(LanguageServer):
                 messages.append(str(exc))
         params = section.get("params")
         folders = tuple(self._resolve(p) for p in _strings(section.get("allowImportsFrom")))
-        options = replace(base, params={**base.params, **(params if isinstance(params, dict)
-                                                          else {})},
-                          allow_imports_from=base.allow_imports_from + folders)
+        options = replace(
+            base,
+            params={**base.params, **(params if isinstance(params, dict) else {})},
+            allow_imports_from=base.allow_imports_from + folders,
+        )
         self.settings = Settings(options, tuple(loaded))
         for message in messages:
-            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error,
-                                                             message=f"graphspec: {message}"))
+            self.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Error, message=f"graphspec: {message}"
+                )
+            )
         for uri in list(self.docs):
             self.schedule(uri)
 
@@ -314,8 +326,9 @@ def create(settings: Settings) -> GraphspecServer:
             ls.configure({})
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    def did_change_configuration(ls: GraphspecServer,
-                                 params: types.DidChangeConfigurationParams) -> None:
+    def did_change_configuration(
+        ls: GraphspecServer, params: types.DidChangeConfigurationParams
+    ) -> None:
         settings = params.settings
         if isinstance(settings, dict) and "graphspec" in settings:
             ls.configure(settings["graphspec"])  # before any request that follows
@@ -326,8 +339,7 @@ def create(settings: Settings) -> GraphspecServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: GraphspecServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.open(params.text_document.uri, params.text_document.text,
-                params.text_document.version)
+        ls.open(params.text_document.uri, params.text_document.text, params.text_document.version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: GraphspecServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -346,8 +358,10 @@ def create(settings: Settings) -> GraphspecServer:
             ls.validate(uri)
         return doc.view
 
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION,
-                    types.CompletionOptions(trigger_characters=[":", " ", "{", "[", ",", "$"]))
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=[":", " ", "{", "[", ",", "$"]),
+    )
     def completion(ls: GraphspecServer, params: types.CompletionParams):
         doc = ls.docs.get(params.text_document.uri)
         if doc is None:
@@ -365,22 +379,23 @@ def create(settings: Settings) -> GraphspecServer:
         current = view(ls, params.text_document.uri)
         if current is None:
             return None
-        return features.definition(current, current.text.at(params.position),
-                                   ls.imported_view)
+        return features.definition(current, current.text.at(params.position), ls.imported_view)
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
     def references(ls: GraphspecServer, params: types.ReferenceParams):
         current = view(ls, params.text_document.uri)
         if current is None:
             return None
-        return features.references(current, current.text.at(params.position),
-                                   params.context.include_declaration)
+        return features.references(
+            current, current.text.at(params.position), params.context.include_declaration
+        )
 
     @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
     def prepare_rename(ls: GraphspecServer, params: types.PrepareRenameParams):
         current = view(ls, params.text_document.uri)
-        return features.prepare_rename(current, current.text.at(params.position)) \
-            if current else None
+        return (
+            features.prepare_rename(current, current.text.at(params.position)) if current else None
+        )
 
     @server.feature(types.TEXT_DOCUMENT_RENAME)
     def rename(ls: GraphspecServer, params: types.RenameParams):
@@ -394,8 +409,10 @@ def create(settings: Settings) -> GraphspecServer:
 
             raise JsonRpcInvalidParams(str(exc)) from None
 
-    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
-                    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )
     def code_action(ls: GraphspecServer, params: types.CodeActionParams):
         current = view(ls, params.text_document.uri)
         if current is None:
@@ -407,8 +424,9 @@ def create(settings: Settings) -> GraphspecServer:
 
 async def _pull_configuration(ls: GraphspecServer) -> None:
     try:
-        answer = await ls.workspace_configuration_async(types.ConfigurationParams(
-            items=[types.ConfigurationItem(section="graphspec")]))
+        answer = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section="graphspec")])
+        )
     except Exception as exc:  # a client that says it can but cannot: keep the defaults
         log.warning("workspace/configuration failed: %s", exc)
         return
@@ -417,8 +435,9 @@ async def _pull_configuration(ls: GraphspecServer) -> None:
 
 def serve(settings: Settings) -> None:
     """Serve over stdin/stdout until the client says exit."""
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
-                        format="graphspec lsp: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="graphspec lsp: %(levelname)s: %(message)s"
+    )
     protocol_out = sys.stdout.buffer
     sys.stdout = sys.stderr  # a plugin's print() must not corrupt the protocol stream
     create(settings).start_io(sys.stdin.buffer, protocol_out)

@@ -27,23 +27,37 @@ def __getattr__(name: str):
         return ViewServer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 _FILE_PROBLEMS = {"GS001", "GS002"}  # the spec file is missing or not a spec file
 
 
 def add_parser(sub, spec_options) -> None:
     view = sub.add_parser(
-        "view", parents=[spec_options], help="show the graph in the browser, live while you edit",
+        "view",
+        parents=[spec_options],
+        help="show the graph in the browser, live while you edit",
         description="Serve a page on 127.0.0.1 that draws the spec's graph (blocks as "
         "clusters, shapes, parameters, diagnostics on their nodes, source lines) and redraws "
         "it whenever the spec or a file it imports is saved. With -o, write one "
-        "self-contained HTML file instead.")
+        "self-contained HTML file instead.",
+    )
     view.add_argument("spec", metavar="SPEC")
-    view.add_argument("-o", "--output", metavar="model.html",
-                      help="write a self-contained HTML page (no server, no network) and exit")
-    view.add_argument("--port", type=int, default=0, metavar="N",
-                      help="the port on 127.0.0.1 (default: a free one)")
-    view.add_argument("--no-browser", action="store_true",
-                      help="print the address without opening a browser")
+    view.add_argument(
+        "-o",
+        "--output",
+        metavar="model.html",
+        help="write a self-contained HTML page (no server, no network) and exit",
+    )
+    view.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the port on 127.0.0.1 (default: a free one)",
+    )
+    view.add_argument(
+        "--no-browser", action="store_true", help="print the address without opening a browser"
+    )
 
 
 def run(args) -> int:
@@ -55,8 +69,9 @@ def run(args) -> int:
     target = output.check_target(args.output, (".html", ".htm")) if args.output else None
 
     def build() -> dict:
-        return build_model(args.spec, params=params, limits=limits,
-                           allow_imports_from=args.allow_imports_from)
+        return build_model(
+            args.spec, params=params, limits=limits, allow_imports_from=args.allow_imports_from
+        )
 
     model = build()
     problems = [_diagnostic(d) for d in model["diagnostics"]]
@@ -74,8 +89,9 @@ def run(args) -> int:
     try:
         server = ViewServer(build, args.port, first=model)
     except OSError as exc:
-        raise cli.UsageError(f"cannot listen on 127.0.0.1:{args.port}: "
-                             f"{exc.strerror or exc}") from None
+        raise cli.UsageError(
+            f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}"
+        ) from None
     cli._print_diagnostics(problems)
     print(f"graphspec view: {model['name']} at {server.url}  (Ctrl-C stops)", flush=True)
     if not args.no_browser:
@@ -97,5 +113,13 @@ def _interrupt(signum, frame):
 
 
 def _diagnostic(d: dict) -> Diagnostic:
-    return Diagnostic(d["file"], d["line"], d["column"], d["code"], d["severity"], d["message"],
-                      d["hint"], d["pointer"])
+    return Diagnostic(
+        d["file"],
+        d["line"],
+        d["column"],
+        d["code"],
+        d["severity"],
+        d["message"],
+        d["hint"],
+        d["pointer"],
+    )

@@ -36,8 +36,13 @@ _LAST_PART = re.compile(r"(\.[^.\[]*|\[\d+\])$")
 _QUOTED = re.compile(r"'([A-Za-z0-9_\-]+)'")
 
 
-def build(path: str | os.PathLike, *, params: dict | None = None, limits: Limits | None = None,
-          allow_imports_from=()) -> dict:
+def build(
+    path: str | os.PathLike,
+    *,
+    params: dict | None = None,
+    limits: Limits | None = None,
+    allow_imports_from=(),
+) -> dict:
     """The model of the spec at `path`; problems in the spec become its diagnostics, never
     exceptions."""
     limits = limits or DEFAULT
@@ -47,21 +52,42 @@ def build(path: str | os.PathLike, *, params: dict | None = None, limits: Limits
         model = _model(str(path), None, None, None, stages.diagnostics, {})
         model["watch"] = [str(path)]
         return model
-    name = stages.document.name if stages.document is not None else \
-        src.data.get("name") if isinstance(src.data, dict) else None
+    name = (
+        stages.document.name
+        if stages.document is not None
+        else src.data.get("name")
+        if isinstance(src.data, dict)
+        else None
+    )
     comp = stages.composition
-    model = _model(src.path, name if isinstance(name, str) else None, comp, stages.summary,
-                   stages.diagnostics, _files(src, comp), src)
-    roots = [(src.base_dir or Path.cwd()).resolve()] + [Path(d).resolve()
-                                                        for d in allow_imports_from]
+    model = _model(
+        src.path,
+        name if isinstance(name, str) else None,
+        comp,
+        stages.summary,
+        stages.diagnostics,
+        _files(src, comp),
+        src,
+    )
+    roots = [(src.base_dir or Path.cwd()).resolve()] + [
+        Path(d).resolve() for d in allow_imports_from
+    ]
     model["watch"] = _watch(src, limits, roots) if src.text is not None else []
     return model
 
 
 # -- assembling ------------------------------------------------------------------------------
 
-def _model(path: str, name: str | None, comp, summary, diagnostics: list[Diagnostic],
-           files: dict[str, str], comp_source: source.Source | None = None) -> dict:
+
+def _model(
+    path: str,
+    name: str | None,
+    comp,
+    summary,
+    diagnostics: list[Diagnostic],
+    files: dict[str, str],
+    comp_source: source.Source | None = None,
+) -> dict:
     nodes: list[dict] = []
     edges: list[dict] = []
     clusters: dict[str, dict] = {}
@@ -76,24 +102,42 @@ def _model(path: str, name: str | None, comp, summary, diagnostics: list[Diagnos
             node["cluster"] = _place(composed, repeats, clusters)
             nodes.append(node)
         known = {n["id"] for n in nodes}
-        for node in nodes[len(comp.inputs):]:
+        for node in nodes[len(comp.inputs) :]:
             pairs: dict[str, list[str]] = {}
             for ref in node.pop("refs"):
                 if ref.node in known:
-                    pairs.setdefault(ref.node, []).append("" if ref.index is None
-                                                          else str(ref.index))
+                    pairs.setdefault(ref.node, []).append(
+                        "" if ref.index is None else str(ref.index)
+                    )
             node["inputs"] = list(pairs)
-            edges += [{"source": s, "target": node["id"], "label": _edge_label(ix)}
-                      for s, ix in pairs.items()]
+            edges += [
+                {"source": s, "target": node["id"], "label": _edge_label(ix)}
+                for s, ix in pairs.items()
+            ]
         for i, (label, ref) in enumerate(_outputs(comp.outputs)):
             if ref is None or ref.node not in known:
                 continue
             out_id = f"output:{i}"
-            nodes.append({"id": out_id, "kind": "output", "type": "output", "label": label,
-                          "cluster": None, "inputs": [ref.node], "file": path,
-                          "line": None, "pointer": "outputs"})
-            edges.append({"source": ref.node, "target": out_id,
-                          "label": _edge_label(["" if ref.index is None else str(ref.index)])})
+            nodes.append(
+                {
+                    "id": out_id,
+                    "kind": "output",
+                    "type": "output",
+                    "label": label,
+                    "cluster": None,
+                    "inputs": [ref.node],
+                    "file": path,
+                    "line": None,
+                    "pointer": "outputs",
+                }
+            )
+            edges.append(
+                {
+                    "source": ref.node,
+                    "target": out_id,
+                    "label": _edge_label(["" if ref.index is None else str(ref.index)]),
+                }
+            )
         for cluster in clusters.values():
             if cluster["kind"] == "repeat":
                 cluster["label"] = cluster["label"].replace("{n}", str(cluster.pop("copies")))
@@ -103,23 +147,43 @@ def _model(path: str, name: str | None, comp, summary, diagnostics: list[Diagnos
     for node in nodes:
         _compact(node, path, arguments)
     model = {
-        "name": name or Path(path).stem, "path": path, "version": 0, "ok": not errors,
-        "composed": comp is not None, "analyzed": summary is not None,
-        "nodes": nodes, "clusters": list(clusters.values()), "edges": edges,
-        "diagnostics": placed, "arguments": arguments, "files": files,
-        "stats": {"nodes": len(comp.nodes) if comp is not None else 0,
-                  "errors": len(errors), "warnings": len(diagnostics) - len(errors),
-                  "params": summary.params if summary is not None else None,
-                  "macs": summary.macs if summary is not None else None},
+        "name": name or Path(path).stem,
+        "path": path,
+        "version": 0,
+        "ok": not errors,
+        "composed": comp is not None,
+        "analyzed": summary is not None,
+        "nodes": nodes,
+        "clusters": list(clusters.values()),
+        "edges": edges,
+        "diagnostics": placed,
+        "arguments": arguments,
+        "files": files,
+        "stats": {
+            "nodes": len(comp.nodes) if comp is not None else 0,
+            "errors": len(errors),
+            "warnings": len(diagnostics) - len(errors),
+            "params": summary.params if summary is not None else None,
+            "macs": summary.macs if summary is not None else None,
+        },
     }
     return model
 
 
 def _input_node(name: str, spec, src: source.Source, row) -> dict:
     args = spec.model_dump(exclude_unset=True) if spec is not None else {}
-    node = {"id": name, "kind": "input", "type": "Input", "label": name, "cluster": None,
-            "args": _plain(args), "inputs": [], "file": src.path,
-            "line": src.locate(("inputs", name))[0], "pointer": pointer(("inputs", name))}
+    node = {
+        "id": name,
+        "kind": "input",
+        "type": "Input",
+        "label": name,
+        "cluster": None,
+        "args": _plain(args),
+        "inputs": [],
+        "file": src.path,
+        "line": src.locate(("inputs", name))[0],
+        "pointer": pointer(("inputs", name)),
+    }
     _add_summary(node, row)
     return node
 
@@ -136,12 +200,18 @@ def _node(composed, row, lines: dict) -> dict:
         kind, type_, args = "submodel", decl.block, {}
     else:
         kind, type_, args = "share", composed.share, {}
-    node = {"id": composed.name, "kind": kind, "type": type_, "label": composed.name,
-            "args": _plain(args),
-            "refs": _refs(composed.inputs),
-            "file": where.path if where is not None else None,
-            "line": _line(where, loc, lines),
-            "pointer": pointer(loc), "context": getattr(loc, "context", None)}
+    node = {
+        "id": composed.name,
+        "kind": kind,
+        "type": type_,
+        "label": composed.name,
+        "args": _plain(args),
+        "refs": _refs(composed.inputs),
+        "file": where.path if where is not None else None,
+        "line": _line(where, loc, lines),
+        "pointer": pointer(loc),
+        "context": getattr(loc, "context", None),
+    }
     if kind == "share":
         node["owner"] = composed.share
     if kind == "submodel":
@@ -220,6 +290,7 @@ def _plain(value: Any) -> Any:
         if v is None or isinstance(v, (str, int, float, bool)):
             return v
         return str(v)
+
     return walk.transform(value, fix)
 
 
@@ -231,14 +302,14 @@ def _outputs(outputs) -> list[tuple[str, Any]]:
     if outputs is None:
         return []
     if isinstance(outputs, list):
-        return [(f"output {i}" if len(outputs) > 1 else "output", r)
-                for i, r in enumerate(outputs)]
+        return [(f"output {i}" if len(outputs) > 1 else "output", r) for i, r in enumerate(outputs)]
     if isinstance(outputs, dict):
         return [(f"output {k}", r) for k, r in outputs.items()]
     return [("output", outputs)]
 
 
 # -- clusters ---------------------------------------------------------------------------------
+
 
 def _plain_repeats(nodes) -> dict[tuple, int]:
     """Copies of a repeated plain node share the place they were written: {place: copies}."""
@@ -251,8 +322,11 @@ def _plain_repeats(nodes) -> dict[tuple, int]:
 def _written(composed) -> tuple:
     loc = composed.loc
     where = getattr(loc, "source", None)
-    return (where.path if where is not None else None, tuple(loc),
-            tuple(getattr(loc, "clusters", ())))
+    return (
+        where.path if where is not None else None,
+        tuple(loc),
+        tuple(getattr(loc, "clusters", ())),
+    )
 
 
 def _place(composed, repeats: dict, clusters: dict) -> str | None:
@@ -264,8 +338,14 @@ def _place(composed, repeats: dict, clusters: dict) -> str | None:
         if copy:
             k = int(copy["k"])
             group = "repeat:" + cluster_id[: -len(f"{k}_")]
-            parent = _cluster(clusters, group, "repeat", copy["name"], parent,
-                              f"{copy['name']} ×{{n}} (block {copy['block']})")
+            parent = _cluster(
+                clusters,
+                group,
+                "repeat",
+                copy["name"],
+                parent,
+                f"{copy['name']} ×{{n}} (block {copy['block']})",
+            )
             clusters[group]["copies"] = max(clusters[group].get("copies", 0), k)
             name = f"{copy['name']}[{k}]"
         else:
@@ -282,11 +362,18 @@ def _place(composed, repeats: dict, clusters: dict) -> str | None:
     return parent
 
 
-def _cluster(clusters: dict, cluster_id: str, kind: str, name: str, parent: str | None,
-             label: str) -> str:
+def _cluster(
+    clusters: dict, cluster_id: str, kind: str, name: str, parent: str | None, label: str
+) -> str:
     if cluster_id not in clusters:
-        clusters[cluster_id] = {"id": cluster_id, "kind": kind, "label": label, "name": name,
-                                "parent": parent, "size": 0}
+        clusters[cluster_id] = {
+            "id": cluster_id,
+            "kind": kind,
+            "label": label,
+            "name": name,
+            "parent": parent,
+            "size": 0,
+        }
     return cluster_id
 
 
@@ -298,8 +385,8 @@ def _ancestors(clusters: dict, cluster_id: str | None):
 
 # -- diagnostics ------------------------------------------------------------------------------
 
-def _diagnostics(diagnostics: list[Diagnostic], nodes: list[dict], clusters: dict
-                 ) -> list[dict]:
+
+def _diagnostics(diagnostics: list[Diagnostic], nodes: list[dict], clusters: dict) -> list[dict]:
     places: dict[tuple, list[dict]] = {}
     for node in nodes:
         if node.get("pointer") is not None:
@@ -308,9 +395,19 @@ def _diagnostics(diagnostics: list[Diagnostic], nodes: list[dict], clusters: dic
     out = []
     for d in diagnostics:
         node = _node_of(d, places, ids, clusters, nodes)
-        out.append({"severity": d.severity, "code": d.code, "message": d.message,
-                    "hint": d.hint, "file": d.path, "line": d.line, "column": d.column,
-                    "pointer": d.pointer, "node": node})
+        out.append(
+            {
+                "severity": d.severity,
+                "code": d.code,
+                "message": d.message,
+                "hint": d.hint,
+                "file": d.path,
+                "line": d.line,
+                "column": d.column,
+                "pointer": d.pointer,
+                "node": node,
+            }
+        )
         if node is not None:
             target = next(n for n in nodes if n["id"] == node)
             if target.get("diag") != ERROR:
@@ -356,6 +453,7 @@ def _first_in(cluster_id: str, nodes: list[dict], clusters: dict) -> str | None:
 
 
 # -- files ------------------------------------------------------------------------------------
+
 
 def _files(src: source.Source, comp) -> dict[str, str]:
     """The text of the spec and of the imported files its nodes come from (files that

@@ -18,13 +18,18 @@ import html
 import json
 from importlib import resources
 
-STATIC_FILES = {"dagre.min.js": "text/javascript", "view.js": "text/javascript",
-                "view.css": "text/css"}
+STATIC_FILES = {
+    "dagre.min.js": "text/javascript",
+    "view.js": "text/javascript",
+    "view.css": "text/css",
+}
 STATES = ("added", "changed", "removed")
 #: What the served page may load: its own scripts, styles and model, from its own server.
-SERVED_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-              "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-              "frame-ancestors 'none'")
+SERVED_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -72,8 +77,13 @@ def static_text(name: str) -> str:
 def _json_in_html(value) -> str:
     """JSON that cannot end its <script> element or open a comment inside it."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 def _sha256(text: str) -> str:
@@ -88,16 +98,21 @@ def _page(graph_json: dict, *, inline: bool, live: bool) -> str:
         scripts = [static_text("dagre.min.js"), static_text("view.js")]
         style = f"<style>{css}</style>"
         script_tags = "\n".join(f"<script>{s}</script>" for s in scripts)
-        csp = ("default-src 'none'; script-src " + " ".join(_sha256(s) for s in scripts)
-               + f"; style-src {_sha256(css)}; img-src data:; base-uri 'none'; "
-               "form-action 'none'")
+        csp = (
+            "default-src 'none'; script-src "
+            + " ".join(_sha256(s) for s in scripts)
+            + f"; style-src {_sha256(css)}; img-src data:; base-uri 'none'; "
+            "form-action 'none'"
+        )
     else:
         style = '<link rel="stylesheet" href="static/view.css">'
-        script_tags = ('<script src="static/dagre.min.js"></script>\n'
-                       '<script src="static/view.js"></script>')
+        script_tags = (
+            '<script src="static/dagre.min.js"></script>\n<script src="static/view.js"></script>'
+        )
         csp = SERVED_CSP
-    return _TEMPLATE.format(csp=csp, title=title, style=style, data=_json_in_html(data),
-                            scripts=script_tags)
+    return _TEMPLATE.format(
+        csp=csp, title=title, style=style, data=_json_in_html(data), scripts=script_tags
+    )
 
 
 def render_html(graph_json: dict, *, states: dict[str, str] | None = None) -> str:

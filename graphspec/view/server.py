@@ -26,9 +26,13 @@ from . import page
 HOST = "127.0.0.1"
 POLL_SECONDS = 0.1  # how often the watched files are looked at
 WAIT_SECONDS = 25  # how long a request for a newer model is held open before "no change"
-_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                     "X-Frame-Options": "DENY", "Cache-Control": "no-store",
-                     "Cross-Origin-Resource-Policy": "same-origin"}
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 def _stamp(path: str):
@@ -49,8 +53,9 @@ class Live:
         self.version = 0
         self.rebuilt_at = 0.0
         self._publish(first if first is not None else build())
-        self._thread = threading.Thread(target=self._watch, name="graphspec-view-watch",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, name="graphspec-view-watch", daemon=True
+        )
 
     def _publish(self, model: dict) -> None:
         with self._changed:
@@ -79,14 +84,16 @@ class Live:
                 self._publish(self._build())
             except Exception as exc:  # a bug in graphspec: keep serving the last model
                 self.stamps = stamps  # and try again at the next save
-                print(f"graphspec view: internal error while reading the spec: "
-                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                print(
+                    f"graphspec view: internal error while reading the spec: "
+                    f"{type(exc).__name__}: {exc}",
+                    file=sys.stderr,
+                )
 
     def wait_newer(self, version: int, timeout: float = WAIT_SECONDS) -> bytes | None:
         """The model's JSON once its version is newer than `version`; None on time-out."""
         with self._changed:
-            self._changed.wait_for(lambda: self.version > version or self._stop.is_set(),
-                                   timeout)
+            self._changed.wait_for(lambda: self.version > version or self._stop.is_set(), timeout)
             return self.body if self.version > version else None
 
 
@@ -107,8 +114,12 @@ class _Handler(BaseHTTPRequestHandler):
         live = self.server.live
         if parts.path == "/":
             body = page.served_page(live.model).encode()
-            return self._send(HTTPStatus.OK, body, "text/html; charset=utf-8",
-                              {"Content-Security-Policy": page.SERVED_CSP})
+            return self._send(
+                HTTPStatus.OK,
+                body,
+                "text/html; charset=utf-8",
+                {"Content-Security-Policy": page.SERVED_CSP},
+            )
         if parts.path == "/graph.json":
             after = parse_qs(parts.query).get("after", [None])[0]
             if after is None:
@@ -127,8 +138,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, body, page.STATIC_FILES[name] + "; charset=utf-8")
         return self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str | None,
-              headers: dict | None = None) -> None:
+    def _send(
+        self, status: HTTPStatus, body: bytes, content_type: str | None, headers: dict | None = None
+    ) -> None:
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
@@ -169,8 +181,7 @@ class ViewServer(ThreadingHTTPServer):
 
     def start(self) -> threading.Thread:
         """Serve from a background thread (for tests and embedding); `stop()` ends it."""
-        thread = threading.Thread(target=self.serve_forever, name="graphspec-view",
-                                  daemon=True)
+        thread = threading.Thread(target=self.serve_forever, name="graphspec-view", daemon=True)
         thread.start()
         return thread
 

@@ -24,6 +24,7 @@ def _register(table: dict[str, Callable[[Call], Any]], names: tuple[str, ...]):
     def register(fn):
         table.update(dict.fromkeys(names, fn))
         return fn
+
     return register
 
 
@@ -37,8 +38,14 @@ def op(*names: str):
     return _register(OPS, names)
 
 
-def register_shape(kind: str, name: str, fn: Callable, *, params: Callable | None = None,
-                   macs: Callable | None = None) -> None:
+def register_shape(
+    kind: str,
+    name: str,
+    fn: Callable,
+    *,
+    params: Callable | None = None,
+    macs: Callable | None = None,
+) -> None:
     """Give a registered layer (`kind="layer"`) or op (`kind="op"`) a pure-Python shape rule.
 
     `fn(input_shapes, args)` gets the input shape(s) as the node passes them (one tuple, a
@@ -51,8 +58,9 @@ def register_shape(kind: str, name: str, fn: Callable, *, params: Callable | Non
     if kind not in ("layer", "op"):
         raise ValueError(f"kind must be 'layer' or 'op'. Received: {kind!r}")
     if not callable(fn):
-        raise ValueError(f"a shape rule must be a function fn(input_shapes, args). "
-                         f"Received: {fn!r}")
+        raise ValueError(
+            f"a shape rule must be a function fn(input_shapes, args). Received: {fn!r}"
+        )
     _PLUGINS[(kind, name)] = _plugin_rule(fn, params, macs)
 
 
@@ -81,7 +89,8 @@ def _shapes(value: Any) -> Any:
 
 def _is_shape(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and all(
-        d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0) for d in value)
+        d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0) for d in value
+    )
 
 
 def _plugin_rule(fn: Callable, params: Callable | None, macs: Callable | None):
@@ -90,8 +99,14 @@ def _plugin_rule(fn: Callable, params: Callable | None, macs: Callable | None):
         try:
             out = fn(shapes, dict(call.args))
         except ValueError as exc:
-            raise Issue("GS408", "arg", at=("in",), what=call.what, detail=str(exc),
-                        received=", ".join(_received(call))) from None
+            raise Issue(
+                "GS408",
+                "arg",
+                at=("in",),
+                what=call.what,
+                detail=str(exc),
+                received=", ".join(_received(call)),
+            ) from None
         if out is None:
             raise Unknown("the plugin's rule cannot tell")
         if _is_shape(out) and not (out and isinstance(out[0], (tuple, list))):
@@ -103,6 +118,7 @@ def _plugin_rule(fn: Callable, params: Callable | None, macs: Callable | None):
         call.params = params(shapes, dict(call.args)) if params else None
         call.macs = macs(shapes, dict(call.args)) if macs else None
         return result
+
     return rule
 
 

@@ -42,8 +42,10 @@ def _spatial(c: Call, x: Tensor, n: int) -> tuple[list, int]:
         c.rank(x, n + 2, expected=f"a tensor of rank {n + 2} {layout}")
     except Issue as issue:
         if len(x.shape) == n + 1 and _channels_last(c):
-            issue.hint = ("give the input a channels axis, e.g. shape "
-                          f"{[*x.shape[1:], 1]}, or a Reshape to that").replace("None", "null")
+            issue.hint = (
+                "give the input a channels axis, e.g. shape "
+                f"{[*x.shape[1:], 1]}, or a Reshape to that"
+            ).replace("None", "null")
         raise
     if _channels_last(c):
         return list(x.shape[1:-1]), len(x.shape) - 1
@@ -56,8 +58,17 @@ def _put(x: Tensor, spatial: list, channels, channel_axis: int) -> tuple:
     return (x.shape[0], *spatial, channels)
 
 
-def _window_out(c: Call, x: Tensor, i: int, length, window: int, stride: int, padding: str,
-                dilation: int = 1, what: str = "kernel_size"):
+def _window_out(
+    c: Call,
+    x: Tensor,
+    i: int,
+    length,
+    window: int,
+    stride: int,
+    padding: str,
+    dilation: int = 1,
+    what: str = "kernel_size",
+):
     """Output length of a strided window (convolution or pooling), as Keras computes it."""
     if length is None:
         return None
@@ -68,12 +79,17 @@ def _window_out(c: Call, x: Tensor, i: int, length, window: int, stride: int, pa
     span = dilation * (window - 1) + 1
     out = (length - span) // stride + 1
     if out <= 0:
-        detail = f"{what} {window}" + (f" (dilated by {dilation}: {span})" if dilation > 1
-                                       else "")
-        raise Issue("GS403", "window", at=("in",), what=c.what, axis=i, received=describe(x),
-                    detail=f"{detail} is larger than the input's {length} there "
-                           "(padding 'valid')",
-                    hint="use padding: same, a smaller window, or a larger input")
+        detail = f"{what} {window}" + (f" (dilated by {dilation}: {span})" if dilation > 1 else "")
+        raise Issue(
+            "GS403",
+            "window",
+            at=("in",),
+            what=c.what,
+            axis=i,
+            received=describe(x),
+            detail=f"{detail} is larger than the input's {length} there (padding 'valid')",
+            hint="use padding: same, a smaller window, or a larger input",
+        )
     return out
 
 
@@ -90,8 +106,8 @@ def _elementwise_out(c: Call, tensors: list[Tensor]) -> tuple:
         if not b:
             out = a
             continue
-        merged = list(a[:-len(b)])
-        for i, j in zip(a[-len(b):], b):
+        merged = list(a[: -len(b)])
+        for i, j in zip(a[-len(b) :], b):
             if i is None or j is None:
                 merged.append(None)
             elif i == 1:
@@ -99,28 +115,42 @@ def _elementwise_out(c: Call, tensors: list[Tensor]) -> tuple:
             elif j == 1 or i == j:
                 merged.append(i)
             else:
-                raise Issue("GS401", "merge", at=("in",), what=c.what,
-                            received=describe_all(tensors),
-                            why="the shapes must match on every axis after the batch axis "
-                                "(an axis of size 1 broadcasts)",
-                            hint=_merge_hint(tensors))
+                raise Issue(
+                    "GS401",
+                    "merge",
+                    at=("in",),
+                    what=c.what,
+                    received=describe_all(tensors),
+                    why="the shapes must match on every axis after the batch axis "
+                    "(an axis of size 1 broadcasts)",
+                    hint=_merge_hint(tensors),
+                )
         out = tuple(merged)
     batches = {t.shape[0] for t in tensors} - {None}
     if len(batches) > 1:
-        raise Issue("GS401", "merge", at=("in",), what=c.what, received=describe_all(tensors),
-                    why="the batch sizes differ")
+        raise Issue(
+            "GS401",
+            "merge",
+            at=("in",),
+            what=c.what,
+            received=describe_all(tensors),
+            why="the batch sizes differ",
+        )
     return (batches.pop() if batches else None, *out)
 
 
 def _merge_hint(tensors: list[Tensor]) -> str:
     last = {t.shape[-1] for t in tensors if t.shape}
     if len({len(t.shape) for t in tensors}) == 1 and len(last) > 1 and None not in last:
-        return ("project the inputs to one width first (e.g. a Dense layer), or join them "
-                "with Concatenate instead")
+        return (
+            "project the inputs to one width first (e.g. a Dense layer), or join them "
+            "with Concatenate instead"
+        )
     return "reshape or pool the inputs to one shape first, or join them with Concatenate"
 
 
 # -- core --------------------------------------------------------------------------------------
+
 
 @layer("Dense")
 def dense(c: Call):
@@ -153,15 +183,20 @@ def _analyze_einsum(c: Call, equation: str, bias_axes, x: Tensor, output_shape):
     shape = x.shape
     elided = len(shape) - len(ins)
     if elided < 0 or (elided > 0 and "0" not in replaced):
-        raise c.fail("GS402", "rank", at=("in",), expected=f"a tensor of rank {len(ins)} "
-                     f"(equation '{equation}')", received=f"{describe(x)}, of rank {len(shape)}")
+        raise c.fail(
+            "GS402",
+            "rank",
+            at=("in",),
+            expected=f"a tensor of rank {len(ins)} (equation '{equation}')",
+            received=f"{describe(x)}, of rank {len(shape)}",
+        )
     out = [output_shape] if is_int(output_shape) else list(output_shape or [])
     out.insert(0, shape[0])
     if elided > 0 and left:
         for i in range(1, elided):
             out.insert(1, shape[i])
     elif elided > 0:
-        out.extend(shape[len(shape) - elided:])
+        out.extend(shape[len(shape) - elided :])
     if left:
         in_map = {d: (i + elided) - len(shape) for i, d in enumerate(ins)}
         out_map = {d: i + elided for i, d in enumerate(outs)}
@@ -170,9 +205,14 @@ def _analyze_einsum(c: Call, equation: str, bias_axes, x: Tensor, output_shape):
         out_map = {d: i for i, d in enumerate(outs)}
     for d in ins:
         if d in out_map and out[out_map[d]] is not None and out[out_map[d]] != shape[in_map[d]]:
-            raise c.fail("GS408", "arg", at=("args", "output_shape"),
-                         detail=f"output_shape gives {out[out_map[d]]} for '{d}', which the "
-                                f"input has as {shape[in_map[d]]}", received=describe(x))
+            raise c.fail(
+                "GS408",
+                "arg",
+                at=("args", "output_shape"),
+                detail=f"output_shape gives {out[out_map[d]]} for '{d}', which the "
+                f"input has as {shape[in_map[d]]}",
+                received=describe(x),
+            )
     kernel = []
     for d in ws:
         if d in out_map:
@@ -201,19 +241,30 @@ def einsum_dense(c: Call):
     equation = c.arg("equation")
     if not isinstance(equation, str):
         raise Unknown("equation")
-    kernel, bias, out, letters, ins = _analyze_einsum(c, equation, c.arg("bias_axes"), x,
-                                                      c.arg("output_shape"))
+    kernel, bias, out, letters, ins = _analyze_einsum(
+        c, equation, c.arg("bias_axes"), x, c.arg("output_shape")
+    )
     if any(d is None for d in kernel) or (bias and any(d is None for d in bias)):
-        raise c.fail("GS407", "unknown", at=("in",), axis="(of the kernel)",
-                     received=describe(x), hint="give the input a fixed size on the axes "
-                     "the equation contracts")
+        raise c.fail(
+            "GS407",
+            "unknown",
+            at=("in",),
+            axis="(of the kernel)",
+            received=describe(x),
+            hint="give the input a fixed size on the axes the equation contracts",
+        )
     c.weights(math.prod(kernel) + (math.prod(bias) if bias else 0))
     # A MAC per combination of every letter of the contraction, the batch letter aside.
     batch = ins[0] if not equation.startswith("...") else None
     sizes = [n for d, n in letters.items() if d != batch]
     elided = len(x.shape) - len(ins)
-    extra = x.shape[1:1 + elided] if equation.startswith("...") else \
-        x.shape[len(x.shape) - elided:] if elided > 0 else ()
+    extra = (
+        x.shape[1 : 1 + elided]
+        if equation.startswith("...")
+        else x.shape[len(x.shape) - elided :]
+        if elided > 0
+        else ()
+    )
     total = size([*sizes, *extra])
     c.macs = total
     return out
@@ -234,17 +285,41 @@ def embedding(c: Call):
 
 def _indices_dtype(c: Call, x: Tensor) -> None:
     if x.dtype in FLOAT_DTYPES:
-        c.warnings.append(Issue(
-            "GS405", "dtype", at=("in",), what=c.what, expected="integer indices",
-            received=f"{describe(x)} of dtype {x.dtype}",
-            hint="declare the input with dtype: int32 (Keras casts floats, silently "
-                 "truncating any fraction)"))
+        c.warnings.append(
+            Issue(
+                "GS405",
+                "dtype",
+                at=("in",),
+                what=c.what,
+                expected="integer indices",
+                received=f"{describe(x)} of dtype {x.dtype}",
+                hint="declare the input with dtype: int32 (Keras casts floats, silently "
+                "truncating any fraction)",
+            )
+        )
 
 
-@layer("Identity", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout",
-       "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
-       "Masking", "StochasticDepth", "RandomFlip", "RandomRotation", "RandomZoom",
-       "RandomTranslation", "RandomContrast", "RandomBrightness")
+@layer(
+    "Identity",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "Dropout",
+    "AlphaDropout",
+    "GaussianDropout",
+    "GaussianNoise",
+    "ActivityRegularization",
+    "Masking",
+    "StochasticDepth",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomContrast",
+    "RandomBrightness",
+)
 def same_shape(c: Call):
     x = c.x
     if c.type == "Softmax":
@@ -273,9 +348,14 @@ def prelu(c: Call):
                 raise Unknown("shared_axes")
             shape[a - 1] = 1
     if None in shape:
-        raise c.fail("GS407", "unknown", at=("in",), axis=1 + shape.index(None),
-                     received=describe(x), hint="give the input a fixed size there, or "
-                     "list that axis in shared_axes")
+        raise c.fail(
+            "GS407",
+            "unknown",
+            at=("in",),
+            axis=1 + shape.index(None),
+            received=describe(x),
+            hint="give the input a fixed size there, or list that axis in shared_axes",
+        )
     c.weights(math.prod(shape))
     return x.shape
 
@@ -305,6 +385,7 @@ def custom_scale(c: Call):
 
 # -- convolutions ------------------------------------------------------------------------------
 
+
 def _conv_dims(c: Call) -> int:
     return int(re.search(r"(\d)D", c.type).group(1))
 
@@ -326,9 +407,12 @@ class _Conv:
         """The output's spatial sizes; `lead` counts the axes of `x` between the batch axis
         and the input's own (a time axis)."""
         first = lead + (1 if self.ch_axis != 1 else 2)
-        return [_window_out(c, x, first + i, s, k, st, self.padding, d)
-                for i, (s, k, st, d) in enumerate(zip(self.spatial, self.kernel, self.strides,
-                                                      self.dilation))]
+        return [
+            _window_out(c, x, first + i, s, k, st, self.padding, d)
+            for i, (s, k, st, d) in enumerate(
+                zip(self.spatial, self.kernel, self.strides, self.dilation)
+            )
+        ]
 
 
 def _conv_args(c: Call, x: Tensor, filters: bool = True) -> _Conv:
@@ -338,9 +422,15 @@ def _conv_args(c: Call, x: Tensor, filters: bool = True) -> _Conv:
     count = c.arg("filters") if filters else None
     if filters and not is_int(count):
         raise Unknown("filters")
-    return _Conv(spatial, ch_axis, count, c.ints("kernel_size", n, None),
-                 c.ints("strides", n, 1), c.ints("dilation_rate", n, 1),
-                 str(c.arg("padding", "valid")).lower())
+    return _Conv(
+        spatial,
+        ch_axis,
+        count,
+        c.ints("kernel_size", n, None),
+        c.ints("strides", n, 1),
+        c.ints("dilation_rate", n, 1),
+        str(c.arg("padding", "valid")).lower(),
+    )
 
 
 def _per_position(spatial: list, cost: int) -> int | None:
@@ -358,14 +448,23 @@ def conv(c: Call):
     if not is_int(groups) or groups < 1:
         raise Unknown("groups")
     if w.filters % groups:
-        raise c.fail("GS408", "arg", at=("args", "filters"),
-                     detail=f"{w.filters} filters cannot be split into {groups} groups",
-                     received=describe(x), hint="filters must be a multiple of groups")
+        raise c.fail(
+            "GS408",
+            "arg",
+            at=("args", "filters"),
+            detail=f"{w.filters} filters cannot be split into {groups} groups",
+            received=describe(x),
+            hint="filters must be a multiple of groups",
+        )
     if in_ch % groups:
-        raise c.fail("GS408", "arg", at=("args", "groups"),
-                     detail=f"the {in_ch} input channels cannot be split into {groups} "
-                            "groups", received=describe(x),
-                     hint="the input channels must be a multiple of groups")
+        raise c.fail(
+            "GS408",
+            "arg",
+            at=("args", "groups"),
+            detail=f"the {in_ch} input channels cannot be split into {groups} groups",
+            received=describe(x),
+            hint="the input channels must be a multiple of groups",
+        )
     out = w.out(c, x)
     kernel_weights = math.prod(w.kernel) * (in_ch // groups) * w.filters
     c.weights(kernel_weights + _bias(c, w.filters))
@@ -373,14 +472,19 @@ def conv(c: Call):
     return _put(x, out, w.filters, w.ch_axis)
 
 
-@layer("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose",
-       "Convolution2DTranspose", "Convolution3DTranspose")
+@layer(
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+    "Convolution1DTranspose",
+    "Convolution2DTranspose",
+    "Convolution3DTranspose",
+)
 def conv_transpose(c: Call):
     x = c.x
     w = _conv_args(c, x)
     n = len(w.spatial)
-    pads = (None,) * n if c.arg("output_padding") is None else \
-        c.ints("output_padding", n, None)
+    pads = (None,) * n if c.arg("output_padding") is None else c.ints("output_padding", n, None)
     in_ch = c.known(x, w.ch_axis)
     out = []
     for length, k, s, d, p in zip(w.spatial, w.kernel, w.strides, w.dilation, pads):
@@ -400,8 +504,14 @@ def conv_transpose(c: Call):
     return _put(x, out, w.filters, w.ch_axis)
 
 
-@layer("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
-       "SeparableConvolution1D", "SeparableConvolution2D")
+@layer(
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "SeparableConvolution1D",
+    "SeparableConvolution2D",
+)
 def depthwise_conv(c: Call):
     """A depthwise convolution; a separable one follows it with a pointwise (1x1) one to
     `filters` channels."""
@@ -423,10 +533,12 @@ def depthwise_conv(c: Call):
 
 # -- pooling -----------------------------------------------------------------------------------
 
+
 def _resizes_spatial(*names: str, channels_last_1d: bool = False):
     """Registers the rule of a layer that changes only the spatial sizes of its input and
     keeps its channels: `fn(c, x, spatial, ch_axis)` gives the new sizes.
     `channels_last_1d`: the 1D layer takes no data_format (Keras's Cropping1D, UpSampling1D)."""
+
     def register(fn):
         def rule(c: Call):
             n = _conv_dims(c)
@@ -437,27 +549,51 @@ def _resizes_spatial(*names: str, channels_last_1d: bool = False):
             else:
                 spatial, ch_axis = _spatial(c, x, n)
             return _put(x, fn(c, x, spatial, ch_axis), x.shape[ch_axis], ch_axis)
+
         return layer(*names)(functools.wraps(fn)(rule))
+
     return register
 
 
-@_resizes_spatial("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
-                  "AveragePooling2D", "AveragePooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
-                  "AvgPool1D", "AvgPool2D", "AvgPool3D")
+@_resizes_spatial(
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPool3D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "AvgPool3D",
+)
 def pooling(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
     n = len(spatial)
     pool = c.ints("pool_size", n, 2)
     strides = pool if c.arg("strides") is None else c.ints("strides", n, None)
     padding = str(c.arg("padding", "valid")).lower()
-    return [_window_out(c, x, i + (1 if ch_axis != 1 else 2), s, k, st, padding,
-                        what="pool_size")
-            for i, (s, k, st) in enumerate(zip(spatial, pool, strides))]
+    return [
+        _window_out(c, x, i + (1 if ch_axis != 1 else 2), s, k, st, padding, what="pool_size")
+        for i, (s, k, st) in enumerate(zip(spatial, pool, strides))
+    ]
 
 
-@layer("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-       "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAvgPool1D",
-       "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-       "GlobalMaxPool3D")
+@layer(
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalAvgPool3D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
+)
 def global_pooling(c: Call):
     n = _conv_dims(c)
     x = c.x
@@ -467,14 +603,20 @@ def global_pooling(c: Call):
     return (x.shape[0], x.shape[ch_axis])
 
 
-@_resizes_spatial("AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
-                  "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D",
-                  "AdaptiveMaxPooling3D")
+@_resizes_spatial(
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
+)
 def adaptive_pooling(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
     return list(c.ints("output_size", len(spatial), None))
 
 
 # -- reshaping ---------------------------------------------------------------------------------
+
 
 def _pairs(c: Call, key: str, n: int, default) -> list[tuple[int, int]]:
     """ZeroPadding/Cropping amounts: an int, n ints, or n (before, after) pairs."""
@@ -510,10 +652,15 @@ def cropping(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
     out = []
     for i, (s, (a, b)) in enumerate(zip(spatial, crops)):
         if s is not None and s - a - b <= 0:
-            raise Issue("GS403", "window", at=("args", "cropping") if "cropping" in c.args
-                        else ("in",), what=c.what, axis=i + (1 if ch_axis != 1 else 2),
-                        received=describe(x),
-                        detail=f"cropping {a} + {b} leaves nothing of {s}")
+            raise Issue(
+                "GS403",
+                "window",
+                at=("args", "cropping") if "cropping" in c.args else ("in",),
+                what=c.what,
+                axis=i + (1 if ch_axis != 1 else 2),
+                received=describe(x),
+                detail=f"cropping {a} + {b} leaves nothing of {s}",
+            )
         out.append(None if s is None else s - a - b)
     return out
 
@@ -540,8 +687,7 @@ def flatten(c: Call):
 def reshape_shape(c: Call, x: Tensor, dims: tuple, target, key: str, what: str | None = None):
     """Reshape `dims` (a shape's non-batch part, or the whole for ops) to `target`, with one
     -1 inferred; as keras's compute_reshape_output_shape."""
-    if not isinstance(target, (list, tuple)) or not all(
-            is_int(d) for d in target):
+    if not isinstance(target, (list, tuple)) or not all(is_int(d) for d in target):
         raise Unknown(key)
     target = tuple(target)
     if target.count(-1) > 1 or any(d < -1 for d in target):
@@ -551,18 +697,30 @@ def reshape_shape(c: Call, x: Tensor, dims: tuple, target, key: str, what: str |
     total = math.prod(dims)
     if -1 not in target:
         if total != math.prod(target):
-            raise Issue("GS404", "reshape", at=("args", key) if key in c.args else ("in",),
-                        what=what or c.what, received=describe(x), size=f"{total:,}",
-                        target=fmt_shape(target),
-                        why=f"that holds {math.prod(target):,}",
-                        hint="use -1 for one axis to have it inferred")
+            raise Issue(
+                "GS404",
+                "reshape",
+                at=("args", key) if key in c.args else ("in",),
+                what=what or c.what,
+                received=describe(x),
+                size=f"{total:,}",
+                target=fmt_shape(target),
+                why=f"that holds {math.prod(target):,}",
+                hint="use -1 for one axis to have it inferred",
+            )
         return target
     known = math.prod(d for d in target if d != -1)
     if known == 0 or total % known:
-        raise Issue("GS404", "reshape", at=("args", key) if key in c.args else ("in",),
-                    what=what or c.what, received=describe(x), size=f"{total:,}",
-                    target=fmt_shape(target),
-                    why=f"{total:,} is not a multiple of {known:,}")
+        raise Issue(
+            "GS404",
+            "reshape",
+            at=("args", key) if key in c.args else ("in",),
+            what=what or c.what,
+            received=describe(x),
+            size=f"{total:,}",
+            target=fmt_shape(target),
+            why=f"{total:,} is not a multiple of {known:,}",
+        )
     return tuple(total // known if d == -1 else d for d in target)
 
 
@@ -570,8 +728,7 @@ def reshape_shape(c: Call, x: Tensor, dims: tuple, target, key: str, what: str |
 def reshape(c: Call):
     x = c.x
     c.keep_dtype = True
-    return (x.shape[0], *reshape_shape(c, x, x.shape[1:], c.arg("target_shape"),
-                                       "target_shape"))
+    return (x.shape[0], *reshape_shape(c, x, x.shape[1:], c.arg("target_shape"), "target_shape"))
 
 
 @layer("Permute")
@@ -581,9 +738,14 @@ def permute(c: Call):
     if not isinstance(dims, (list, tuple)) or sorted(dims) != list(range(1, len(dims) + 1)):
         raise Unknown("dims")
     if len(dims) != len(x.shape) - 1:
-        raise c.fail("GS402", "rank", at=("in",), expected=f"a tensor of rank {len(dims) + 1} "
-                     f"(dims {list(dims)} permute {len(dims)} axes after the batch axis)",
-                     received=f"{describe(x)}, of rank {len(x.shape)}")
+        raise c.fail(
+            "GS402",
+            "rank",
+            at=("in",),
+            expected=f"a tensor of rank {len(dims) + 1} "
+            f"(dims {list(dims)} permute {len(dims)} axes after the batch axis)",
+            received=f"{describe(x)}, of rank {len(x.shape)}",
+        )
     return (x.shape[0], *(x.shape[d] for d in dims))
 
 
@@ -598,6 +760,7 @@ def repeat_vector(c: Call):
 
 
 # -- normalization -----------------------------------------------------------------------------
+
 
 def _axes(c: Call, x: Tensor, default=-1) -> list[int]:
     axis = c.arg("axis", default)
@@ -644,10 +807,14 @@ def group_norm(c: Call):
     if groups == -1:
         groups = ch
     if ch < groups or ch % groups:
-        raise c.fail("GS408", "arg", at=("args", "groups") if "groups" in c.args else ("in",),
-                     detail=f"{ch} channels cannot be split into {groups} groups",
-                     received=describe(x), hint="the channels must be a multiple of groups "
-                     "(default 32)")
+        raise c.fail(
+            "GS408",
+            "arg",
+            at=("args", "groups") if "groups" in c.args else ("in",),
+            detail=f"{ch} channels cannot be split into {groups} groups",
+            received=describe(x),
+            hint="the channels must be a multiple of groups (default 32)",
+        )
     c.weights(ch * (bool(c.arg("center", True)) + bool(c.arg("scale", True))))
     return x.shape
 
@@ -672,6 +839,7 @@ def normalization(c: Call):
 
 
 # -- merging -----------------------------------------------------------------------------------
+
 
 @layer("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
 def merge(c: Call):
@@ -708,11 +876,16 @@ def concatenate(c: Call):
             if len({r[i] for r in reduced} - {None}) > 1:
                 bad = True
     if bad:
-        raise c.fail("GS401", "merge", at=("in",), received=describe_all(tensors),
-                     why=f"Concatenate (axis {axis}) needs equal ranks and equal sizes on every "
-                         "axis but the concatenation axis",
-                     hint="reshape, pool or project the inputs so the other axes agree, or "
-                          "concatenate on another axis")
+        raise c.fail(
+            "GS401",
+            "merge",
+            at=("in",),
+            received=describe_all(tensors),
+            why=f"Concatenate (axis {axis}) needs equal ranks and equal sizes on every "
+            "axis but the concatenation axis",
+            hint="reshape, pool or project the inputs so the other axes agree, or "
+            "concatenate on another axis",
+        )
     out = list(tensors[0].shape)
     for t in tensors[1:]:
         if out[axis] is None or t.shape[axis] is None:
@@ -731,17 +904,24 @@ def dot(c: Call):
     axes = c.arg("axes")
     if is_int(axes):
         axes = (axes, axes)
-    if not isinstance(axes, (list, tuple)) or len(axes) != 2 or \
-            not all(is_int(v) for v in axes):
+    if not isinstance(axes, (list, tuple)) or len(axes) != 2 or not all(is_int(v) for v in axes):
         raise Unknown("axes")
     ax = [c.axis(v, len(t.shape), t, "axes") for v, t in zip(axes, tensors)]
     if len(a.shape) < 2 or len(b.shape) < 2:
         raise Unknown("rank")
-    if a.shape[ax[0]] is not None and b.shape[ax[1]] is not None \
-            and a.shape[ax[0]] != b.shape[ax[1]]:
-        raise c.fail("GS401", "merge", at=("in",), received=describe_all(tensors),
-                     why=f"the dot product axes ({ax[0]} and {ax[1]}) have sizes "
-                         f"{a.shape[ax[0]]} and {b.shape[ax[1]]}")
+    if (
+        a.shape[ax[0]] is not None
+        and b.shape[ax[1]] is not None
+        and a.shape[ax[0]] != b.shape[ax[1]]
+    ):
+        raise c.fail(
+            "GS401",
+            "merge",
+            at=("in",),
+            received=describe_all(tensors),
+            why=f"the dot product axes ({ax[0]} and {ax[1]}) have sizes "
+            f"{a.shape[ax[0]]} and {b.shape[ax[1]]}",
+        )
     sa = list(a.shape)
     sb = list(b.shape)
     k = sa.pop(ax[0])
@@ -770,19 +950,23 @@ def rnn_result(c: Call, kind: str, args: dict, x: Tensor, initial_state=None):
     gates = _GATES[kind]
     params = gates * (d * units + units * units)
     if args.get("use_bias", True):
-        params += 2 * 3 * units if kind == "GRU" and args.get("reset_after", True) \
-            else gates * units
+        params += (
+            2 * 3 * units if kind == "GRU" and args.get("reset_after", True) else gates * units
+        )
     steps = x.shape[1]
     n_states = 2 if kind == "LSTM" else 1
     if initial_state is not None:
         states = initial_state if isinstance(initial_state, list) else [initial_state]
         for s in states:
             if isinstance(s, Tensor) and (len(s.shape) != 2 or s.shape[-1] not in (None, units)):
-                raise c.fail("GS408", "arg", at=("in", "initial_state"),
-                             detail=f"each initial state must be (batch, {units}), the "
-                                    "layer's units", received=describe(s))
-    out = (x.shape[0], steps, units) if args.get("return_sequences", False) \
-        else (x.shape[0], units)
+                raise c.fail(
+                    "GS408",
+                    "arg",
+                    at=("in", "initial_state"),
+                    detail=f"each initial state must be (batch, {units}), the layer's units",
+                    received=describe(s),
+                )
+    out = (x.shape[0], steps, units) if args.get("return_sequences", False) else (x.shape[0], units)
     state = (x.shape[0], units)
     outputs = [out] + [state] * n_states if args.get("return_state", False) else out
     macs = None if steps is None else steps * gates * (d * units + units * units)
@@ -799,8 +983,9 @@ def _sequences(c: Call) -> Tensor:
 
 @layer("SimpleRNN", "GRU", "LSTM")
 def recurrent(c: Call):
-    outputs, params, macs = rnn_result(c, c.type, c.args, _sequences(c),
-                                       c.by_name().get("initial_state"))
+    outputs, params, macs = rnn_result(
+        c, c.type, c.args, _sequences(c), c.by_name().get("initial_state")
+    )
     c.weights(params)
     c.macs = macs
     return outputs
@@ -857,8 +1042,14 @@ def time_distributed(c: Call):
         raise Unknown("a wrapped layer without a rule")
     x = c.x
     c.rank(x, 3, -1)
-    inner = Call(c.what, kind, args, Tensor((x.shape[0], *x.shape[2:]), x.dtype, x.origin),
-                 "single", ("inputs",))
+    inner = Call(
+        c.what,
+        kind,
+        args,
+        Tensor((x.shape[0], *x.shape[2:]), x.dtype, x.origin),
+        "single",
+        ("inputs",),
+    )
     result = rule(inner)
     if not isinstance(result, tuple):
         raise Unknown("the wrapped layer has several outputs")
@@ -869,6 +1060,7 @@ def time_distributed(c: Call):
 
 
 # -- attention ---------------------------------------------------------------------------------
+
 
 def _query_value_key(c: Call) -> tuple[Tensor, Tensor, Tensor]:
     """The inputs of an attention layer by name; the key defaults to the value."""
@@ -890,8 +1082,13 @@ def multi_head_attention(c: Call):
     if not all(is_int(n) for n in (heads, key_dim, value_dim)):
         raise Unknown("num_heads")
     if v.shape[1:-1] != k.shape[1:-1]:
-        raise c.fail("GS401", "merge", at=("in",), received=describe_all([v, k]),
-                     why="value and key must have the same shape but for the last axis")
+        raise c.fail(
+            "GS401",
+            "merge",
+            at=("in",),
+            received=describe_all([v, k]),
+            why="value and key must have the same shape but for the last axis",
+        )
     for t in (q, k, v):
         c.rank(t, 3, -1)
         c.known(t, -1)
@@ -913,10 +1110,14 @@ def multi_head_attention(c: Call):
     if tq is None or tk is None:
         c.macs = None
     else:
-        c.macs = (tq * dq * hk + tk * dk * hk + tk * dv * hv  # projections
-                  + heads * tq * tk * (key_dim + value_dim)  # scores, weighted values
-                  + tq * hv * math.prod(out_dims)
-                  + (tq * dq * hv if c.arg("use_gate", False) else 0))
+        c.macs = (
+            tq * dq * hk
+            + tk * dk * hk
+            + tk * dv * hv  # projections
+            + heads * tq * tk * (key_dim + value_dim)  # scores, weighted values
+            + tq * hv * math.prod(out_dims)
+            + (tq * dq * hv if c.arg("use_gate", False) else 0)
+        )
     return (*q.shape[:-1], *out_dims)
 
 
@@ -929,12 +1130,23 @@ def attention(c: Call):
     k = tensors[2] if len(tensors) == 3 else v
     for t in tensors:
         c.rank(t, 3)
-    if c.type == "Attention" and c.arg("score_mode", "dot") == "dot" and \
-            None not in (q.shape[-1], k.shape[-1]) and q.shape[-1] != k.shape[-1]:
-        raise c.fail("GS401", "merge", at=("in",), received=describe_all([q, k]),
-                     why="query and key must have the same last axis for dot-product scores")
+    if (
+        c.type == "Attention"
+        and c.arg("score_mode", "dot") == "dot"
+        and None not in (q.shape[-1], k.shape[-1])
+        and q.shape[-1] != k.shape[-1]
+    ):
+        raise c.fail(
+            "GS401",
+            "merge",
+            at=("in",),
+            received=describe_all([q, k]),
+            why="query and key must have the same last axis for dot-product scores",
+        )
     if c.type == "Attention":
-        c.weights(int(bool(c.arg("use_scale", False))) + int(c.arg("score_mode", "dot") == "concat"))
+        c.weights(
+            int(bool(c.arg("use_scale", False))) + int(c.arg("score_mode", "dot") == "concat")
+        )
     elif c.arg("use_scale", True):
         c.weights(c.known(k, -1))
     tq, tk, d, dv = q.shape[1], k.shape[1], q.shape[-1], v.shape[-1]
@@ -944,10 +1156,16 @@ def attention(c: Call):
 
 # -- preprocessing -----------------------------------------------------------------------------
 
+
 def _image(c: Call, x: Tensor) -> tuple[int, int, int]:
     """Indexes of the height, width and channel axes of a batched or unbatched image."""
-    c.rank(x, 3, 4, expected="an image: a tensor of rank 4 (batch, height, width, channels), "
-           "or 3 without the batch axis")
+    c.rank(
+        x,
+        3,
+        4,
+        expected="an image: a tensor of rank 4 (batch, height, width, channels), "
+        "or 3 without the batch axis",
+    )
     rank = len(x.shape)
     if _channels_last(c):
         return rank - 3, rank - 2, rank - 1
@@ -988,19 +1206,28 @@ def category_encoding(c: Call):
 def conv_lstm(c: Call):
     n = _conv_dims(c)
     x = _sequences(c)
-    c.rank(x, n + 3, expected=f"a tensor of rank {n + 3} (batch, timesteps, "
-           + ("spatial axes, channels)" if _channels_last(c) else "channels, spatial axes)"))
+    c.rank(
+        x,
+        n + 3,
+        expected=f"a tensor of rank {n + 3} (batch, timesteps, "
+        + ("spatial axes, channels)" if _channels_last(c) else "channels, spatial axes)"),
+    )
     step = Tensor((x.shape[0], *x.shape[2:]), x.dtype, x.origin)
     w = _conv_args(c, step)
     filters, ch_axis = w.filters, w.ch_axis
     in_ch = c.known(x, ch_axis + 1)
     out = w.out(c, x, lead=1)
     k = math.prod(w.kernel)
-    c.weights(4 * (k * in_ch * filters + k * filters * filters) + 4 * filters * bool(
-        c.arg("use_bias", True)))
+    c.weights(
+        4 * (k * in_ch * filters + k * filters * filters)
+        + 4 * filters * bool(c.arg("use_bias", True))
+    )
     positions, steps = size(out), x.shape[1]
-    c.macs = None if positions is None or steps is None else \
-        steps * positions * 4 * k * filters * (in_ch + filters)
+    c.macs = (
+        None
+        if positions is None or steps is None
+        else steps * positions * 4 * k * filters * (in_ch + filters)
+    )
     state = _put(step, out, filters, ch_axis)
     result = (x.shape[0], steps, *state[1:]) if c.arg("return_sequences", False) else state
     return [result, state, state] if c.arg("return_state", False) else result
@@ -1013,23 +1240,41 @@ def group_query_attention(c: Call):
     if not all(is_int(v_) for v_ in (hd, hq, hkv)):
         raise Unknown("heads")
     if q.shape[-1] != v.shape[-1] or v.shape[1:-1] != k.shape[1:-1]:
-        raise c.fail("GS401", "merge", at=("in",), received=describe_all([q, v, k]),
-                     why="query and value need the same last axis, and value and key the "
-                         "same shape but for the last axis")
+        raise c.fail(
+            "GS401",
+            "merge",
+            at=("in",),
+            received=describe_all([q, v, k]),
+            why="query and value need the same last axis, and value and key the "
+            "same shape but for the last axis",
+        )
     for t in (q, k, v):
         c.rank(t, 3)
         c.known(t, -1)
     dq, dk, dv = q.shape[-1], k.shape[-1], v.shape[-1]
     bias = bool(c.arg("use_bias", True))
-    params = (dq + bias) * hq * hd + (dk + bias) * hkv * hd + (dv + bias) * hkv * hd \
-        + hq * hd * dq + bias * dq
+    params = (
+        (dq + bias) * hq * hd
+        + (dk + bias) * hkv * hd
+        + (dv + bias) * hkv * hd
+        + hq * hd * dq
+        + bias * dq
+    )
     if c.arg("use_gate", False):
         params += (dq + bias) * hq * hd
     c.weights(params)
     tq, tk = q.shape[1], k.shape[1]
-    c.macs = None if tq is None or tk is None else (
-        tq * dq * hq * hd + tk * (dk + dv) * hkv * hd + 2 * hq * tq * tk * hd + tq * hq * hd * dq
-        + (tq * dq * hq * hd if c.arg("use_gate", False) else 0))
+    c.macs = (
+        None
+        if tq is None or tk is None
+        else (
+            tq * dq * hq * hd
+            + tk * (dk + dv) * hkv * hd
+            + 2 * hq * tq * tk * hd
+            + tq * hq * hd * dq
+            + (tq * dq * hq * hd if c.arg("use_gate", False) else 0)
+        )
+    )
     return q.shape
 
 

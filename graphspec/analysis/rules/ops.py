@@ -27,9 +27,21 @@ from .layers import reshape_shape
 
 # -- dtypes ------------------------------------------------------------------------------------
 
-_BITS = {"bool": 1, "int8": 8, "int16": 16, "int32": 32, "int64": 64, "uint8": 8,
-         "uint16": 16, "uint32": 32, "uint64": 64, "float16": 16, "bfloat16": 16,
-         "float32": 32, "float64": 64}
+_BITS = {
+    "bool": 1,
+    "int8": 8,
+    "int16": 16,
+    "int32": 32,
+    "int64": 64,
+    "uint8": 8,
+    "uint16": 16,
+    "uint32": 32,
+    "uint64": 64,
+    "float16": 16,
+    "bfloat16": 16,
+    "float32": 32,
+    "float64": 64,
+}
 
 
 def promote(a: str | None, b: str | None) -> str | None:
@@ -152,31 +164,120 @@ def _broadcast(c: Call, tensors: list[Tensor]) -> tuple:
             elif j in (1, None) or j == i:
                 merged.append(i)
             else:
-                raise c.fail("GS401", "merge", at=("in",), received=describe_all(
-                    [s for s in tensors if s.shape or s.origin]),
+                raise c.fail(
+                    "GS401",
+                    "merge",
+                    at=("in",),
+                    received=describe_all([s for s in tensors if s.shape or s.origin]),
                     why="the shapes do not broadcast (sizes must be equal or 1, aligned "
-                        "from the last axis)")
+                    "from the last axis)",
+                )
         out = merged
     return tuple(out)
 
 
 # -- elementwise -------------------------------------------------------------------------------
 
-_KEEP = ("abs", "absolute", "negative", "square", "sign", "clip", "copy", "identity",
-         "stop_gradient", "flip", "roll", "sort", "conj", "conjugate", "nan_to_num",
-         "convert_to_tensor", "relu", "relu6", "zeros_like", "ones_like", "fabs", "tril",
-         "triu", "cumsum", "cumprod", "leaky_relu", "hard_tanh", "round", "trunc", "floor",
-         "ceil")
-_TO_FLOAT = ("exp", "exp2", "expm1", "log", "log10", "log1p", "log2", "sqrt", "rsqrt", "cbrt",
-             "sin", "cos", "tan", "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan",
-             "arcsinh", "arccosh", "arctanh", "sigmoid", "softplus", "softsign", "silu",
-             "swish", "gelu", "elu", "selu", "celu", "glu", "hard_sigmoid", "hard_silu",
-             "hard_swish", "log_sigmoid", "sparse_plus", "sparse_sigmoid", "squareplus",
-             "soft_shrink", "hard_shrink", "tanh_shrink", "threshold", "erf", "erfc", "erfinv",
-             "reciprocal", "deg2rad", "rad2deg", "sinc", "i0", "softmax", "log_softmax",
-             "sparsemax", "normalize")
-_TO_BOOL = ("isfinite", "isinf", "isnan", "isneginf", "isposinf", "logical_not", "signbit",
-            "isreal")
+_KEEP = (
+    "abs",
+    "absolute",
+    "negative",
+    "square",
+    "sign",
+    "clip",
+    "copy",
+    "identity",
+    "stop_gradient",
+    "flip",
+    "roll",
+    "sort",
+    "conj",
+    "conjugate",
+    "nan_to_num",
+    "convert_to_tensor",
+    "relu",
+    "relu6",
+    "zeros_like",
+    "ones_like",
+    "fabs",
+    "tril",
+    "triu",
+    "cumsum",
+    "cumprod",
+    "leaky_relu",
+    "hard_tanh",
+    "round",
+    "trunc",
+    "floor",
+    "ceil",
+)
+_TO_FLOAT = (
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log10",
+    "log1p",
+    "log2",
+    "sqrt",
+    "rsqrt",
+    "cbrt",
+    "sin",
+    "cos",
+    "tan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "sigmoid",
+    "softplus",
+    "softsign",
+    "silu",
+    "swish",
+    "gelu",
+    "elu",
+    "selu",
+    "celu",
+    "glu",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "log_sigmoid",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "squareplus",
+    "soft_shrink",
+    "hard_shrink",
+    "tanh_shrink",
+    "threshold",
+    "erf",
+    "erfc",
+    "erfinv",
+    "reciprocal",
+    "deg2rad",
+    "rad2deg",
+    "sinc",
+    "i0",
+    "softmax",
+    "log_softmax",
+    "sparsemax",
+    "normalize",
+)
+_TO_BOOL = (
+    "isfinite",
+    "isinf",
+    "isnan",
+    "isneginf",
+    "isposinf",
+    "logical_not",
+    "signbit",
+    "isreal",
+)
 
 
 @op(*_KEEP, *_TO_FLOAT, *_TO_BOOL)
@@ -184,15 +285,33 @@ def unary(c: Call):
     x = _x(c)
     name = c.type
     axis = _get(c, "axis")
-    if name in ("softmax", "log_softmax", "normalize", "flip", "sort", "cumsum", "cumprod",
-                "roll", "sparsemax") and axis is not None:
+    if (
+        name
+        in (
+            "softmax",
+            "log_softmax",
+            "normalize",
+            "flip",
+            "sort",
+            "cumsum",
+            "cumprod",
+            "roll",
+            "sparsemax",
+        )
+        and axis is not None
+    ):
         for a in axis if isinstance(axis, (list, tuple)) else [axis]:
             c.axis(a, len(x.shape), x)
     if name == "glu":
         (a,) = [c.axis(_get(c, "axis", -1), len(x.shape), x)]
         if x.shape[a] is not None and x.shape[a] % 2:
-            raise c.fail("GS408", "arg", at=("in",), received=describe(x),
-                         detail=f"glu splits axis {a} in two halves, but its size is odd")
+            raise c.fail(
+                "GS408",
+                "arg",
+                at=("in",),
+                received=describe(x),
+                detail=f"glu splits axis {a} in two halves, but its size is odd",
+            )
         out = list(x.shape)
         out[a] = None if out[a] is None else out[a] // 2
         return Tensor(tuple(out), _float(x.dtype))
@@ -218,13 +337,50 @@ def _dtype_arg(c: Call, default: str | None) -> str | None:
     return dtype if isinstance(dtype, str) else default if dtype is None else None
 
 
-_BINARY_KEEP = ("add", "subtract", "multiply", "maximum", "minimum", "mod", "floor_divide",
-                "power", "fmax", "fmin", "fmod", "bitwise_and", "bitwise_or", "bitwise_xor",
-                "left_shift", "right_shift", "bitwise_left_shift", "bitwise_right_shift")
-_BINARY_FLOAT = ("divide", "true_divide", "arctan2", "hypot", "logaddexp", "logaddexp2",
-                 "divide_no_nan", "heaviside", "copysign", "nextafter", "ldexp")
-_BINARY_BOOL = ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-                "logical_and", "logical_or", "logical_xor")
+_BINARY_KEEP = (
+    "add",
+    "subtract",
+    "multiply",
+    "maximum",
+    "minimum",
+    "mod",
+    "floor_divide",
+    "power",
+    "fmax",
+    "fmin",
+    "fmod",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "left_shift",
+    "right_shift",
+    "bitwise_left_shift",
+    "bitwise_right_shift",
+)
+_BINARY_FLOAT = (
+    "divide",
+    "true_divide",
+    "arctan2",
+    "hypot",
+    "logaddexp",
+    "logaddexp2",
+    "divide_no_nan",
+    "heaviside",
+    "copysign",
+    "nextafter",
+    "ldexp",
+)
+_BINARY_BOOL = (
+    "equal",
+    "not_equal",
+    "less",
+    "less_equal",
+    "greater",
+    "greater_equal",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+)
 
 
 @op(*_BINARY_KEEP, *_BINARY_FLOAT, *_BINARY_BOOL)
@@ -258,8 +414,19 @@ def where(c: Call):
 
 # median is left out: graphspec's op layer infers it through the backend, which loses the
 # reduced shape ((None, None) for (None, 5, 8) over axis 1), so no rule could match the build.
-_REDUCE_KEEP = ("max", "min", "amax", "amin", "prod", "sum", "nanmax", "nanmin", "nansum",
-                "nanprod", "ptp")
+_REDUCE_KEEP = (
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "prod",
+    "sum",
+    "nanmax",
+    "nanmin",
+    "nansum",
+    "nanprod",
+    "ptp",
+)
 _REDUCE_FLOAT = ("mean", "std", "var", "logsumexp", "nanmean", "nanstd", "nanvar")
 _REDUCE_BOOL = ("any", "all")
 
@@ -300,9 +467,16 @@ def reduction(c: Call):
 
 # -- contractions ------------------------------------------------------------------------------
 
+
 def _contraction_mismatch(c: Call, a: Tensor, b: Tensor, ka, kb, why: str):
-    raise c.fail("GS401", "merge", at=("in",), received=describe_all([a, b]),
-                 why=f"{why}: {ka} and {kb}", hint="the contracted axes must have equal sizes")
+    raise c.fail(
+        "GS401",
+        "merge",
+        at=("in",),
+        received=describe_all([a, b]),
+        why=f"{why}: {ka} and {kb}",
+        hint="the contracted axes must have equal sizes",
+    )
 
 
 def _contracted(c: Call, a: Tensor, b: Tensor, out: list | tuple, k: int | None) -> Tensor:
@@ -318,8 +492,13 @@ def matmul(c: Call):
     a, b = _operands(c)
     sa, sb = list(a.shape), list(b.shape)
     if not sa or not sb:
-        raise c.fail("GS402", "rank", at=("in",), expected="two tensors of rank 1 or more",
-                     received=describe_all([a, b]))
+        raise c.fail(
+            "GS402",
+            "rank",
+            at=("in",),
+            expected="two tensors of rank 1 or more",
+            received=describe_all([a, b]),
+        )
     a1, b1 = len(sa) == 1, len(sb) == 1
     if a1:
         sa = [1] + sa
@@ -327,10 +506,17 @@ def matmul(c: Call):
         sb = sb + [1]
     k1, k2 = sa[-1], sb[-2]
     if k1 is not None and k2 is not None and k1 != k2:
-        _contraction_mismatch(c, a, b, k1, k2, "the last axis of the first and the second-to-"
-                              "last axis of the second differ")
-    batch = _broadcast(c, [Tensor(tuple(sa[:-2]), None, a.origin),
-                           Tensor(tuple(sb[:-2]), None, b.origin)])
+        _contraction_mismatch(
+            c,
+            a,
+            b,
+            k1,
+            k2,
+            "the last axis of the first and the second-to-last axis of the second differ",
+        )
+    batch = _broadcast(
+        c, [Tensor(tuple(sa[:-2]), None, a.origin), Tensor(tuple(sb[:-2]), None, b.origin)]
+    )
     out = list(batch) + [sa[-2], sb[-1]]
     if a1:
         out.pop(-2)
@@ -360,8 +546,9 @@ def dot(c: Call):
 @op("outer")
 def outer(c: Call):
     a, b = _operands(c)
-    return Tensor((size(a.shape) if a.shape else 1, size(b.shape) if b.shape else 1),
-                  _result_dtype([a, b]))
+    return Tensor(
+        (size(a.shape) if a.shape else 1, size(b.shape) if b.shape else 1), _result_dtype([a, b])
+    )
 
 
 @op("tensordot")
@@ -385,8 +572,9 @@ def tensordot(c: Call):
     for i, j in zip(ax_a, ax_b):
         if None not in (a.shape[i], b.shape[j]) and a.shape[i] != b.shape[j]:
             _contraction_mismatch(c, a, b, a.shape[i], b.shape[j], "the contracted axes differ")
-    out = [d for i, d in enumerate(a.shape) if i not in ax_a] + \
-          [d for i, d in enumerate(b.shape) if i not in ax_b]
+    out = [d for i, d in enumerate(a.shape) if i not in ax_a] + [
+        d for i, d in enumerate(b.shape) if i not in ax_b
+    ]
     k = size([a.shape[i] for i in ax_a])
     return _contracted(c, a, b, out, k)
 
@@ -411,14 +599,23 @@ def einsum(c: Call):
     sizes: dict[str, int | None] = {}
     for term, t in zip(terms, operands):
         if len(term) != len(t.shape):
-            raise c.fail("GS402", "rank", at=("in",), expected=f"a tensor of rank {len(term)} "
-                         f"for '{term}' in '{subscripts}'",
-                         received=f"{describe(t)}, of rank {len(t.shape)}")
+            raise c.fail(
+                "GS402",
+                "rank",
+                at=("in",),
+                expected=f"a tensor of rank {len(term)} for '{term}' in '{subscripts}'",
+                received=f"{describe(t)}, of rank {len(t.shape)}",
+            )
         for letter, d in zip(term, t.shape):
             seen = sizes.get(letter)
             if seen is not None and d is not None and d != 1 and seen != 1 and seen != d:
-                raise c.fail("GS401", "merge", at=("in",), received=describe_all(operands),
-                             why=f"'{letter}' in '{subscripts}' has sizes {seen} and {d}")
+                raise c.fail(
+                    "GS401",
+                    "merge",
+                    at=("in",),
+                    received=describe_all(operands),
+                    why=f"'{letter}' in '{subscripts}' has sizes {seen} and {d}",
+                )
             if seen is None or seen == 1:
                 sizes[letter] = d
     shape = tuple(sizes.get(letter) for letter in out)
@@ -428,6 +625,7 @@ def einsum(c: Call):
 
 
 # -- shape manipulation ------------------------------------------------------------------------
+
 
 @op("reshape")
 def reshape(c: Call):
@@ -442,14 +640,22 @@ def transpose(c: Call):
     if axes is None:
         return Tensor(tuple(reversed(x.shape)), x.dtype)
     if not isinstance(axes, (list, tuple)) or len(axes) != len(x.shape):
-        raise c.fail("GS408", "arg", at=("args", "axes") if "axes" in c.args else ("in",),
-                     detail=f"axes {axes!r} must list each of the {len(x.shape)} axes once",
-                     received=describe(x))
+        raise c.fail(
+            "GS408",
+            "arg",
+            at=("args", "axes") if "axes" in c.args else ("in",),
+            detail=f"axes {axes!r} must list each of the {len(x.shape)} axes once",
+            received=describe(x),
+        )
     norm = [c.axis(a, len(x.shape), x, "axes") for a in axes]
     if sorted(norm) != list(range(len(x.shape))):
-        raise c.fail("GS408", "arg", at=("args", "axes") if "axes" in c.args else ("in",),
-                     detail=f"axes {list(axes)} must list each of the {len(x.shape)} axes once",
-                     received=describe(x))
+        raise c.fail(
+            "GS408",
+            "arg",
+            at=("args", "axes") if "axes" in c.args else ("in",),
+            detail=f"axes {list(axes)} must list each of the {len(x.shape)} axes once",
+            received=describe(x),
+        )
     return Tensor(tuple(x.shape[a] for a in norm), x.dtype)
 
 
@@ -476,9 +682,14 @@ def squeeze(c: Call):
     axes = _axes_arg(c, x)
     for a in axes:
         if x.shape[a] not in (1, None):
-            raise c.fail("GS408", "arg", at=("args", "axis") if "axis" in c.args else ("in",),
-                         detail=f"axis {a} has size {x.shape[a]}, and only an axis of size 1 "
-                                "can be squeezed", received=describe(x))
+            raise c.fail(
+                "GS408",
+                "arg",
+                at=("args", "axis") if "axis" in c.args else ("in",),
+                detail=f"axis {a} has size {x.shape[a]}, and only an axis of size 1 "
+                "can be squeezed",
+                received=describe(x),
+            )
     return Tensor(tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype)
 
 
@@ -497,10 +708,14 @@ def concatenate(c: Call):
         tensors = [_x(c, "x1"), _x(c, "x2")]
         axis = _get(c, "axis")
         if axis is None:
-            return Tensor((size(tensors[0].shape) + size(tensors[1].shape)
-                           if size(tensors[0].shape) is not None and
-                           size(tensors[1].shape) is not None else None,),
-                          _result_dtype(tensors))
+            return Tensor(
+                (
+                    size(tensors[0].shape) + size(tensors[1].shape)
+                    if size(tensors[0].shape) is not None and size(tensors[1].shape) is not None
+                    else None,
+                ),
+                _result_dtype(tensors),
+            )
     else:
         tensors = _tensor_list(c, "xs")
         axis = _get(c, "axis", 0) if c.type == "concatenate" else 1 if c.type == "hstack" else 0
@@ -510,8 +725,13 @@ def concatenate(c: Call):
         raise Unknown("axis")
     rank = len(tensors[0].shape)
     if any(len(t.shape) != rank for t in tensors):
-        raise c.fail("GS401", "merge", at=("in",), received=describe_all(tensors),
-                     why="concatenate needs tensors of one rank")
+        raise c.fail(
+            "GS401",
+            "merge",
+            at=("in",),
+            received=describe_all(tensors),
+            why="concatenate needs tensors of one rank",
+        )
     a = c.axis(axis, rank, tensors[0])
     out = list(tensors[0].shape)
     for t in tensors[1:]:
@@ -519,8 +739,13 @@ def concatenate(c: Call):
             if i == a:
                 continue
             if d is not None and e is not None and d != e:
-                raise c.fail("GS401", "merge", at=("in",), received=describe_all(tensors),
-                             why=f"concatenating on axis {a}, the other axes must agree")
+                raise c.fail(
+                    "GS401",
+                    "merge",
+                    at=("in",),
+                    received=describe_all(tensors),
+                    why=f"concatenating on axis {a}, the other axes must agree",
+                )
             if d is None:
                 out[i] = e
     total = [t.shape[a] for t in tensors]
@@ -535,9 +760,15 @@ def stack(c: Call):
     shape = tensors[0].shape
     for t in tensors[1:]:
         if len(t.shape) != len(shape) or any(
-                d is not None and e is not None and d != e for d, e in zip(shape, t.shape)):
-            raise c.fail("GS401", "merge", at=("in",), received=describe_all(tensors),
-                         why="stack needs tensors of one shape")
+            d is not None and e is not None and d != e for d, e in zip(shape, t.shape)
+        ):
+            raise c.fail(
+                "GS401",
+                "merge",
+                at=("in",),
+                received=describe_all(tensors),
+                why="stack needs tensors of one shape",
+            )
     a = c.axis(axis, len(shape) + 1, tensors[0])
     out = list(shape)
     out.insert(a, len(tensors))
@@ -552,10 +783,13 @@ def split(c: Call):
     length = x.shape[a]
     if is_int(sections) and not isinstance(sections, bool):
         if length is not None and length % sections:
-            raise c.fail("GS408", "arg", at=("args", "indices_or_sections")
-                         if "indices_or_sections" in c.args else ("in",),
-                         detail=f"axis {a} of size {length} cannot be split into {sections} "
-                                "equal parts", received=describe(x))
+            raise c.fail(
+                "GS408",
+                "arg",
+                at=("args", "indices_or_sections") if "indices_or_sections" in c.args else ("in",),
+                detail=f"axis {a} of size {length} cannot be split into {sections} equal parts",
+                received=describe(x),
+            )
         parts = [None if length is None else length // sections] * sections
     elif isinstance(sections, (list, tuple)) and all(is_int(i) for i in sections):
         if length is None:
@@ -595,7 +829,7 @@ def take(c: Call):
     if axis is None:
         return Tensor(indices.shape, x.dtype)
     a = c.axis(axis, len(x.shape), x)
-    return Tensor((*x.shape[:a], *indices.shape, *x.shape[a + 1:]), x.dtype)
+    return Tensor((*x.shape[:a], *indices.shape, *x.shape[a + 1 :]), x.dtype)
 
 
 @op("take_along_axis")
@@ -604,14 +838,20 @@ def take_along_axis(c: Call):
     if axis is None:
         return Tensor(indices.shape, x.dtype)
     if len(indices.shape) != len(x.shape):
-        raise c.fail("GS402", "rank", at=("in",), expected=f"indices of the rank of x "
-                     f"({len(x.shape)})", received=describe_all([x, indices]))
+        raise c.fail(
+            "GS402",
+            "rank",
+            at=("in",),
+            expected=f"indices of the rank of x ({len(x.shape)})",
+            received=describe_all([x, indices]),
+        )
     a = c.axis(axis, len(x.shape), x)
     xs = list(x.shape)
     ins = list(indices.shape)
     xs[a] = ins[a] = 1
-    shape = list(_broadcast(c, [Tensor(tuple(xs), None, x.origin),
-                                Tensor(tuple(ins), None, indices.origin)]))
+    shape = list(
+        _broadcast(c, [Tensor(tuple(xs), None, x.origin), Tensor(tuple(ins), None, indices.origin)])
+    )
     shape[a] = indices.shape[a]
     return Tensor(tuple(shape), x.dtype)
 
@@ -698,9 +938,13 @@ def pad(c: Call):
     if len(width) == 1 and rank > 1:
         width = list(width) * rank
     if len(width) != rank:
-        raise c.fail("GS408", "arg", at=("args", "pad_width") if "pad_width" in c.args
-                     else ("in",), detail=f"pad_width gives {len(width)} pairs for a tensor of "
-                     f"rank {rank}", received=describe(x))
+        raise c.fail(
+            "GS408",
+            "arg",
+            at=("args", "pad_width") if "pad_width" in c.args else ("in",),
+            detail=f"pad_width gives {len(width)} pairs for a tensor of rank {rank}",
+            received=describe(x),
+        )
     out = []
     for d, w in zip(x.shape, width):
         pair = [w, w] if is_int(w) else list(w)
@@ -716,8 +960,11 @@ def moveaxis(c: Call):
     src, dst = _get(c, "source"), _get(c, "destination")
     src = [src] if is_int(src) else src
     dst = [dst] if is_int(dst) else dst
-    if not isinstance(src, (list, tuple)) or not isinstance(dst, (list, tuple)) or \
-            len(src) != len(dst):
+    if (
+        not isinstance(src, (list, tuple))
+        or not isinstance(dst, (list, tuple))
+        or len(src) != len(dst)
+    ):
         raise Unknown("source")
     rank = len(x.shape)
     src = [c.axis(a, rank, x, "source") for a in src]
@@ -777,8 +1024,11 @@ def moments(c: Call):
 def slice_(c: Call):
     x = _x(c, "inputs")
     shape = _get(c, "shape")
-    if not isinstance(shape, (list, tuple)) or len(shape) != len(x.shape) or \
-            not all(is_int(d) for d in shape):
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) != len(x.shape)
+        or not all(is_int(d) for d in shape)
+    ):
         raise Unknown("shape")
     return Tensor(tuple(shape), x.dtype)
 
