@@ -86,35 +86,23 @@ def _parser() -> argparse.ArgumentParser:
         help="a folder outside the spec's own folder that its imports may read (repeatable)",
     )
     defaults = Limits()
-    spec_options.add_argument(
-        "--max-bytes",
-        type=int,
-        default=defaults.max_bytes,
-        metavar="N",
-        help=f"largest spec file read (default {defaults.max_bytes:,})",
-    )
-    spec_options.add_argument(
-        "--max-nodes",
-        type=int,
-        default=defaults.max_nodes,
-        metavar="N",
-        help=f"most nodes after expansion (default {defaults.max_nodes:,})",
-    )
-    spec_options.add_argument(
-        "--max-depth",
-        type=int,
-        default=defaults.max_depth,
-        metavar="N",
-        help=f"deepest nesting in a file, and of blocks (default {defaults.max_depth})",
-    )
-    spec_options.add_argument(
-        "--max-value-size",
-        type=int,
-        default=defaults.max_value_size,
-        metavar="N",
-        help="largest value a ${...} may produce, in "
-        f"characters or values (default {defaults.max_value_size:,})",
-    )
+    for field, text in (
+        ("max_bytes", "largest spec file read (default {:,})"),
+        ("max_nodes", "most nodes after expansion (default {:,})"),
+        ("max_depth", "deepest nesting in a file, and of blocks (default {})"),
+        (
+            "max_value_size",
+            "largest value a ${{...}} may produce, in characters or values (default {:,})",
+        ),
+    ):
+        default = getattr(defaults, field)
+        spec_options.add_argument(
+            "--" + field.replace("_", "-"),
+            type=int,
+            default=default,
+            metavar="N",
+            help=text.format(default),
+        )
 
     val = sub.add_parser(
         "validate",

@@ -90,6 +90,15 @@ def _per_output(
     return entries
 
 
+def _weights_count(source: Source, loc: Loc, weights: Any, outputs: list[str]) -> list[Diagnostic]:
+    """GS302 for a list of loss weights that is not one per output."""
+    if isinstance(weights, list) and len(weights) != len(outputs):
+        return [
+            report(source, loc, "GS302", "weights_count", count=len(outputs), received=len(weights))
+        ]
+    return []
+
+
 def _check_compile(
     source: Source, settings: Any, outputs: list[str], diags: list[Diagnostic]
 ) -> None:
@@ -126,17 +135,8 @@ def _check_compile(
     weights = settings.loss_weights
     if isinstance(weights, dict):
         _per_output(source, loc + ("loss_weights",), weights, outputs, "loss_weights", diags)
-    elif isinstance(weights, list) and len(weights) != len(outputs):
-        diags.append(
-            report(
-                source,
-                loc + ("loss_weights",),
-                "GS302",
-                "weights_count",
-                count=len(outputs),
-                received=len(weights),
-            )
-        )
+    else:
+        diags += _weights_count(source, loc + ("loss_weights",), weights, outputs)
 
 
 # Bounds of values Keras or NumPy reject only once training starts.

@@ -539,6 +539,13 @@ def _read(spec: Any, room: _Room) -> tuple[Source, list[Diagnostic]]:
     return source, diagnostics
 
 
+def _too_big(where: str, template: str, size: int, limit: int) -> SpecError:
+    """GS160: the text read as `where` is over --max-bytes."""
+    return SpecError(
+        [limit_report(where, template, "max_bytes", "--max-bytes", size=size, limit=limit)]
+    )
+
+
 def read_text(
     text: str, path: str | os.PathLike, limits: Limits = DEFAULT
 ) -> tuple[Source, list[Diagnostic]]:
@@ -548,18 +555,7 @@ def read_text(
     shown = str(path)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
-        raise SpecError(
-            [
-                limit_report(
-                    shown,
-                    "file_bytes",
-                    "max_bytes",
-                    "--max-bytes",
-                    size=size,
-                    limit=limits.max_bytes,
-                )
-            ]
-        )
+        raise _too_big(shown, "file_bytes", size, limits.max_bytes)
     src = Source(shown, None, text, Path(path).resolve().parent)
     src.size = size
     return src, _parse(
@@ -578,18 +574,7 @@ def read_value(text: str, limits: Limits = DEFAULT, *, where: str = "--set") -> 
         return ""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
-        raise SpecError(
-            [
-                limit_report(
-                    where,
-                    "value_bytes",
-                    "max_bytes",
-                    "--max-bytes",
-                    size=size,
-                    limit=limits.max_bytes,
-                )
-            ]
-        )
+        raise _too_big(where, "value_bytes", size, limits.max_bytes)
     source = Source(where, None, text)
     diagnostics = _parse(
         source, _Room(limits.max_bytes, limits.max_values, limits, None), json_text=False
@@ -628,17 +613,8 @@ def _read_bytes(path: Path, shown: str, room: _Room) -> bytes:
         room.spent.bytes += max(size, len(data), FILE_COST)
     if room.spent is None and (size > allowed or len(data) > allowed):
         # The file may have grown after its size was read: then only a lower bound is known.
-        raise SpecError(
-            [
-                limit_report(
-                    shown,
-                    "file_bytes" if size > allowed else "file_grew",
-                    "max_bytes",
-                    "--max-bytes",
-                    size=max(size, allowed),
-                    limit=limit,
-                )
-            ]
+        raise _too_big(
+            shown, "file_bytes" if size > allowed else "file_grew", max(size, allowed), limit
         )
     if room.spent is not None and max(size, len(data), FILE_COST) > allowed:
         raise SpecError([too_much])

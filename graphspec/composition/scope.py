@@ -223,19 +223,11 @@ class Resolver:
                 hint=did_you_mean(name, known)
                 or f"inside a block, references name its inputs and nodes: {', '.join(known)}",
             )
-        elif user is None:
-            self.error(
-                loc,
-                "GS206",
-                "outputs",
-                ref=text,
-                hint=did_you_mean(name, known) or f"inputs and nodes: {', '.join(known[:12])}",
-            )
         else:
             self.error(
                 loc,
                 "GS206",
-                "node",
+                "outputs" if user is None else "node",  # no user: the model's outputs
                 ref=text,
                 node=user,
                 hint=did_you_mean(name, known) or f"inputs and nodes: {', '.join(known[:12])}",

@@ -13,9 +13,11 @@ from typing import Any
 import keras
 
 from ..codes import CATALOGUE, report
-from ..errors import ERROR, Diagnostic, SpecError, did_you_mean, pointer
+from ..errors import ERROR, Diagnostic, SpecError, pointer
 from ..graph import CallerInput, CheckedGraph, GraphNode, Ref
 from ..registry import LAYERS, OPS
+from ..settings import _per_output as _output_entries
+from ..settings import _weights_count
 from ..signatures import builtin_layer
 from ..source import Loc, Source
 from . import _private
@@ -400,34 +402,5 @@ def _output_keys(source: Source, loc: Loc, settings, outputs: list[str]) -> list
     and for a list of weights that is not one per output."""
     found = []
     for key in ("loss", "metrics", "loss_weights"):
-        value = getattr(settings, key)
-        if not _per_output(value):
-            continue
-        for out in value:
-            if out not in outputs:
-                found.append(
-                    report(
-                        source,
-                        loc + (key, out),
-                        "GS302",
-                        "unknown_output",
-                        at_key=True,
-                        key=key,
-                        received=out,
-                        outputs=", ".join(outputs),
-                        hint=did_you_mean(out, outputs),
-                    )
-                )
-    weights = settings.loss_weights
-    if isinstance(weights, list) and len(weights) != len(outputs):
-        found.append(
-            report(
-                source,
-                loc + ("loss_weights",),
-                "GS302",
-                "weights_count",
-                count=len(outputs),
-                received=len(weights),
-            )
-        )
-    return found
+        _output_entries(source, loc + (key,), getattr(settings, key), outputs, key, found)
+    return found + _weights_count(source, loc + ("loss_weights",), settings.loss_weights, outputs)

@@ -34,7 +34,8 @@ from ..document import FORMAT_VERSION
 from ..errors import ExportError, did_you_mean, pointer
 from ..registry import LAYERS
 from ..signatures import builtin_op
-from .export import ArgMinimizer, layer_type
+from .export import ArgMinimizer, _with_in, layer_type
+from .export import _unique as _free_name
 
 SUFFIXES = (".h5", ".hdf5", ".json")
 _MAX_JSON = 256 * 2**20  # a model's config is kilobytes to a few megabytes
@@ -986,20 +987,9 @@ def _has_outputs(entry: dict) -> bool:
     return bool(config.get("return_state") or (inner.get("config") or {}).get("return_state"))
 
 
-def _with_in(entry: dict, wired: Any) -> dict:
-    """Key order for reading: name, kind, in, args."""
-    out = {k: v for k, v in entry.items() if k != "args"}
-    out["in"] = wired
-    if "args" in entry:
-        out["args"] = entry["args"]
-    return out
-
-
 def _unique(name: str, used: set[str]) -> str:
-    candidate, n = name, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{name}_{n}"
+    """A name not in `used`, claimed there at once (several are made in one go)."""
+    candidate = _free_name(name, used)
     used.add(candidate)
     return candidate
 

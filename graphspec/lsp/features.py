@@ -319,13 +319,7 @@ def _arguments(view: View, node: dict, written: dict) -> list[Candidate]:
             if isinstance(params, dict)
             else []
         )
-    sig = (
-        registry.LAYERS.signature(node["layer"])
-        if node.get("layer")
-        else registry.OPS.signature(node["op"])
-        if node.get("op")
-        else None
-    )
+    sig = _signature(node)
     if sig is None:
         return []
     names = sig.args if node.get("layer") else sig.keyword
@@ -334,6 +328,13 @@ def _arguments(view: View, node: dict, written: dict) -> list[Candidate]:
         for a in sorted(names, key=lambda a: a not in sig.required)
         if a not in written and a != "name"
     ]
+
+
+def _signature(node: dict) -> Any:
+    """The signature of the node's layer or op, or None when it names neither."""
+    if node.get("layer"):
+        return registry.LAYERS.signature(node["layer"])
+    return registry.OPS.signature(node["op"]) if node.get("op") else None
 
 
 def _default(sig: Any, name: str) -> str:
@@ -355,13 +356,7 @@ def _with_defaults(sig: Any, names: Iterable[str], limit: int = 12) -> str:
 
 def _call_arguments(node: dict, written: dict) -> list[Candidate]:
     """Keys of a mapping `in`: the layer's call arguments or the op's parameters."""
-    sig = (
-        registry.LAYERS.signature(node["layer"])
-        if node.get("layer")
-        else registry.OPS.signature(node["op"])
-        if node.get("op")
-        else None
-    )
+    sig = _signature(node)
     if sig is None:
         return []
     keys = sig.call if hasattr(sig, "call") else sig.keyword

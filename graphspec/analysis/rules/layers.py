@@ -115,28 +115,22 @@ def _elementwise_out(c: Call, tensors: list[Tensor]) -> tuple:
             elif j == 1 or i == j:
                 merged.append(i)
             else:
-                raise Issue(
-                    "GS401",
-                    "merge",
-                    at=("in",),
-                    what=c.what,
-                    received=describe_all(tensors),
-                    why="the shapes must match on every axis after the batch axis "
+                raise _merge_issue(
+                    c,
+                    tensors,
+                    "the shapes must match on every axis after the batch axis "
                     "(an axis of size 1 broadcasts)",
-                    hint=_merge_hint(tensors),
+                    _merge_hint(tensors),
                 )
         out = tuple(merged)
     batches = {t.shape[0] for t in tensors} - {None}
     if len(batches) > 1:
-        raise Issue(
-            "GS401",
-            "merge",
-            at=("in",),
-            what=c.what,
-            received=describe_all(tensors),
-            why="the batch sizes differ",
-        )
+        raise _merge_issue(c, tensors, "the batch sizes differ")
     return (batches.pop() if batches else None, *out)
+
+
+def _merge_issue(c: Call, tensors: list[Tensor], why: str, hint: str | None = None) -> Issue:
+    return c.fail("GS401", "merge", at=("in",), hint=hint, received=describe_all(tensors), why=why)
 
 
 def _merge_hint(tensors: list[Tensor]) -> str:
@@ -447,24 +441,19 @@ def conv(c: Call):
     in_ch = c.known(x, w.ch_axis)
     if not is_int(groups) or groups < 1:
         raise Unknown("groups")
-    if w.filters % groups:
-        raise c.fail(
-            "GS408",
-            "arg",
-            at=("args", "filters"),
-            detail=f"{w.filters} filters cannot be split into {groups} groups",
-            received=describe(x),
-            hint="filters must be a multiple of groups",
-        )
-    if in_ch % groups:
-        raise c.fail(
-            "GS408",
-            "arg",
-            at=("args", "groups"),
-            detail=f"the {in_ch} input channels cannot be split into {groups} groups",
-            received=describe(x),
-            hint="the input channels must be a multiple of groups",
-        )
+    for count, key, what, whole in (
+        (w.filters, "filters", f"{w.filters} filters", "filters"),
+        (in_ch, "groups", f"the {in_ch} input channels", "the input channels"),
+    ):
+        if count % groups:
+            raise c.fail(
+                "GS408",
+                "arg",
+                at=("args", key),
+                detail=f"{what} cannot be split into {groups} groups",
+                received=describe(x),
+                hint=f"{whole} must be a multiple of groups",
+            )
     out = w.out(c, x)
     kernel_weights = math.prod(w.kernel) * (in_ch // groups) * w.filters
     c.weights(kernel_weights + _bias(c, w.filters))
@@ -695,23 +684,9 @@ def reshape_shape(c: Call, x: Tensor, dims: tuple, target, key: str, what: str |
     if None in dims:
         return tuple(None if d == -1 else d for d in target)
     total = math.prod(dims)
-    if -1 not in target:
-        if total != math.prod(target):
-            raise Issue(
-                "GS404",
-                "reshape",
-                at=("args", key) if key in c.args else ("in",),
-                what=what or c.what,
-                received=describe(x),
-                size=f"{total:,}",
-                target=fmt_shape(target),
-                why=f"that holds {math.prod(target):,}",
-                hint="use -1 for one axis to have it inferred",
-            )
-        return target
-    known = math.prod(d for d in target if d != -1)
-    if known == 0 or total % known:
-        raise Issue(
+
+    def mismatch(why: str, hint: str | None = None) -> Issue:
+        return Issue(
             "GS404",
             "reshape",
             at=("args", key) if key in c.args else ("in",),
@@ -719,8 +694,19 @@ def reshape_shape(c: Call, x: Tensor, dims: tuple, target, key: str, what: str |
             received=describe(x),
             size=f"{total:,}",
             target=fmt_shape(target),
-            why=f"{total:,} is not a multiple of {known:,}",
+            why=why,
+            hint=hint,
         )
+
+    if -1 not in target:
+        if total != math.prod(target):
+            raise mismatch(
+                f"that holds {math.prod(target):,}", hint="use -1 for one axis to have it inferred"
+            )
+        return target
+    known = math.prod(d for d in target if d != -1)
+    if known == 0 or total % known:
+        raise mismatch(f"{total:,} is not a multiple of {known:,}")
     return tuple(total // known if d == -1 else d for d in target)
 
 
