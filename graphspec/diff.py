@@ -51,7 +51,7 @@ __all__ = [
 
 FORMAT = 1  # of the JSON report; raised only for a change that breaks a reader
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
-PICTURES = (".svg", ".png", ".dot", ".gv")
+PICTURES = (".svg", ".png", ".dot", ".gv", ".html")
 
 
 class _Absent:
@@ -733,8 +733,9 @@ def add_parser(sub, spec_options) -> None:
     cmd.add_argument(
         "-o",
         "--output",
-        metavar="diff.svg|diff.dot",
-        help="also draw B with the changes marked (.svg, .png, .dot, .gv)",
+        metavar="diff.svg|diff.dot|diff.html",
+        help="also draw B with the changes marked (.svg, .png, .dot, .gv; .html: the viewer's "
+        "page, self-contained)",
     )
 
 
@@ -787,14 +788,46 @@ def _cli_side(args, given: str, extra: list[str], flag: str, cli) -> api.Spec:
 def _draw(result: Diff, path: str) -> None:
     from . import output, plot
 
-    dot = result.to_dot()
     suffix = Path(path).suffix.lower()
+    if suffix == ".html":  # the viewer's page, with the changes coloured
+        output.write_text(path, _html(result))
+        return
+    dot = result.to_dot()
     if suffix in plot.RENDERED:
         data = plot.render(dot, plot.RENDERED[suffix])
         with output.atomic_path(path) as tmp:
             tmp.write_bytes(data)
     else:
         output.write_text(path, dot)
+
+
+def _html(result: Diff) -> str:
+    """B drawn by the viewer's page: added nodes green, changed orange, removed ones as ghosts
+    (nodes of their own, without edges, since they are not in B)."""
+    from .view import model as view_model
+    from .view import page
+
+    spec = result._spec_b
+    graph = view_model.build(spec.path if spec.source.text is not None else spec.source.data)
+    states = {info.name: "added" for info in result.added}
+    states.update({change.new.name: "changed" for change in result.changed})
+    for info in result.removed:
+        graph["nodes"].append(
+            {
+                "id": info.name,
+                "kind": info.kind,
+                "type": info.type,
+                "label": info.name,
+                "args": {},
+                "refs": [],
+                "file": None,
+                "line": None,
+                "pointer": "",
+                "context": None,
+            }
+        )
+        states[info.name] = "removed"
+    return page.render_html(graph, states=states)
 
 
 # -- text helpers -------------------------------------------------------------------------

@@ -470,3 +470,32 @@ def test_the_example_resnet50_is_keras_resnet50_up_to_names(resnet50):
     assert ("conv2_block_1_body_2_conv", "conv2_block2_2_conv") in [
         (r.old, r.new) for r in result.renamed
     ]
+
+
+def test_the_html_picture_is_the_viewers_page_with_the_changes_coloured(tmp_path):
+    import json
+    import re
+
+    from graphspec.cli import main
+
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    head = "graphspec: 1\nname: m\ninputs:\n  x: {shape: [4]}\nlayers:\n"
+    a.write_text(
+        head + "  - {name: a, layer: Dense, args: {units: 3}}\n"
+        "  - {name: gone, layer: Dense, args: {units: 3}}\n"
+        "  - {name: b, layer: Dense, args: {units: 2}}\n"
+    )
+    b.write_text(
+        head + "  - {name: a, layer: Dense, args: {units: 5}}\n"
+        "  - {name: b, layer: Dense, args: {units: 2}}\n"
+        "  - {name: new, layer: Dense, args: {units: 1}}\n"
+    )
+    out = tmp_path / "diff.html"
+    assert main(["diff", str(a), str(b), "-o", str(out)]) == 1
+    page = out.read_text()
+    data = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)
+    graph = json.loads(data.group(1).replace("\\u003c", "<").replace("\\u003e", ">"))
+    assert graph["states"] == {"new": "added", "a": "changed", "b": "changed", "gone": "removed"}
+    assert {n["id"] for n in graph["nodes"]} >= {"x", "a", "b", "new", "gone"}
+    # Self-contained: no address but XML namespaces.
+    assert not re.findall(r"https?://(?!www\.w3\.org/)", page)
