@@ -20,4 +20,6 @@ def describe() -> str:
             versions.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             pass
-    return f"CPU: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; " + ", ".join(versions)
+    return f"CPU: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; " + ", ".join(
+        versions
+    )

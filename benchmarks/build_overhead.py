@@ -69,8 +69,9 @@ def main() -> None:
     import graphspec
 
     def hand_chain():
-        return keras.Sequential([keras.Input(shape=(32,))]
-                                + [keras.layers.Dense(32) for _ in range(500)], name="chain")
+        return keras.Sequential(
+            [keras.Input(shape=(32,))] + [keras.layers.Dense(32) for _ in range(500)], name="chain"
+        )
 
     dag_text, wiring, outputs = dag(500)
 
@@ -89,13 +90,18 @@ def main() -> None:
     cases = [
         ("500-layer chain", tmp / "chain.yaml", hand_chain),
         ("500-node DAG", tmp / "dag.yaml", hand_dag),
-        ("ResNet-50", ROOT / "examples" / "resnet50.yaml",
-         lambda: keras.applications.ResNet50(weights=None)),
+        (
+            "ResNet-50",
+            ROOT / "examples" / "resnet50.yaml",
+            lambda: keras.applications.ResNet50(weights=None),
+        ),
     ]
     print(describe())
     print(f"median of {args.runs} alternating runs, in one process\n")
-    print(f"| {'model':<16} | {'graphspec s':>11} | {'hand-written s':>14} | {'ratio':>5} "
-          f"| {'graphspec CPU s':>15} | {'hand-written CPU s':>18} | {'CPU ratio':>9} |")
+    print(
+        f"| {'model':<16} | {'graphspec s':>11} | {'hand-written s':>14} | {'ratio':>5} "
+        f"| {'graphspec CPU s':>15} | {'hand-written CPU s':>18} | {'CPU ratio':>9} |"
+    )
     print(f"|{'-' * 18}|{'-' * 13}|{'-' * 16}|{'-' * 7}|{'-' * 17}|{'-' * 20}|{'-' * 11}|")
     for label, path, hand in cases:
         ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
@@ -115,8 +121,11 @@ def main() -> None:
             assert a.count_params() == b.count_params(), label
         o, t = statistics.median(ours), statistics.median(theirs)
         oc, tc = statistics.median(ours_cpu), statistics.median(theirs_cpu)
-        print(f"| {label:<16} | {o:>11.3f} | {t:>14.3f} | {o / t:>5.2f} | {oc:>15.3f} "
-              f"| {tc:>18.3f} | {oc / tc:>9.2f} |", flush=True)
+        print(
+            f"| {label:<16} | {o:>11.3f} | {t:>14.3f} | {o / t:>5.2f} | {oc:>15.3f} "
+            f"| {tc:>18.3f} | {oc / tc:>9.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

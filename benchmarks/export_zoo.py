@@ -22,11 +22,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _machine import describe  # noqa: E402
-
 import json  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _machine import describe  # noqa: E402
 
 
 def main() -> None:
@@ -40,9 +39,11 @@ def main() -> None:
 
     names = args.only or sorted(n for n in dir(keras.applications) if n[:1].isupper())
     print(describe())
-    print(f"| {'model':<20} | {'layers':>6} | {'parameters':>12} | {'operations (raw)':>16} "
-          f"| {'same ops':>8} | {'exact':>5} | {'spec lines':>10} "
-          f"| {'to_json lines':>13} | {'to_json bytes':>13} | {'s':>5} |")
+    print(
+        f"| {'model':<20} | {'layers':>6} | {'parameters':>12} | {'operations (raw)':>16} "
+        f"| {'same ops':>8} | {'exact':>5} | {'spec lines':>10} "
+        f"| {'to_json lines':>13} | {'to_json bytes':>13} | {'s':>5} |"
+    )
     print("|" + "|".join("-" * w for w in (22, 8, 14, 18, 10, 7, 12, 15, 15, 7)) + "|")
     exact_count = 0
     rng = np.random.default_rng(0)
@@ -73,10 +74,12 @@ def main() -> None:
             pretty = json.dumps(config, indent=2)
             raw = sum(not isinstance(op, keras.layers.Layer) for op in original.operations)
             ops = f"{len(original.operations)} ({raw})"
-            print(f"| {name:<20} | {len(original.layers):>6} | {original.count_params():>12,} | "
-                  f"{ops:>16} | {'yes' if same_ops else 'no':>8} | "
-                  f"{'yes' if exact else 'no':>5} | {lines:>10} | {len(pretty.splitlines()):>13,} | "
-                  f"{len(original.to_json()):>13,} | {time.perf_counter() - start:>5.1f} |")
+            print(
+                f"| {name:<20} | {len(original.layers):>6} | {original.count_params():>12,} | "
+                f"{ops:>16} | {'yes' if same_ops else 'no':>8} | "
+                f"{'yes' if exact else 'no':>5} | {lines:>10} | {len(pretty.splitlines()):>13,} | "
+                f"{len(original.to_json()):>13,} | {time.perf_counter() - start:>5.1f} |"
+            )
             if problems:
                 print(f"    {name}: {'; '.join(problems)[:300]}", file=sys.stderr)
             keras.backend.clear_session()

@@ -33,25 +33,33 @@ N = 100_000
 
 def spec(text: str) -> Callable[[Path], list[str]]:
     """A case that is one spec file with this text."""
+
     def make(tmp: Path) -> list[str]:
         (tmp / "hostile.yaml").write_text(text, encoding="utf-8")
         return ["hostile.yaml"]
+
     return make
 
 
 def laughs(width: int, levels: int, leaf: str = '"lol"') -> list[str]:
     """Anchors a_k holding `width` aliases of a_(k-1): width**levels values in few bytes."""
     lines = [f"  a0: &a0 [{', '.join([leaf] * width)}]"]
-    lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]"
-              for i in range(1, levels)]
+    lines += [
+        f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels)
+    ]
     return lines
 
 
 def amplification(item: Callable[[int], str], steps: int = 9, times: int = 10) -> str:
     """p_k written `times` times in p_(k+1): a value that grows tenfold per line."""
     params = ['  p0: "xxxxxxxxxx"'] + [f"  p{k}: {item(k)}" for k in range(1, steps)]
-    return (HEADER + "params:\n" + "\n".join(params) + "\n"
-            + f'description: "${{p{steps - 1}}}"\nlayers: [{{op: relu}}]\n')
+    return (
+        HEADER
+        + "params:\n"
+        + "\n".join(params)
+        + "\n"
+        + f'description: "${{p{steps - 1}}}"\nlayers: [{{op: relu}}]\n'
+    )
 
 
 def chain(n: int) -> str:
@@ -68,7 +76,11 @@ def nested_blocks(depth: int) -> str:
 def doubling_blocks(levels: int) -> str:
     lines = ["blocks:", "  b0:", "    inputs: [i]", "    layers: [{op: relu, in: i}]"]
     for k in range(1, levels + 1):
-        lines += [f"  b{k}:", "    inputs: [i]", f"    layers: [{{block: b{k - 1}, in: i, repeat: 2}}]"]
+        lines += [
+            f"  b{k}:",
+            "    inputs: [i]",
+            f"    layers: [{{block: b{k - 1}, in: i, repeat: 2}}]",
+        ]
     return HEADER + "\n".join(lines) + f"\nlayers: [{{block: b{levels}}}]\n"
 
 
@@ -78,6 +90,7 @@ def with_set(value: str, text: str | None = None) -> Callable[[Path], list[str]]
     def make(tmp: Path) -> list[str]:
         (tmp / "hostile.yaml").write_text(text)
         return ["hostile.yaml", "--set", f"p={value}"]
+
     return make
 
 
@@ -94,26 +107,41 @@ def fifo(tmp: Path) -> list[str]:
 def import_outside(tmp: Path) -> list[str]:
     secret = tmp.parent / f"{tmp.name}-secret.yaml"
     secret.write_text("token: s3cr3t-never-shown\n")
-    (tmp / "hostile.yaml").write_text(HEADER + f"imports: [../{secret.name}]\nlayers: [{{op: relu}}]\n")
+    (tmp / "hostile.yaml").write_text(
+        HEADER + f"imports: [../{secret.name}]\nlayers: [{{op: relu}}]\n"
+    )
     return ["hostile.yaml"]
 
 
 def import_set(count: int, size: int) -> Callable[[Path], list[str]]:
     """`count` library files of about `size` bytes each, all imported by one spec."""
+
     def make(tmp: Path) -> list[str]:
         (tmp / "lib").mkdir()
         for i in range(count):
             (tmp / "lib" / f"t{i}.yaml").write_text(
-                f"graphspec: 1\nname: t{i}\nparams:\n  p{i}: [" + ",".join(["1"] * (size // 2)) + "]\n")
+                f"graphspec: 1\nname: t{i}\nparams:\n  p{i}: ["
+                + ",".join(["1"] * (size // 2))
+                + "]\n"
+            )
         imports = ", ".join(f"lib/t{i}.yaml" for i in range(count))
-        (tmp / "hostile.yaml").write_text(HEADER + f"imports: [{imports}]\nlayers: [{{op: relu}}]\n")
+        (tmp / "hostile.yaml").write_text(
+            HEADER + f"imports: [{imports}]\nlayers: [{{op: relu}}]\n"
+        )
         return ["hostile.yaml"]
+
     return make
 
 
 def json_bom(tmp: Path) -> list[str]:
-    text = json.dumps({"graphspec": 1, "name": "m", "inputs": {"x": {"shape": [4]}},
-                       "layers": [{"layer": "Dense", "args": {"units": 1}}]})
+    text = json.dumps(
+        {
+            "graphspec": 1,
+            "name": "m",
+            "inputs": {"x": {"shape": [4]}},
+            "layers": [{"layer": "Dense", "args": {"units": 1}}],
+        }
+    )
     (tmp / "hostile.json").write_bytes(b"\xef\xbb\xbf" + text.encode())
     return ["hostile.json"]
 
@@ -123,41 +151,63 @@ def cases() -> dict[str, Callable[[Path], list[str]]]:
     return {
         # -- refused since the first limits -------------------------------------------------
         "alias bomb (10^9 values)": spec(
-            HEADER + "params:\n" + "\n".join(laughs(9, 10)) + "\nlayers: [{op: relu}]\n"),
+            HEADER + "params:\n" + "\n".join(laughs(9, 10)) + "\nlayers: [{op: relu}]\n"
+        ),
         "50 MB file": spec(HEADER + "layers:\n" + line * (50 * 2**20 // len(line))),
         "100,000-deep flow nesting": spec(HEADER + "description: " + "[" * N + "]" * N + "\n"),
         "100,000-deep block nesting": spec(HEADER + "description:\n" + "- " * N + "x\n"),
         "1,000,000-node flow list": spec(
-            HEADER + "layers: [" + ", ".join(["{op: relu}"] * 10**6) + "]\n"),
+            HEADER + "layers: [" + ", ".join(["{op: relu}"] * 10**6) + "]\n"
+        ),
         "block repeated to 10^6 nodes": spec(
             HEADER + "blocks:\n  b:\n    inputs: [x]\n    layers:\n"
-            "      - {op: relu, in: x, repeat: 1000}\nlayers: [{block: b, repeat: 1000}]\n"),
+            "      - {op: relu, in: x, repeat: 1000}\nlayers: [{block: b, repeat: 1000}]\n"
+        ),
         "expression 10 ** 100000": spec(
-            HEADER + 'layers: [{layer: Dense, args: {units: "${10 ** 100000}"}}]\n'),
+            HEADER + 'layers: [{layer: Dense, args: {units: "${10 ** 100000}"}}]\n'
+        ),
         "expression nested 400 deep": spec(
-            HEADER + 'layers: [{layer: Dense, args: {units: "${' + "(" * 400 + "1" + ")" * 400
-            + '}"}}]\n'),
+            HEADER
+            + 'layers: [{layer: Dense, args: {units: "${'
+            + "(" * 400
+            + "1"
+            + ")" * 400
+            + '}"}}]\n'
+        ),
         # -- issue #10, class 1: time linear in nodes ---------------------------------------
         "5,000-node chain (the node limit)": spec(chain(5_000)),
         "20,000-node chain": spec(chain(20_000)),
         "116-byte `repeat: 40000`": spec(
-            HEADER + "layers: [{name: d, layer: Dense, args: {units: 4}, repeat: 40000}]\n"),
+            HEADER + "layers: [{name: d, layer: Dense, args: {units: 4}, repeat: 40000}]\n"
+        ),
         "blocks nested 1,000 deep": spec(nested_blocks(1000)),
         "blocks doubling to 2^40 nodes": spec(doubling_blocks(40)),
         # -- class 2: values built by substitution ------------------------------------------
-        "string interpolation chain": spec(amplification(lambda k: '"' + f"${{p{k - 1}}}" * 10 + '"')),
-        "list amplification": spec(amplification(
-            lambda k: "[" + ", ".join([f'"${{p{k - 1}}}"'] * 10) + "]")),
+        "string interpolation chain": spec(
+            amplification(lambda k: '"' + f"${{p{k - 1}}}" * 10 + '"')
+        ),
+        "list amplification": spec(
+            amplification(lambda k: "[" + ", ".join([f'"${{p{k - 1}}}"'] * 10) + "]")
+        ),
         # -- class 14: the alias limit ------------------------------------------------------
         "1 KB of aliases, 1.6 M values": spec(
-            HEADER + "params:\n" + "\n".join(laughs(36, 4, "1")) + "\nlayers: [{op: relu}]\n"),
+            HEADER + "params:\n" + "\n".join(laughs(36, 4, "1")) + "\nlayers: [{op: relu}]\n"
+        ),
         # -- class 13: --set values ---------------------------------------------------------
         "--set alias bomb (10^8 values)": with_set(
-            "{" + ", ".join(["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
-                f"{c}: &{c} [" + ", ".join([f"*{p}"] * 10) + "]"
-                for p, c in zip("abcdefg", "bcdefgh")]) + "}"),
-        "--set p=a/b into a node name": with_set("a/b", HEADER + "params: {p: x}\n"
-                                                 'layers: [{name: "n_${p}", op: relu}]\n'),
+            "{"
+            + ", ".join(
+                ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+                + [
+                    f"{c}: &{c} [" + ", ".join([f"*{p}"] * 10) + "]"
+                    for p, c in zip("abcdefg", "bcdefgh")
+                ]
+            )
+            + "}"
+        ),
+        "--set p=a/b into a node name": with_set(
+            "a/b", HEADER + 'params: {p: x}\nlayers: [{name: "n_${p}", op: relu}]\n'
+        ),
         # -- class 7: paths that are not regular files --------------------------------------
         "symlink to /dev/zero": symlink_to_dev_zero,
         "FIFO that nobody writes": fifo,
@@ -168,10 +218,11 @@ def cases() -> dict[str, Callable[[Path], list[str]]]:
         # -- classes 10 and 15: corner cases ------------------------------------------------
         "`outputs: []`": spec(HEADER + "layers: [{op: relu}]\noutputs: []\n"),
         "JSON with a BOM": json_bom,
-        "`graphspec: true`": spec(HEADER.replace("graphspec: 1", "graphspec: true")
-                                  + "layers: [{op: relu}]\n"),
+        "`graphspec: true`": spec(
+            HEADER.replace("graphspec: 1", "graphspec: true") + "layers: [{op: relu}]\n"
+        ),
         "`${1e400}`": spec(HEADER + 'layers: [{layer: Dense, args: {units: "${1e400}"}}]\n'),
-        "unterminated `\"${3\"`": spec(HEADER + 'layers: [{layer: Dense, args: {units: "${3"}}]\n'),
+        'unterminated `"${3"`': spec(HEADER + 'layers: [{layer: Dense, args: {units: "${3"}}]\n'),
     }
 
 
@@ -179,8 +230,15 @@ def answer(cmd: list[str], cwd: Path, cap: float, env: dict) -> str:
     """The distinct codes validate gave (in order), or `ok`."""
     env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
     try:
-        done = subprocess.run([*cmd, "--format", "json"], capture_output=True, text=True,
-                              check=False, cwd=cwd, timeout=cap, env=env)
+        done = subprocess.run(
+            [*cmd, "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=cwd,
+            timeout=cap,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         return "hangs"
     if "Traceback" in done.stderr:
@@ -208,13 +266,20 @@ def size_of(tmp: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--cap", type=float, default=10.0, metavar="SECONDS",
-                        help="stop a run after this long (default 10)")
+    parser.add_argument(
+        "--cap",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="stop a run after this long (default 10)",
+    )
     args = parser.parse_args()
     print(describe())
     print(f"median of {args.runs} runs, whole process, default limits, warm bytecode cache\n")
-    print(f"| {'input':<34} | {'bytes':>10} | {'answer':<13} | {'wall s':>6} | {'CPU s':>5} "
-          f"| {'peak MiB':>8} |")
+    print(
+        f"| {'input':<34} | {'bytes':>10} | {'answer':<13} | {'wall s':>6} | {'CPU s':>5} "
+        f"| {'peak MiB':>8} |"
+    )
     print(f"|{'-' * 36}|{'-' * 12}|{'-' * 15}|{'-' * 8}|{'-' * 7}|{'-' * 10}|")
     cache = tempfile.TemporaryDirectory()
     env = {**bytecode_env(cache.name), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
@@ -230,9 +295,12 @@ def main() -> None:
                 size += len(extra[-1].encode())
             said = answer(cmd, tmp, args.cap, env)
             try:
-                wall, rss, cpu = medians([
-                    measure(cmd, env=env, cwd=str(tmp), ok=(0, 1, 2), cap=args.cap)
-                    for _ in range(args.runs)])
+                wall, rss, cpu = medians(
+                    [
+                        measure(cmd, env=env, cwd=str(tmp), ok=(0, 1, 2), cap=args.cap)
+                        for _ in range(args.runs)
+                    ]
+                )
                 cells = f"{wall:>6.2f} | {cpu:>5.2f} | {rss:>8.0f}"
             except TooSlow:
                 cells = f"{'> ' + format(args.cap, 'g'):>6} | {'':>5} | {'':>8}"

@@ -44,8 +44,9 @@ class Client:
 
     async def start(self, root: Path):
         await self.lsp.start_io(sys.executable, "-m", "graphspec.cli", "lsp", cwd=str(ROOT))
-        await self.lsp.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), root_uri=root.as_uri()))
+        await self.lsp.initialize_async(
+            types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=root.as_uri())
+        )
         self.lsp.initialized(types.InitializedParams())
 
     def cpu(self) -> float:
@@ -78,15 +79,20 @@ class Doc:
     async def open(self) -> list:
         self.version = 1
         waiting = self.client.expect(self.uri, 1)
-        self.client.lsp.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=self.uri, language_id="yaml", version=1,
-                                                 text=self.text)))
+        self.client.lsp.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=self.uri, language_id="yaml", version=1, text=self.text
+                )
+            )
+        )
         return await asyncio.wait_for(waiting, 60)
 
     def position(self, needle: str, offset: int = 0) -> types.Position:
         i = self.text.index(needle) + offset
-        return types.Position(line=self.text.count("\n", 0, i),
-                              character=i - (self.text.rfind("\n", 0, i) + 1))
+        return types.Position(
+            line=self.text.count("\n", 0, i), character=i - (self.text.rfind("\n", 0, i) + 1)
+        )
 
     async def edit(self, old: str, new: str) -> tuple[float, list]:
         """Seconds from sending the change to receiving its diagnostics, and those; the
@@ -97,11 +103,18 @@ class Doc:
         waiting = self.client.expect(self.uri, self.version)
         cpu = self.client.cpu()
         began = time.perf_counter()
-        self.client.lsp.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=self.uri,
-                                                                version=self.version),
-            content_changes=[types.TextDocumentContentChangePartial(
-                range=types.Range(start=start, end=end), text=new)]))
+        self.client.lsp.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=self.uri, version=self.version
+                ),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(start=start, end=end), text=new
+                    )
+                ],
+            )
+        )
         found = await asyncio.wait_for(waiting, 60)
         seconds = time.perf_counter() - began
         self.cpu = self.client.cpu() - cpu
@@ -127,16 +140,27 @@ async def measure(runs: int) -> list[tuple[str, list[tuple[float, float]], int |
         await client.start(root)
         try:
             for name, file, target, valid, invalid, layer, reference in [
-                ("resnet50", "resnet50.yaml", TARGETS["resnet50"],
-                 ("classes: 1000", "classes: 1001"),
-                 ("{name: conv1_relu, layer: Activation,", "{name: conv1_relu, layer: Activatio,"),
-                 ("layer: ZeroPadding2D, args: {padding: 1}", len("layer: Zero")),
-                 ("in: x", len("in: "))),
-                ("1,000-node spec", "dag_1000.yaml", TARGETS["1000"],
-                 ("name: dag_1000", "name: dag_1001"),
-                 ("{name: n6, layer: Dense, in: n5,", "{name: n6, layer: Dense, in: n5x,"),
-                 ("{name: n6, layer: Dense", len("{name: n6, layer: De")),
-                 ("{name: n20, layer: Add, in: [n2, ", len("{name: n20, layer: Add, in: [n2, "))),
+                (
+                    "resnet50",
+                    "resnet50.yaml",
+                    TARGETS["resnet50"],
+                    ("classes: 1000", "classes: 1001"),
+                    (
+                        "{name: conv1_relu, layer: Activation,",
+                        "{name: conv1_relu, layer: Activatio,",
+                    ),
+                    ("layer: ZeroPadding2D, args: {padding: 1}", len("layer: Zero")),
+                    ("in: x", len("in: ")),
+                ),
+                (
+                    "1,000-node spec",
+                    "dag_1000.yaml",
+                    TARGETS["1000"],
+                    ("name: dag_1000", "name: dag_1001"),
+                    ("{name: n6, layer: Dense, in: n5,", "{name: n6, layer: Dense, in: n5x,"),
+                    ("{name: n6, layer: Dense", len("{name: n6, layer: De")),
+                    ("{name: n20, layer: Add, in: [n2, ", len("{name: n20, layer: Add, in: [n2, ")),
+                ),
             ]:
                 doc = Doc(client, root / file)
                 assert not await doc.open(), f"{name} should validate"
@@ -153,23 +177,39 @@ async def measure(runs: int) -> list[tuple[str, list[tuple[float, float]], int |
                     _, found = await doc.edit(invalid[1], invalid[0])
                     assert not found
                     valid = valid[::-1]
-                rows.append((f"diagnostics after an edit, {name} (still valid)", samples["valid"],
-                             target))
-                rows.append((f"diagnostics after an edit, {name} (an error)", samples["error"],
-                             target))
+                rows.append(
+                    (f"diagnostics after an edit, {name} (still valid)", samples["valid"], target)
+                )
+                rows.append(
+                    (f"diagnostics after an edit, {name} (an error)", samples["error"], target)
+                )
                 identifier = types.TextDocumentIdentifier(uri=doc.uri)
                 requests = [
-                    (f"completion of a layer name, {name}", TARGETS["completion"],
-                     client.lsp.text_document_completion_async,
-                     types.CompletionParams(text_document=identifier,
-                                            position=doc.position(*layer))),
-                    (f"completion of a reference in `in`, {name}", TARGETS["completion"],
-                     client.lsp.text_document_completion_async,
-                     types.CompletionParams(text_document=identifier,
-                                            position=doc.position(*reference))),
-                    (f"hover on a node, {name}", None, client.lsp.text_document_hover_async,
-                     types.HoverParams(text_document=identifier,
-                                       position=doc.position("{name: ", 8)))]
+                    (
+                        f"completion of a layer name, {name}",
+                        TARGETS["completion"],
+                        client.lsp.text_document_completion_async,
+                        types.CompletionParams(
+                            text_document=identifier, position=doc.position(*layer)
+                        ),
+                    ),
+                    (
+                        f"completion of a reference in `in`, {name}",
+                        TARGETS["completion"],
+                        client.lsp.text_document_completion_async,
+                        types.CompletionParams(
+                            text_document=identifier, position=doc.position(*reference)
+                        ),
+                    ),
+                    (
+                        f"hover on a node, {name}",
+                        None,
+                        client.lsp.text_document_hover_async,
+                        types.HoverParams(
+                            text_document=identifier, position=doc.position("{name: ", 8)
+                        ),
+                    ),
+                ]
                 for what, target, method, params in requests:
                     times = []
                     for run in range(runs + 1):
@@ -190,18 +230,24 @@ def main() -> None:
     rows = asyncio.run(measure(args.runs))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(describe())
-    print(f"{args.runs} requests each to a warm `graphspec lsp` over stdio; wall time: median "
-          f"(min-max); server CPU: mean (load average {load:.1f} on {os.cpu_count()} cores)")
-    print(f"| {'what':<58} | {'wall ms':>7} | {'min-max ms':>13} | {'server CPU ms':>13} "
-          f"| {'target':>10} |")
+    print(
+        f"{args.runs} requests each to a warm `graphspec lsp` over stdio; wall time: median "
+        f"(min-max); server CPU: mean (load average {load:.1f} on {os.cpu_count()} cores)"
+    )
+    print(
+        f"| {'what':<58} | {'wall ms':>7} | {'min-max ms':>13} | {'server CPU ms':>13} "
+        f"| {'target':>10} |"
+    )
     print(f"|{'-' * 60}|{'-' * 9}|{'-' * 15}|{'-' * 15}|{'-' * 12}|")
     for what, samples, target in rows:
         wall = [w * 1000 for w, _ in samples]
         cpu = statistics.fmean(c * 1000 for _, c in samples)
         median = statistics.median(wall)
         verdict = "" if target is None else f"< {target} " + ("ok" if median < target else "miss")
-        print(f"| {what:<58} | {median:7.1f} | {min(wall):6.1f}-{max(wall):6.1f} | {cpu:13.1f} "
-              f"| {verdict:>10} |")
+        print(
+            f"| {what:<58} | {median:7.1f} | {min(wall):6.1f}-{max(wall):6.1f} | {cpu:13.1f} "
+            f"| {verdict:>10} |"
+        )
 
 
 if __name__ == "__main__":

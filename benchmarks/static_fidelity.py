@@ -38,9 +38,13 @@ def seed_plugin_rules() -> None:
     row_norms)."""
     from graphspec.analysis import register_shape
 
-    register_shape("layer", "MyLayer", lambda shape, args: (*shape[:-1], args["output_dim"]),
-                   params=lambda shape, args: shape[-1] * args["output_dim"],
-                   macs=lambda shape, args: shape[-1] * args["output_dim"])
+    register_shape(
+        "layer",
+        "MyLayer",
+        lambda shape, args: (*shape[:-1], args["output_dim"]),
+        params=lambda shape, args: shape[-1] * args["output_dim"],
+        macs=lambda shape, args: shape[-1] * args["output_dim"],
+    )
 
     def minus_mean(shapes, args):
         x, y = shapes
@@ -107,18 +111,30 @@ def compare(name: str, spec, label: str) -> dict:
         if node.params == layer.count_params() and node.trainable_params == trainable:
             params_equal += 1
         else:
-            problems.append(f"{node.name} ({node.type}): params {node.params}/"
-                            f"{node.trainable_params} != keras {layer.count_params()}/{trainable}")
+            problems.append(
+                f"{node.name} ({node.type}): params {node.params}/"
+                f"{node.trainable_params} != keras {layer.count_params()}/{trainable}"
+            )
     total = summary.params == model.count_params()
     n = len(summary.nodes)
     for p in problems:
         print(f"    {label}: {p}"[:400], file=sys.stderr)
     del model
     keras.backend.clear_session()
-    return {"name": label, "nodes": n, "known": known, "equal": equal, "dtype": dtype_equal,
-            "dtype_known": dtype_known, "layers": layers, "params": params_equal,
-            "total": total, "ms": static_ms, "macs": summary.macs,
-            "errors": len(errors)}
+    return {
+        "name": label,
+        "nodes": n,
+        "known": known,
+        "equal": equal,
+        "dtype": dtype_equal,
+        "dtype_known": dtype_known,
+        "layers": layers,
+        "params": params_equal,
+        "total": total,
+        "ms": static_ms,
+        "macs": summary.macs,
+        "errors": len(errors),
+    }
 
 
 def _si(value: int) -> str:
@@ -131,10 +147,12 @@ def _si(value: int) -> str:
 def row(r: dict) -> str:
     pct = lambda a, b: f"{100 * a / b:.0f}%" if b else "-"
     macs = "?" if r["macs"] is None else _si(r["macs"])
-    return (f"| {r['name']:<22} | {r['nodes']:>5} | {pct(r['known'], r['nodes']):>5} "
-            f"| {pct(r['equal'], r['nodes']):>5} | {pct(r['dtype'], r['dtype_known']):>5} "
-            f"| {r['params']:>4}/{r['layers']:<4} | {'yes' if r['total'] else 'NO':>5} "
-            f"| {r['ms']:>7.1f} | {macs:>10} |")
+    return (
+        f"| {r['name']:<22} | {r['nodes']:>5} | {pct(r['known'], r['nodes']):>5} "
+        f"| {pct(r['equal'], r['nodes']):>5} | {pct(r['dtype'], r['dtype_known']):>5} "
+        f"| {r['params']:>4}/{r['layers']:<4} | {'yes' if r['total'] else 'NO':>5} "
+        f"| {r['ms']:>7.1f} | {macs:>10} |"
+    )
 
 
 def main() -> None:
@@ -151,8 +169,10 @@ def main() -> None:
         graphspec.load_plugin(str(plugin))
     seed_plugin_rules()
     print(describe())
-    print(f"| {'model':<22} | {'nodes':>5} | {'known':>5} | {'equal':>5} | {'dtype':>5} "
-          f"| {'params eq':>9} | {'total':>5} | {'static ms':>7} | {'MACs':>10} |")
+    print(
+        f"| {'model':<22} | {'nodes':>5} | {'known':>5} | {'equal':>5} | {'dtype':>5} "
+        f"| {'params eq':>9} | {'total':>5} | {'static ms':>7} | {'MACs':>10} |"
+    )
     print("|" + "|".join("-" * w for w in (24, 7, 7, 7, 7, 11, 7, 11, 12)) + "|")
     results = []
     wanted = set(args.only or ())
@@ -174,12 +194,20 @@ def main() -> None:
             results.append(compare(name, spec, name))
             print(row(results[-1]), flush=True)
     nodes = sum(r["nodes"] for r in results)
-    full = sum(r["known"] == r["nodes"] and r["equal"] == r["nodes"] and r["total"]
-               and r["params"] == r["layers"] and r["errors"] == 0 for r in results)
-    print(f"\n{full} of {len(results)} models: every node known, shapes and parameters equal, "
-          f"no false error ({sum(r['equal'] for r in results)} of {nodes} nodes equal; "
-          f"{sum(r['dtype'] for r in results)} of {sum(r['dtype_known'] for r in results)} "
-          "dtypes equal)")
+    full = sum(
+        r["known"] == r["nodes"]
+        and r["equal"] == r["nodes"]
+        and r["total"]
+        and r["params"] == r["layers"]
+        and r["errors"] == 0
+        for r in results
+    )
+    print(
+        f"\n{full} of {len(results)} models: every node known, shapes and parameters equal, "
+        f"no false error ({sum(r['equal'] for r in results)} of {nodes} nodes equal; "
+        f"{sum(r['dtype'] for r in results)} of {sum(r['dtype_known'] for r in results)} "
+        "dtypes equal)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import yaml  # noqa: E402
-
 from _machine import describe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +31,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
+    from make_train_data import make
+
     import graphspec
     from graphspec.keras import train
-    from make_train_data import make
 
     data = make(20_000, 1)
     doc = yaml.safe_load((ROOT / "examples" / "train_mlp.yaml").read_text())
@@ -42,8 +42,13 @@ def main() -> None:
     times: dict[str, list[float]] = {"batch": [], "fit": []}
     for run in range(args.runs + 1):  # the first round warms up both and is not counted
         for loop in ("batch", "fit"):
-            doc["train"] = {"batch_size": 64, "epochs": args.epochs, "remainder": "pad",
-                            "seed": 0, "loop": loop}
+            doc["train"] = {
+                "batch_size": 64,
+                "epochs": args.epochs,
+                "remainder": "pad",
+                "seed": 0,
+                "loop": loop,
+            }
             spec = graphspec.load(doc)
             start = time.perf_counter()
             result = train.train(spec, data, progress=False)

@@ -51,15 +51,24 @@ def main() -> None:
     spec = graphspec.load(ROOT / "examples" / "tune_mlp.yaml")
     with tempfile.TemporaryDirectory() as folder:
         started, cpu = time.perf_counter(), time.process_time()
-        result = tune.tune(spec, make(2000, 1), make(500, 2), trials=args.trials,
-                           tuner=args.tuner, directory=folder, log=lambda line: None)
+        result = tune.tune(
+            spec,
+            make(2000, 1),
+            make(500, 2),
+            trials=args.trials,
+            tuner=args.tuner,
+            directory=folder,
+            log=lambda line: None,
+        )
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         copies = list(Path(folder).glob("*/trial_*/spec.yaml"))
         invalid = [c for c in copies if any(d.is_error for d in graphspec.validate(c))]
 
     print(describe() + f", keras-tuner {_version('keras-tuner')}")
-    print(f"{args.tuner} search of examples/tune_mlp.yaml until {args.trials} trials complete: "
-          f"{len(result.trials)} trials, {wall:.1f} s wall, {cpu:.1f} s CPU in this process\n")
+    print(
+        f"{args.tuner} search of examples/tune_mlp.yaml until {args.trials} trials complete: "
+        f"{len(result.trials)} trials, {wall:.1f} s wall, {cpu:.1f} s CPU in this process\n"
+    )
     head = ["trial", "status", *PARTS, "other", "total", "graphspec"]
     print("| " + " | ".join(f"{h:>9}" for h in head) + " |")
     print("|" + "|".join("-" * 11 for _ in head) + "|")
@@ -70,20 +79,32 @@ def main() -> None:
         for key in totals:
             totals[key] += seconds[key]
         share = t.graphspec_seconds / seconds["total"] if seconds["total"] else 0.0
-        cells = [t.trial, t.status, *[f"{seconds[k]:.3f}" for k in (*PARTS, "other", "total")],
-                 f"{share:.1%}"]
+        cells = [
+            t.trial,
+            t.status,
+            *[f"{seconds[k]:.3f}" for k in (*PARTS, "other", "total")],
+            f"{share:.1%}",
+        ]
         print("| " + " | ".join(f"{c:>9}" for c in cells) + " |")
     ours = sum(totals[p] for p in ("sample", "validate", "build"))
-    cells = ["all", "", *[f"{totals[k]:.3f}" for k in (*PARTS, "other", "total")],
-             f"{ours / totals['total']:.1%}"]
+    cells = [
+        "all",
+        "",
+        *[f"{totals[k]:.3f}" for k in (*PARTS, "other", "total")],
+        f"{ours / totals['total']:.1%}",
+    ]
     print("| " + " | ".join(f"{c:>9}" for c in cells) + " |")
-    print(f"\ngraphspec's share of the trials' time: {ours / totals['total']:.1%} "
-          f"(target: under 10%); training: {totals['train'] / totals['total']:.1%}")
+    print(
+        f"\ngraphspec's share of the trials' time: {ours / totals['total']:.1%} "
+        f"(target: under 10%); training: {totals['train'] / totals['total']:.1%}"
+    )
     scores = [t.objective for t in result.completed]
-    print(f"best {result.objective[0]} {result.best.objective:.4f}, median "
-          f"{statistics.median(scores):.4f}: the best "
-          f"{'beats' if result.best.objective < statistics.median(scores) else 'does NOT beat'}"
-          f" the median; {len(copies)} trial spec files, {len(invalid)} invalid")
+    print(
+        f"best {result.objective[0]} {result.best.objective:.4f}, median "
+        f"{statistics.median(scores):.4f}: the best "
+        f"{'beats' if result.best.objective < statistics.median(scores) else 'does NOT beat'}"
+        f" the median; {len(copies)} trial spec files, {len(invalid)} invalid"
+    )
 
 
 def _version(name: str) -> str:

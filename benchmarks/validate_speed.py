@@ -46,8 +46,14 @@ DEFAULT_MAX_NODES = 5_000  # graphspec.Limits().max_nodes; --max-nodes is passed
 
 def generate(n: int, seed: int = 0) -> str:
     rng = random.Random(seed)
-    lines = ["graphspec: 1", f"name: dag_{n}", "inputs:", "  x: {shape: [16]}", "  y: {shape: [16]}",
-             "layers:"]
+    lines = [
+        "graphspec: 1",
+        f"name: dag_{n}",
+        "inputs:",
+        "  x: {shape: [16]}",
+        "  y: {shape: [16]}",
+        "layers:",
+    ]
     names, dense, used = ["x", "y"], [], set()
     for i in range(n):
         name = f"n{i}"
@@ -77,13 +83,26 @@ def generate_chain(n: int) -> str:
 
 
 def generate_repeat(n: int) -> str:
-    return "\n".join([
-        "graphspec: 1", f"name: repeat_{n}", "inputs:", "  x: {shape: [16]}",
-        "blocks:", "  unit:", "    inputs: [h]", "    layers:",
-        "      - {name: a, layer: Dense, args: {units: 16}}",
-        "      - {name: b, layer: Dense, args: {units: 16}}",
-        "      - {name: s, layer: Add, in: [a, b]}",
-        "layers:", f"  - {{name: body, block: unit, repeat: {max(n // 3, 1)}}}"]) + "\n"
+    return (
+        "\n".join(
+            [
+                "graphspec: 1",
+                f"name: repeat_{n}",
+                "inputs:",
+                "  x: {shape: [16]}",
+                "blocks:",
+                "  unit:",
+                "    inputs: [h]",
+                "    layers:",
+                "      - {name: a, layer: Dense, args: {units: 16}}",
+                "      - {name: b, layer: Dense, args: {units: 16}}",
+                "      - {name: s, layer: Add, in: [a, b]}",
+                "layers:",
+                f"  - {{name: body, block: unit, repeat: {max(n // 3, 1)}}}",
+            ]
+        )
+        + "\n"
+    )
 
 
 SHAPES = {"dag": generate, "chain": generate_chain, "repeat": generate_repeat}
@@ -93,8 +112,14 @@ class TooSlow(Exception):
     """A run stopped at the time cap."""
 
 
-def measure(cmd: list[str], *, env: dict | None = None, cwd: str | None = None,
-            ok: tuple[int, ...] = (0, 1), cap: float | None = None) -> tuple[float, float, float]:
+def measure(
+    cmd: list[str],
+    *,
+    env: dict | None = None,
+    cwd: str | None = None,
+    ok: tuple[int, ...] = (0, 1),
+    cap: float | None = None,
+) -> tuple[float, float, float]:
     """(wall seconds, peak RSS MiB, CPU seconds) of one run, from /usr/bin/time -v. CPU time
     (user + system) is what the run itself cost; wall time also counts waiting for the CPU on
     a loaded machine. A run whose exit code
@@ -102,9 +127,15 @@ def measure(cmd: list[str], *, env: dict | None = None, cwd: str | None = None,
     whole process group) and raises TooSlow."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     env = {k: v for k, v in env.items() if v is not None}  # None: leave the variable out
-    proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["/usr/bin/time", "-v", *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
     try:
         _, stderr = proc.communicate(timeout=cap)
     except subprocess.TimeoutExpired:
@@ -117,10 +148,15 @@ def measure(cmd: list[str], *, env: dict | None = None, cwd: str | None = None,
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", stderr)
     hours, minutes, seconds = wall.groups()
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
-    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", stderr).group(1))
-              for kind in ("User", "System"))
-    return (int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds),
-            int(rss.group(1)) / 1024, cpu)
+    cpu = sum(
+        float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", stderr).group(1))
+        for kind in ("User", "System")
+    )
+    return (
+        int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds),
+        int(rss.group(1)) / 1024,
+        cpu,
+    )
 
 
 def medians(samples: list[tuple[float, ...]]) -> tuple[float, ...]:
@@ -147,8 +183,12 @@ def warm_up(code: Path, env: dict, cwd: str) -> None:
     holds them before anything is timed."""
     spec = Path(cwd) / "warm_up.yaml"
     spec.write_text(generate(20))
-    measure([sys.executable, "-m", "graphspec.cli", "validate", str(spec)],
-            env={**env, "PYTHONPATH": str(code)}, cwd=cwd, ok=(0,))
+    measure(
+        [sys.executable, "-m", "graphspec.cli", "validate", str(spec)],
+        env={**env, "PYTHONPATH": str(code)},
+        cwd=cwd,
+        ok=(0,),
+    )
 
 
 def validate_cmd(path: Path, n: int, size: int) -> list[str]:
@@ -171,8 +211,10 @@ def fit(rows: list[tuple[int, float]]) -> str | None:
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
     intercept = my - slope * mx
     worst = max(abs(y - (intercept + slope * x)) / y for x, y in zip(xs, ys))
-    return (f"{intercept:.2f} s + {slope * 1e6:.1f} µs per node (largest deviation from the "
-            f"line: {worst:.0%} of a measurement)")
+    return (
+        f"{intercept:.2f} s + {slope * 1e6:.1f} µs per node (largest deviation from the "
+        f"line: {worst:.0%} of a measurement)"
+    )
 
 
 def main() -> None:
@@ -180,14 +222,26 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000, 10000])
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--before", type=Path, metavar="DIR",
-                        help="a checkout of older code to time next to the current code")
-    parser.add_argument("--cap", type=float, default=30.0, metavar="SECONDS",
-                        help="stop a run after this long (default 30)")
-    parser.add_argument("--no-bytecode", action="store_true",
-                        help="compile every module in every run, as a source checkout does "
-                        "with PYTHONDONTWRITEBYTECODE=1 (default: a warm bytecode cache, as an "
-                        "installed package has)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="a checkout of older code to time next to the current code",
+    )
+    parser.add_argument(
+        "--cap",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="stop a run after this long (default 30)",
+    )
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="compile every module in every run, as a source checkout does "
+        "with PYTHONDONTWRITEBYTECODE=1 (default: a warm bytecode cache, as an "
+        "installed package has)",
+    )
     args = parser.parse_args()
     versions = {"now": ROOT}
     if args.before:
@@ -195,9 +249,12 @@ def main() -> None:
             sys.exit(f"{args.before} is not a graphspec checkout")
         versions = {"before": args.before.resolve(), "now": ROOT}
     print(describe())
-    print(f"median of {args.runs} runs, whole process"
-          + (", before and now alternating" if args.before else "")
-          + (", no bytecode cache" if args.no_bytecode else ", warm bytecode cache") + "\n")
+    print(
+        f"median of {args.runs} runs, whole process"
+        + (", before and now alternating" if args.before else "")
+        + (", no bytecode cache" if args.no_bytecode else ", warm bytecode cache")
+        + "\n"
+    )
     cols = f"| {'what':<30} | {'nodes':>7} | {'wall s':>7} | {'CPU s':>6} | {'peak MiB':>8} |"
     rule = f"|{'-' * 32}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 10}|"
     if args.before:
@@ -227,14 +284,22 @@ def main() -> None:
                 for _ in range(args.runs):
                     for version in list(samples):
                         try:
-                            samples[version].append(measure(
-                                cmd, env={**python, "PYTHONPATH": str(versions[version])}, cwd=tmp,
-                                ok=(0,), cap=args.cap))
+                            samples[version].append(
+                                measure(
+                                    cmd,
+                                    env={**python, "PYTHONPATH": str(versions[version])},
+                                    cwd=tmp,
+                                    ok=(0,),
+                                    cap=args.cap,
+                                )
+                            )
                         except TooSlow:
                             stopped_at[version] = n
                             del samples[version]
-                            notes.append(f"{version}: validate {shape} of {n:,} nodes stopped "
-                                         f"after {args.cap:g} s; larger sizes skipped")
+                            notes.append(
+                                f"{version}: validate {shape} of {n:,} nodes stopped "
+                                f"after {args.cap:g} s; larger sizes skipped"
+                            )
                 found = {v: medians(runs) for v, runs in samples.items()}
                 for version in versions:
                     label = f"validate {shape}" + (f" ({version})" if args.before else "")

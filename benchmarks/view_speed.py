@@ -37,21 +37,31 @@ from graphspec.view import ViewServer, build_model  # noqa: E402
 
 def generate(stages: int = 10, copies: int = 100) -> str:
     """stages x copies x 10 nodes, plus the input and a head."""
-    lines = ["graphspec: 1", f"name: big_{stages * copies * 10}", "blocks:", "  cell:",
-             "    inputs: [x]", "    layers:",
-             "      - {name: a, layer: Dense, in: x, args: {units: 32}}",
-             "      - {name: b, layer: Activation, args: {activation: relu}}",
-             "      - {name: c, layer: Dense, args: {units: 32}}",
-             "      - {name: d, layer: LayerNormalization}",
-             "      - {name: e, layer: Add, in: [x, d]}",
-             "      - {name: f, layer: Dense, args: {units: 64}}",
-             "      - {name: g, layer: Activation, args: {activation: gelu}}",
-             "      - {name: h, layer: Dense, args: {units: 32}}",
-             "      - {name: i, layer: Add, in: [e, h]}",
-             "      - {name: j, layer: LayerNormalization}",
-             "  stage:", "    inputs: [x]", "    layers:",
-             f"      - {{name: cell, block: cell, in: x, repeat: {copies}}}",
-             "inputs:", "  x: {shape: [32]}", "layers:"]
+    lines = [
+        "graphspec: 1",
+        f"name: big_{stages * copies * 10}",
+        "blocks:",
+        "  cell:",
+        "    inputs: [x]",
+        "    layers:",
+        "      - {name: a, layer: Dense, in: x, args: {units: 32}}",
+        "      - {name: b, layer: Activation, args: {activation: relu}}",
+        "      - {name: c, layer: Dense, args: {units: 32}}",
+        "      - {name: d, layer: LayerNormalization}",
+        "      - {name: e, layer: Add, in: [x, d]}",
+        "      - {name: f, layer: Dense, args: {units: 64}}",
+        "      - {name: g, layer: Activation, args: {activation: gelu}}",
+        "      - {name: h, layer: Dense, args: {units: 32}}",
+        "      - {name: i, layer: Add, in: [e, h]}",
+        "      - {name: j, layer: LayerNormalization}",
+        "  stage:",
+        "    inputs: [x]",
+        "    layers:",
+        f"      - {{name: cell, block: cell, in: x, repeat: {copies}}}",
+        "inputs:",
+        "  x: {shape: [32]}",
+        "layers:",
+    ]
     lines += [f"  - {{name: s{k}, block: stage}}" for k in range(stages)]
     lines += ["  - {name: head, layer: Dense, args: {units: 1}}"]
     return "\n".join(lines) + "\n"
@@ -63,10 +73,18 @@ def browser(profile: str):
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,800",
-                f"--user-data-dir={profile}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,800",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
@@ -84,8 +102,11 @@ def wait(condition, timeout: float = 30.0):
 def first_draw(driver, url: str) -> float:
     """Milliseconds from the start of the navigation to the end of the first draw."""
     driver.get(url)
-    return wait(lambda: driver.execute_script(
-        "return window.graphspecView && graphspecView.draws.length && graphspecView.draws[0].end"))
+    return wait(
+        lambda: driver.execute_script(
+            "return window.graphspecView && graphspecView.draws.length && graphspecView.draws[0].end"
+        )
+    )
 
 
 def main() -> None:
@@ -109,8 +130,9 @@ def main() -> None:
             driver.find_element("css selector", "#expand-all").click()
             expands.append(driver.execute_script("return graphspecView.draws.at(-1).ms"))
         rows.append(("ResNet-50 drawn after load (collapsed)", statistics.median(loads), 1000))
-        rows.append(("ResNet-50 expand all (178 nodes, 93 blocks)", statistics.median(expands),
-                     None))
+        rows.append(
+            ("ResNet-50 expand all (178 nodes, 93 blocks)", statistics.median(expands), None)
+        )
 
         first_draw(driver, srv.url)
         text = resnet.read_text()
@@ -124,10 +146,16 @@ def main() -> None:
             latencies.append((draw["wall"] / 1000 - saved) * 1000)
             parts.append((srv.live.rebuilt_at - saved) * 1000)
         resnet.write_text(text)
-        rows.append(("ResNet-50 redraw after a one-line edit, from the save",
-                     statistics.median(latencies), 1000))
-        rows.append(("  of which: until the server's model is rebuilt",
-                     statistics.median(parts), None))
+        rows.append(
+            (
+                "ResNet-50 redraw after a one-line edit, from the save",
+                statistics.median(latencies),
+                1000,
+            )
+        )
+        rows.append(
+            ("  of which: until the server's model is rebuilt", statistics.median(parts), None)
+        )
         srv.stop()
 
         started = time.perf_counter()
@@ -138,8 +166,9 @@ def main() -> None:
         bigs = [first_draw(driver, srv.url) for _ in range(args.runs)]
         srv.stop()
         nodes = model["stats"]["nodes"]
-        rows.append((f"{nodes:,}-node spec drawn after load (collapsed)", statistics.median(bigs),
-                     2000))
+        rows.append(
+            (f"{nodes:,}-node spec drawn after load (collapsed)", statistics.median(bigs), 2000)
+        )
         rows.append(("  the server's model of it (built once, before the page)", built, None))
     finally:
         driver.quit()
