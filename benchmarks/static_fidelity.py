@@ -98,7 +98,8 @@ def compare(name: str, spec, label: str) -> dict:
             problems.append(f"{node.name} ({node.type}): static {node.shapes} != keras {truth}")
         if node.kind == "input" or node.shares:
             continue  # a shared layer's output is one of several calls: compared by shape only
-        layer = model.get_layer(node.name)
+        # Op nodes compile to Keras operations, which are not layers: look in `operations`.
+        layer = next(op for op in model.operations if op.name == node.name)
         if node.dtypes is not None:
             dtype_known += 1
             real = keras_dtypes(layer.output)
@@ -107,13 +108,14 @@ def compare(name: str, spec, label: str) -> dict:
             else:
                 problems.append(f"{node.name} ({node.type}): dtype {node.dtypes} != keras {real}")
         layers += 1
-        trainable = sum(int(v.numpy().size) for v in layer.trainable_weights)
-        if node.params == layer.count_params() and node.trainable_params == trainable:
+        trainable = sum(int(v.numpy().size) for v in getattr(layer, "trainable_weights", ()))
+        keras_params = layer.count_params() if hasattr(layer, "count_params") else 0
+        if node.params == keras_params and node.trainable_params == trainable:
             params_equal += 1
         else:
             problems.append(
                 f"{node.name} ({node.type}): params {node.params}/"
-                f"{node.trainable_params} != keras {layer.count_params()}/{trainable}"
+                f"{node.trainable_params} != keras {keras_params}/{trainable}"
             )
     total = summary.params == model.count_params()
     n = len(summary.nodes)

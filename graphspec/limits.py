@@ -24,7 +24,7 @@ class Limits:
     its shape (`tests/test_promises.py` checks generated worst cases at and over each limit).
     They were chosen by measuring whole `graphspec validate` processes on a 2-core machine,
     the worst shape of each kind at the limit (0.3 s of every figure below is start-up), and
-    leave room for real models: the largest Keras application, NASNetLarge, has about 1,300
+    leave room for real models: the largest Keras application, NASNetLarge, has 1,041
     nodes."""
 
     max_bytes: int = 2**20

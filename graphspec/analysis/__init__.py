@@ -6,7 +6,7 @@ Every input's shape (batch axis first, None for an unknown size) and dtype is pr
 through every node in build order by pure-Python rules (`rules/layers.py`, `rules/ops.py`,
 and plugins' rules given with `register_shape`). A node without a rule, or whose rule
 cannot tell, is unknown, and so is everything that depends on it: never a guess, never a
-false error. Shape errors are located diagnostics (GS401-GS408), all in one pass; a node
+false error. Shape errors are located diagnostics (GS401-GS411), all in one pass; a node
 downstream of an error is unknown, not a second error.
 
 Counting conventions

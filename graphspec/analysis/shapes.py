@@ -381,7 +381,7 @@ def analyze(
     source, checked: CheckedGraph, *, strict: bool = False, name: str = "model"
 ) -> tuple[Summary, list]:
     """Shapes, dtypes, parameters and cost of every node of `checked`, and the diagnostics
-    of every shape error (GS401-GS408), plus with `strict` a warning (GS409) for each node
+    of every shape error (GS401-GS411), plus with `strict` a warning (GS409) for each node
     whose output cannot be told."""
     analyzer = Analyzer(source, strict)
     summary, _ = analyzer.run(checked, name)

@@ -132,7 +132,9 @@ class Expander:
             if present is None:  # an invalid condition, reported
                 binding = self._invalid()
             elif not present:
-                binding = Absent(name, str(decl.when).strip())
+                written = decl.when  # as the spec wrote it: `false`, or `${...}`
+                condition = str(written).lower() if isinstance(written, bool) else written.strip()
+                binding = Absent(name, condition)
                 self.flat.setdefault(frame.prefix + name, binding)  # named by its flat name
             else:
                 default = None
