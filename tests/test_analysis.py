@@ -23,7 +23,7 @@ from graphspec.analysis import analyze, register_shape, unregister_shape
 from graphspec.analysis import budget as budgets
 from graphspec.analysis.rules.ops import promote
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, random_dags
 
 
 def stages(spec_source):
@@ -909,56 +909,8 @@ def test_nested_submodels_are_analyzed_with_the_callers_shapes():
 # -- properties: no false positives, and Keras's build failures found ---------------------------
 
 
-@st.composite
-def dags(draw):
-    """Random valid graphs of Dense, relu and Add over width-4 tensors (as
-    tests/test_properties.py draws them), with varied widths where they cannot clash."""
-    n = draw(st.integers(1, 10))
-    nodes, names = [], ["x"]
-    for i in range(n):
-        kind = draw(
-            st.sampled_from(
-                ["dense", "relu", "add", "concat"] if len(names) > 1 else ["dense", "relu"]
-            )
-        )
-        name = f"n{i}"
-        if kind in ("add", "concat"):
-            a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
-            nodes.append(
-                {"name": name, "layer": "Add" if kind == "add" else "Concatenate", "in": [a, b]}
-            )
-            if kind == "concat":  # back to width 4 so any later Add fits
-                nodes.append(
-                    {"name": name + "p", "layer": "Dense", "in": name, "args": {"units": 4}}
-                )
-                name += "p"
-        elif kind == "dense":
-            nodes.append(
-                {
-                    "name": name,
-                    "layer": "Dense",
-                    "in": draw(st.sampled_from(names)),
-                    "args": {"units": 4},
-                }
-            )
-        else:
-            nodes.append({"name": name, "op": "relu", "in": draw(st.sampled_from(names))})
-        names.append(name)
-    used = {
-        r for node in nodes for r in ([node["in"]] if isinstance(node["in"], str) else node["in"])
-    }
-    outputs = [n for n in names[1:] if n not in used]
-    return {
-        "graphspec": 1,
-        "name": "random",
-        "inputs": {"x": {"shape": [4]}},
-        "layers": nodes,
-        "outputs": outputs,
-    }
-
-
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(dags())
+@given(random_dags(merges=("add", "concat")))
 def test_random_valid_dags_are_known_without_errors(doc):
     summary, diagnostics = analyzed(doc)
     assert diagnostics == [] and summary.unknown == []

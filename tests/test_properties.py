@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import graphspec
 from graphspec.source import dumps
 
-from conftest import EXAMPLES, PLUGINS
+from conftest import EXAMPLES, PLUGINS, random_dags
 
 # Every example, including the two that use the seed plugins (registration is global).
 graphspec.load_plugin(str(PLUGINS / "seed_ops.py"))
@@ -58,45 +58,8 @@ def check_outcome(path):
 # -- random valid DAGs ------------------------------------------------------------------------
 
 
-@st.composite
-def dags(draw):
-    n = draw(st.integers(1, 10))
-    nodes, names = [], ["x"]
-    for i in range(n):
-        kind = draw(
-            st.sampled_from(["dense", "relu", "add"] if len(names) > 1 else ["dense", "relu"])
-        )
-        name = f"n{i}"
-        if kind == "add":
-            a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
-            nodes.append({"name": name, "layer": "Add", "in": [a, b]})
-        elif kind == "dense":
-            nodes.append(
-                {
-                    "name": name,
-                    "layer": "Dense",
-                    "in": draw(st.sampled_from(names)),
-                    "args": {"units": 4},
-                }
-            )
-        else:
-            nodes.append({"name": name, "op": "relu", "in": draw(st.sampled_from(names))})
-        names.append(name)
-    used = {
-        r for node in nodes for r in ([node["in"]] if isinstance(node["in"], str) else node["in"])
-    }
-    outputs = [n for n in names[1:] if n not in used]
-    return {
-        "graphspec": 1,
-        "name": "random",
-        "inputs": {"x": {"shape": [4]}},
-        "layers": nodes,
-        "outputs": outputs,
-    }
-
-
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(dags())
+@given(random_dags())
 def test_random_dags_build_with_the_specified_wiring(doc):
     from graphspec.keras.export import wiring
 
