@@ -15,6 +15,7 @@ from . import document as _document
 from . import graph as _graph
 from . import output, pipeline
 from . import source as _source
+from .analysis import backends as _backends
 from .errors import Diagnostic, OutputError, PlotError, SpecError, sort_diagnostics
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import Limits
@@ -130,7 +131,9 @@ class Spec:
             raise OutputError(
                 f"a model is saved to a .keras file. Received: '{path}'", path, usage=True
             )
-        output.save_model(
+        from .keras import saving  # saves without importing TensorFlow on another backend
+
+        saving.save(
             model,
             path,
             {
@@ -215,6 +218,7 @@ def load(
     limits: Limits | None = None,
     allow_imports_from: Sequence[str | os.PathLike] = (),
     strict_shapes: bool = False,
+    backend: str | None = None,
 ) -> Spec:
     """Read and validate a spec (a path to .yaml/.yml/.json, or a dict) without importing Keras:
     the format, composition, the graph, and every shape (static analysis).
@@ -222,11 +226,19 @@ def load(
     `params` overrides parameters; `limits` raises or lowers the resource limits
     (`graphspec.Limits`). Imports are confined to the spec's folder tree; `allow_imports_from`
     names more folders they may come from. `strict_shapes` warns (GS409) about each node whose
-    shape cannot be told. Raises SpecError listing every problem, each with its file, line
-    and column."""
+    shape cannot be told. `backend` ("jax", "tensorflow" or "torch") also reports (GS216)
+    each layer and op that this Keras backend does not run with the spec's arguments, from
+    the catalog (no backend is imported); an unknown name raises ValueError. Raises
+    SpecError listing every problem, each with its file, line and column."""
     spec, diagnostics = _check(
         source,
-        pipeline.Options(params, limits or DEFAULT_LIMITS, allow_imports_from, strict_shapes),
+        pipeline.Options(
+            params,
+            limits or DEFAULT_LIMITS,
+            allow_imports_from,
+            strict_shapes,
+            backend=_backend(backend),
+        ),
     )
     if spec is None:
         raise SpecError(diagnostics)
@@ -241,14 +253,20 @@ def validate(
     limits: Limits | None = None,
     allow_imports_from: Sequence[str | os.PathLike] = (),
     strict_shapes: bool = False,
+    backend: str | None = None,
 ) -> list[Diagnostic]:
     """Every problem in a spec, errors and warnings, sorted by position; never raises for a
-    problem in the spec. `build=True` also builds the model, for what only Keras can tell."""
+    problem in the spec. `build=True` also builds the model, for what only Keras can tell.
+    `backend` checks the spec against a Keras backend, as `load` does."""
+    options = pipeline.Options(
+        params,
+        limits or DEFAULT_LIMITS,
+        allow_imports_from,
+        strict_shapes,
+        backend=_backend(backend),
+    )
     try:
-        spec, diagnostics = _check(
-            source,
-            pipeline.Options(params, limits or DEFAULT_LIMITS, allow_imports_from, strict_shapes),
-        )
+        spec, diagnostics = _check(source, options)
     except SpecError as exc:
         return exc.diagnostics
     if spec is not None and build:
@@ -257,6 +275,11 @@ def validate(
         except SpecError as exc:
             diagnostics = sort_diagnostics(diagnostics + exc.diagnostics)
     return diagnostics
+
+
+def _backend(name: str | None) -> str | None:
+    """A backend name for `Options`; ValueError (not a spec problem) for an unknown one."""
+    return None if name is None else _backends.backend_name(name)
 
 
 def build(

@@ -13,6 +13,9 @@ from importlib import resources
 
 CATALOG_FILE = "catalog.json"
 
+#: The Keras backends a spec can be checked against (`graphspec validate --backend NAME`).
+BACKENDS = ("jax", "tensorflow", "torch")
+
 # Layers that a spec cannot describe: they hold Python callables or foreign objects, or load
 # files. Each maps to the reason shown to the user.
 UNSUPPORTED_LAYERS = {
@@ -42,3 +45,13 @@ def layer(name: str) -> dict | None:
 
 def op(name: str) -> dict | None:
     return load()["ops"].get(name)
+
+
+def unsupported(kind: str, name: str) -> list[dict]:
+    """What Keras's backends refuse of a built-in layer (`kind` "layers") or op ("ops"): a
+    list of findings, each `{"backends": [...], "reason": ..., "source": ...}` with, for
+    refusals that depend on arguments, `"when"` (a condition on the arguments) and perhaps
+    `"none_as"` (arguments the backend reads as a value when they are None).
+    `graphspec.keras.catalog_gen` documents how they are found; `graphspec.analysis.backends`
+    reads them."""
+    return load()["unsupported"][kind].get(name, [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import importlib
 import json
 import os
 import signal
@@ -17,21 +18,20 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, api, lsp, output, registry, source, view
-from .diff import add_parser as _add_diff_parser  # `from . import diff` is the function
-from .diff import run as _diff
-from .errors import (
-    ERROR,
-    DataError,
-    Error,
-    ExportError,
-    OutputError,
-    PlotError,
-    RegistryError,
-    SpecError,
-)
-from .keras import tune  # its Keras and KerasTuner imports wait until a search runs
+from . import __version__, api, output, registry, source
+from .analysis import backends
+from .errors import ERROR, Error, ExportError, OutputError, PlotError, RegistryError, SpecError
 from .limits import Limits
+
+# Commands that live in their feature's module (`add_parser` and `run`), imported only when
+# that command runs or the full help is printed: `graphspec validate` does not pay for the
+# viewer, the tuner, the diff or the language server.
+_FEATURES = {
+    "view": "graphspec.view",
+    "tune": "graphspec.keras.tune",
+    "diff": "graphspec.diff",
+    "lsp": "graphspec.lsp",
+}
 
 
 class ExitCode(enum.IntEnum):
@@ -52,7 +52,9 @@ class UsageError(Error):
     """A command line that cannot be carried out; printed as one line, exit 2."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `command` only that command's feature module loaded
+    (the built-in commands cost nothing to describe)."""
     parser = argparse.ArgumentParser(
         prog="graphspec",
         description="Declarative model graphs for Keras: validate, build, "
@@ -104,11 +106,18 @@ def _parser() -> argparse.ArgumentParser:
             help=text.format(default),
         )
 
-    val = sub.add_parser(
+    def spec_command(name: str, help: str, description: str | None = None, spec: bool = True):
+        """A command that reads one spec with the shared spec options."""
+        cmd = sub.add_parser(name, parents=[spec_options], help=help, description=description)
+        if spec:
+            cmd.add_argument("spec", metavar="SPEC")
+        return cmd
+
+    val = spec_command(
         "validate",
-        parents=[spec_options],
-        help="check specs without building them",
-        description="Check specs, shapes included; every problem is reported at file:line:col.",
+        "check specs without building them",
+        "Check specs, shapes included; every problem is reported at file:line:col.",
+        spec=False,
     )
     val.add_argument("specs", nargs="+", metavar="SPEC")
     val.add_argument("--format", choices=["text", "json"], default="text")
@@ -122,19 +131,22 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="warn about every node whose output shape cannot be told statically",
     )
+    val.add_argument(
+        "--backend",
+        metavar="NAME",
+        help="also report the layers and ops that this Keras backend (jax, tensorflow, "
+        "torch) does not run; read from the catalog, no backend is imported",
+    )
 
-    smr = sub.add_parser(
+    smr = spec_command(
         "summary",
-        parents=[spec_options],
-        help="shapes, parameters and MACs of every node, without Keras",
-        description="Print the static summary of a spec: output shapes, "
+        "shapes, parameters and MACs of every node, without Keras",
+        "Print the static summary of a spec: output shapes, "
         "parameters, multiply-accumulates and source line of every node.",
     )
-    smr.add_argument("spec", metavar="SPEC")
     smr.add_argument("--format", choices=["table", "json"], default="table")
 
-    bld = sub.add_parser("build", parents=[spec_options], help="validate, build and save a model")
-    bld.add_argument("spec", metavar="SPEC")
+    bld = spec_command("build", "validate, build and save a model")
     bld.add_argument(
         "-o",
         "--output",
@@ -169,14 +181,11 @@ def _parser() -> argparse.ArgumentParser:
         help="with --weights-from: a layer that keeps its new weights (repeatable)",
     )
 
-    trn = sub.add_parser(
+    trn = spec_command(
         "train",
-        parents=[spec_options],
-        help="train the model of a spec",
-        description="Train the model of a spec as its train and compile "
-        "sections say, on named arrays.",
+        "train the model of a spec",
+        "Train the model of a spec as its train and compile sections say, on named arrays.",
     )
-    trn.add_argument("spec", metavar="SPEC")
     trn.add_argument(
         "--data",
         required=True,
@@ -195,7 +204,9 @@ def _parser() -> argparse.ArgumentParser:
         "--strategy",
         choices=["default", "mirrored", "multi-worker"],
         default="default",
-        help="tf.distribute strategy to build and train in",
+        help="distribution to build and train in: tf.distribute on TensorFlow; on JAX, "
+        "mirrored is keras.distribution.DataParallel over the local devices (multi-worker "
+        "is TensorFlow's)",
     )
     trn.add_argument(
         "--checkpoint",
@@ -214,14 +225,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     trn.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    exp = sub.add_parser(
+    exp = spec_command(
         "export",
-        parents=[spec_options],
-        help="write the spec of a Keras model",
-        description="Write the spec of a saved .keras model, of a Keras 2 "
+        "write the spec of a Keras model",
+        "Write the spec of a saved .keras model, of a Keras 2 "
         "model (.h5 from model.save, .json from model.to_json(); read as "
         "data, never deserialized), or of a keras.applications architecture "
         "(built with weights=None).",
+        spec=False,
     )
     exp.add_argument(
         "source",
@@ -242,14 +253,12 @@ def _parser() -> argparse.ArgumentParser:
         "matching layers by name (default: on for .h5)",
     )
 
-    plt = sub.add_parser(
+    plt = spec_command(
         "plot",
-        parents=[spec_options],
-        help="draw the graph of a spec",
-        description="Draw a spec's graph as SVG or PNG (needs Graphviz), "
+        "draw the graph of a spec",
+        "Draw a spec's graph as SVG or PNG (needs Graphviz), "
         "Graphviz DOT text, or Mermaid text for Markdown.",
     )
-    plt.add_argument("spec", metavar="SPEC")
     plt.add_argument(
         "-o", "--output", required=True, metavar="graph.svg|graph.png|graph.dot|graph.mmd"
     )
@@ -260,10 +269,9 @@ def _parser() -> argparse.ArgumentParser:
         "else by building the model)",
     )
 
-    view.add_parser(sub, spec_options)
-    tune.add_parser(sub, spec_options)
-    _add_diff_parser(sub, spec_options)
-    lsp.add_parser(sub, spec_options)
+    for name, module in _FEATURES.items():
+        if command in (None, name):
+            importlib.import_module(module).add_parser(sub, spec_options)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sch.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
@@ -271,22 +279,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)  # exits with 2 on a malformed command line
+    argv = sys.argv[1:] if argv is None else argv
+    # The command is the first word (the only options before it are --help and --version);
+    # anything else (a typo) gets the full parser, whose error lists every command.
+    command = argv[0] if argv and (argv[0] in COMMANDS or argv[0] in _FEATURES) else None
+    args = _parser(command).parse_args(argv)  # exits with 2 on a malformed command line
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before a plugin imports TensorFlow
     try:
         for ref in getattr(args, "plugin", []):
             registry.load_plugin(ref)
         registry.load_entry_points()
-        return int(COMMANDS[args.command](args))
+        run = COMMANDS.get(args.command) or importlib.import_module(_FEATURES[args.command]).run
+        return int(run(args))
     except SpecError as exc:
         _print_diagnostics(exc.diagnostics)
         return _exit_code(exc.diagnostics)
     except OutputError as exc:
         return _fail(exc, ExitCode.USAGE if exc.usage else ExitCode.ERRORS)
-    except (UsageError, RegistryError, PlotError) as exc:  # PlotError: no Graphviz, a bad format
-        return _fail(exc, ExitCode.USAGE)
-    except (DataError, ExportError) as exc:
-        return _fail(exc, ExitCode.ERRORS)
+    except Error as exc:  # PlotError: no Graphviz, a bad format; DataError, ExportError: 1
+        usage = isinstance(exc, (UsageError, RegistryError, PlotError))
+        return _fail(exc, ExitCode.USAGE if usage else ExitCode.ERRORS)
     except KeyboardInterrupt:
         print("graphspec: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -381,6 +393,10 @@ def _interruptible(work: Callable[[], object]):
 
 def _validate(args) -> ExitCode:
     params = _overrides(args)
+    try:
+        backend = None if args.backend is None else backends.backend_name(args.backend)
+    except ValueError as exc:
+        raise UsageError(f"--backend: {exc}") from None
     # Each file is validated on its own: one file's failure never stops the others.
     results = [
         (
@@ -392,6 +408,7 @@ def _validate(args) -> ExitCode:
                 limits=_limits(args),
                 allow_imports_from=args.allow_imports_from,
                 strict_shapes=args.strict_shapes,
+                backend=backend,
             ),
         )
         for path in args.specs
@@ -527,6 +544,12 @@ def _export(args) -> ExitCode:
             f"the spec exported from '{given}' does not validate (a graphspec "
             "bug; please report it)"
         ) from None
+    _write_spec(spec, out, "")
+    return ExitCode.OK
+
+
+def _write_spec(spec: api.Spec, out: Path, origin: str) -> None:
+    """An exported spec, as JSON or YAML by the output's suffix."""
     text = (
         json.dumps(spec.source.data, indent=2) + "\n"
         if out.suffix.lower() == ".json"
@@ -534,10 +557,9 @@ def _export(args) -> ExitCode:
     )
     output.write_text(out, text)
     print(
-        f"exported {spec.name}: {spec.kind}, {len(spec.build_order)} nodes, "
+        f"exported {spec.name}{origin}: {spec.kind}, {len(spec.build_order)} nodes, "
         f"{len(text.splitlines())} lines -> {out}"
     )
-    return ExitCode.OK
 
 
 def _export_keras2(args, out: Path) -> ExitCode:
@@ -552,16 +574,7 @@ def _export_keras2(args, out: Path) -> ExitCode:
         lambda: keras2.convert(args.source, build=built is not None, weights=args.weights)
     )
     spec = result.spec
-    text = (
-        json.dumps(spec.source.data, indent=2) + "\n"
-        if out.suffix.lower() == ".json"
-        else spec.to_yaml()
-    )
-    output.write_text(out, text)
-    print(
-        f"exported {spec.name} (Keras 2): {spec.kind}, {len(spec.build_order)} nodes, "
-        f"{len(text.splitlines())} lines -> {out}"
-    )
+    _write_spec(spec, out, " (Keras 2)")
     if built is None:
         return ExitCode.OK
     spec.save(result.model, built)
@@ -601,10 +614,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "export": _export,
     "plot": _plot,
     "schema": _schema,
-    "view": view.run,
-    "tune": tune.run,
-    "diff": _diff,
-    "lsp": lsp.run,
 }
 
 

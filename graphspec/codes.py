@@ -476,6 +476,20 @@ CATALOGUE: dict[str, Code] = _codes(
             "unsupported": "layer '{layer}' cannot be used in a spec: {reason}",
         },
     ),
+    Code(
+        "GS216",
+        "a layer or op that the chosen backend does not run (`--backend`)",
+        templates={
+            "layer": "layer '{layer}' in {where} is not supported on the {backend} backend: "
+            "{why}. Received: backend='{backend}'",
+            "layer_args": "layer '{layer}' in {where} fails on the {backend} backend when "
+            "{condition}. Received: {received}",
+            "op": "op '{op}' in node '{node}' is not supported on the {backend} backend: {why}. "
+            "Received: backend='{backend}'",
+            "op_args": "op '{op}' in node '{node}' fails on the {backend} backend when "
+            "{condition}. Received: {received}",
+        },
+    ),
     # -- building -------------------------------------------------------------------------
     Code("GS301", "Keras rejected the node while building (shapes, dtypes, arguments)"),
     Code(

@@ -702,17 +702,17 @@ def _label(given: Any, spec: api.Spec) -> str:
 # -- the command --------------------------------------------------------------------------
 
 
-def add_parser(sub, spec_options) -> None:
-    """`graphspec diff A B`."""
-    cmd = sub.add_parser(
-        "diff",
-        parents=[spec_options],
-        help="what differs between two models",
-        description="Compare two models node by node after composition: added, removed, "
-        "changed and renamed nodes, outputs, shapes and parameters. Each side is a spec, a "
-        ".keras file or a keras.applications name. Exit status: 0 when equivalent, 1 when "
-        "different, 2 on trouble.",
-    )
+# The command's help line and its description in `graphspec diff --help`.
+HELP = "what differs between two models"
+DESCRIPTION = (
+    "Compare two models node by node after composition: added, removed, changed and renamed "
+    "nodes, outputs, shapes and parameters. Each side is a spec, a .keras file or a "
+    "keras.applications name. Exit status: 0 when equivalent, 1 when different, 2 on trouble."
+)
+
+
+def add_arguments(cmd) -> None:
+    """`graphspec diff A B`: its own arguments."""
     cmd.add_argument("a", metavar="A", help="spec, .keras file or e.g. keras.applications.ResNet50")
     cmd.add_argument("b", metavar="B", help="the same kinds")
     cmd.add_argument(
@@ -737,6 +737,11 @@ def add_parser(sub, spec_options) -> None:
         help="also draw B with the changes marked (.svg, .png, .dot, .gv; .html: the viewer's "
         "page, self-contained)",
     )
+
+
+def add_parser(sub, spec_options) -> None:
+    cmd = sub.add_parser("diff", parents=[spec_options], help=HELP, description=DESCRIPTION)
+    add_arguments(cmd)
 
 
 def run(args) -> int:
@@ -906,13 +911,19 @@ def _q(text: str) -> str:
 # -- the JSON report's schema -------------------------------------------------------------
 
 
-def _pair(item: dict) -> dict:
+def _record(properties: dict, required: list | None = None) -> dict:
+    """A JSON object with just these properties, all of them required unless `required`
+    says which."""
     return {
         "type": "object",
-        "required": ["old", "new"],
         "additionalProperties": False,
-        "properties": {"old": item, "new": item},
+        "required": list(properties) if required is None else required,
+        "properties": properties,
     }
+
+
+def _pair(item: dict) -> dict:
+    return _record({"old": item, "new": item})
 
 
 _NULLABLE_INT = {"type": ["integer", "null"]}
@@ -934,86 +945,52 @@ SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://graphspec.dev/schemas/diff.schema.json",
     "title": "graphspec diff report",
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        "format",
-        "a",
-        "b",
-        "equivalent",
-        "totals",
-        "changed",
-        "added",
-        "removed",
-        "renamed",
-        "reshaped",
-        "outputs",
-        "model",
-    ],
-    "properties": {
-        "format": {"const": FORMAT},
-        "a": {"$ref": "#/$defs/side"},
-        "b": {"$ref": "#/$defs/side"},
-        "equivalent": {"type": "boolean"},
-        "totals": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": [
-                "changed",
-                "added",
-                "removed",
-                "renamed",
-                "reshaped",
-                "params",
-                "params_delta",
-            ],
-            "properties": {
-                **{
-                    k: {"type": "integer", "minimum": 0}
-                    for k in ("changed", "added", "removed", "renamed", "reshaped")
-                },
-                "params": _pair(_NULLABLE_INT),
-                "params_delta": _NULLABLE_INT,
+    **_record(
+        {
+            "format": {"const": FORMAT},
+            "a": {"$ref": "#/$defs/side"},
+            "b": {"$ref": "#/$defs/side"},
+            "equivalent": {"type": "boolean"},
+            "totals": _record(
+                {
+                    **{
+                        k: {"type": "integer", "minimum": 0}
+                        for k in ("changed", "added", "removed", "renamed", "reshaped")
+                    },
+                    "params": _pair(_NULLABLE_INT),
+                    "params_delta": _NULLABLE_INT,
+                }
+            ),
+            "changed": {"type": "array", "items": {"$ref": "#/$defs/change"}},
+            "added": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            "removed": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            "renamed": {
+                "type": "array",
+                "items": _record(
+                    {
+                        "old": {"type": "string"},
+                        "new": {"type": "string"},
+                        "kind": _KIND,
+                        "type": _TYPE,
+                    }
+                ),
             },
-        },
-        "changed": {"type": "array", "items": {"$ref": "#/$defs/change"}},
-        "added": {"type": "array", "items": {"$ref": "#/$defs/node"}},
-        "removed": {"type": "array", "items": {"$ref": "#/$defs/node"}},
-        "renamed": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["old", "new", "kind", "type"],
-                "properties": {
-                    "old": {"type": "string"},
-                    "new": {"type": "string"},
-                    "kind": _KIND,
-                    "type": _TYPE,
-                },
-            },
-        },
-        "reshaped": {"type": "array", "items": {"$ref": "#/$defs/change"}},
-        "outputs": {"anyOf": [{"type": "null"}, _pair(_REFS)]},
-        "model": {"anyOf": [{"type": "null"}, _pair({"enum": ["sequential", "functional"]})]},
-    },
+            "reshaped": {"type": "array", "items": {"$ref": "#/$defs/change"}},
+            "outputs": {"anyOf": [{"type": "null"}, _pair(_REFS)]},
+            "model": {"anyOf": [{"type": "null"}, _pair({"enum": ["sequential", "functional"]})]},
+        }
+    ),
     "$defs": {
-        "side": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["source", "name", "nodes", "params"],
-            "properties": {
+        "side": _record(
+            {
                 "source": {"type": "string"},
                 "name": {"type": "string"},
                 "nodes": {"type": "integer", "minimum": 0},
                 "params": _NULLABLE_INT,
-            },
-        },
-        "node": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["name", "kind", "type", "args", "inputs", "shapes", "params"],
-            "properties": {
+            }
+        ),
+        "node": _record(
+            {
                 "name": {"type": "string"},
                 "kind": _KIND,
                 "type": _TYPE,
@@ -1021,23 +998,10 @@ SCHEMA: dict = {
                 "inputs": {"anyOf": [{"type": "null"}, _REFS]},
                 "shapes": _SHAPES,
                 "params": _NULLABLE_INT,
-            },
-        },
-        "change": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": [
-                "name",
-                "what",
-                "kind",
-                "type",
-                "args",
-                "inputs",
-                "shapes",
-                "params",
-                "body",
-            ],
-            "properties": {
+            }
+        ),
+        "change": _record(
+            {
                 "name": {"type": "string"},
                 "what": {
                     "type": "array",
@@ -1051,18 +1015,15 @@ SCHEMA: dict = {
                 "type": _pair(_TYPE),
                 "args": {
                     "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["arg"],
-                        "properties": {"arg": {"type": "string"}, "old": {}, "new": {}},
-                    },
+                    "items": _record(
+                        {"arg": {"type": "string"}, "old": {}, "new": {}}, required=["arg"]
+                    ),
                 },
                 "inputs": _pair({"anyOf": [{"type": "null"}, _REFS]}),
                 "shapes": _pair(_SHAPES),
                 "params": _pair(_NULLABLE_INT),
                 "body": {"anyOf": [{"type": "null"}, {"$ref": "#"}]},
-            },
-        },
+            }
+        ),
     },
 }

@@ -3,13 +3,18 @@ which turns a `Source` into a `Document` (every valid piece, with a diagnostic f
 invalid one).
 
 No I/O and no Keras here. The field docstrings become the JSON Schema descriptions that
-editors show while a spec is written.
+editors show while a spec is written; they are read from this file's source only when a
+schema or a description is asked for (`describe_fields`), not by every `validate`.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import (
@@ -77,7 +82,10 @@ Expr = Annotated[str, Field(pattern=r"^\s*\$\{.*\}\s*$")]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, populate_by_name=True)
+    # Not `use_attribute_docstrings`: pydantic would read and tokenize this file's source for
+    # every model when the module is imported, a tenth of a validate run. `describe_fields`
+    # adds the same descriptions when they are wanted.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class InputSpec(_Model):
@@ -148,31 +156,35 @@ class BlockNode(_Node):
     """Values for the block's `params`, overriding its defaults."""
 
 
-_TAGS = {"layer": "layer-node", "op": "op-node", "share": "share-node", "block": "block-node"}
+def _keyed_union(members: dict[str, type], tag: str, error_type: str, what: str):
+    """A union of models told apart by which one of their keys (`layer`, `op`, ...) a mapping
+    holds, so that pydantic validates against that member alone and its errors name that
+    member's fields. Returns the annotated union and its `kind(value)` (the member's tag, or
+    None when the value holds none or several of the keys)."""
+
+    def kind(value: Any) -> str | None:
+        if isinstance(value, BaseModel):
+            value = value.model_dump(by_alias=True)
+        if not isinstance(value, dict):
+            return None
+        present = [k for k in members if k in value]
+        return tag.format(present[0]) if len(present) == 1 else None
+
+    keys = ", ".join(f"'{k}'" for k in members)
+    union = Annotated[
+        Union[tuple(Annotated[m, Tag(tag.format(k))] for k, m in members.items())],
+        Discriminator(
+            kind,
+            custom_error_type=error_type,
+            custom_error_message=f"{what} needs exactly one of {keys}",
+        ),
+    ]
+    return union, kind
 
 
-def _node_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(by_alias=True)
-    if not isinstance(value, dict):
-        return None
-    present = [k for k in NODE_KINDS if k in value]
-    return _TAGS[present[0]] if len(present) == 1 else None
-
-
-Node = Annotated[
-    Union[
-        Annotated[LayerNode, Tag("layer-node")],
-        Annotated[OpNode, Tag("op-node")],
-        Annotated[ShareNode, Tag("share-node")],
-        Annotated[BlockNode, Tag("block-node")],
-    ],
-    Discriminator(
-        _node_kind,
-        custom_error_type="node_kind",
-        custom_error_message="a node needs exactly one of 'layer', 'op', 'share', 'block'",
-    ),
-]
+_NODE_MODELS = dict(zip(NODE_KINDS, (LayerNode, OpNode, ShareNode, BlockNode)))
+Node, _node_kind = _keyed_union(_NODE_MODELS, "{}-node", "node_kind", "a node")
+_TAGS = {k: f"{k}-node" for k in NODE_KINDS}
 
 
 class Block(_Model):
@@ -285,29 +297,12 @@ class BoolSpace(_Model):
     """Always `true`: the parameter is tried as true and as false."""
 
 
-_SPACE_KINDS = {"choice": "choice", "int": "int", "float": "float", "bool": "bool"}
-
-
-def _space_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    present = [k for k in _SPACE_KINDS if isinstance(value, dict) and k in value]
-    return present[0] if len(present) == 1 else None
-
-
-SearchSpace = Annotated[
-    Union[
-        Annotated[ChoiceSpace, Tag("choice")],
-        Annotated[IntSpace, Tag("int")],
-        Annotated[FloatSpace, Tag("float")],
-        Annotated[BoolSpace, Tag("bool")],
-    ],
-    Discriminator(
-        _space_kind,
-        custom_error_type="space_kind",
-        custom_error_message="a search space needs exactly one of 'choice', 'int', 'float', 'bool'",
-    ),
-]
+SearchSpace, _ = _keyed_union(
+    {"choice": ChoiceSpace, "int": IntSpace, "float": FloatSpace, "bool": BoolSpace},
+    "{}",
+    "space_kind",
+    "a search space",
+)
 
 
 class BudgetSpec(_Model):
@@ -422,8 +417,44 @@ TRAIN_ADAPTER = TypeAdapter(TrainSpec)
 BUDGET_ADAPTER = TypeAdapter(BudgetSpec)
 
 
+@functools.cache
+def describe_fields() -> None:
+    """Give every field of the format's models its docstring as description (the JSON
+    Schema's and the language server's), as pydantic's `use_attribute_docstrings` would.
+    Without the source file (a zipped install) the fields stay undescribed."""
+    try:
+        tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    except OSError:
+        return
+    docs: dict[str, dict[str, str]] = {}
+    for cls in tree.body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        found = docs[cls.name] = {}
+        for statement, following in zip(cls.body, cls.body[1:]):
+            if (
+                isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                found[statement.target.id] = inspect.cleandoc(following.value.value)
+    # Definition order: a model is rebuilt after the models it holds, so it takes their
+    # new schemas.
+    models = [v for v in globals().values() if isinstance(v, type) and issubclass(v, _Model)]
+    for model in models:
+        for name, info in model.model_fields.items():
+            for owner in model.__mro__:
+                if name in docs.get(owner.__name__, {}):
+                    info.description = docs[owner.__name__][name]
+                    break
+        model.model_rebuild(force=True)
+
+
 def json_schema() -> dict:
     """The JSON Schema of format v1, as checked in under `schemas/`."""
+    describe_fields()
     schema = DocumentModel.model_json_schema(by_alias=True)
     schema.pop("$schema", None)
     schema.pop("$id", None)
@@ -737,12 +768,7 @@ def _allowed_keys(source: Source, loc: tuple) -> list[str]:
         len(loc) == 4 and loc[0] == "blocks" and loc[2] == "layers"
     ):
         value = source.value_at(loc)
-        model = {
-            "layer-node": LayerNode,
-            "op-node": OpNode,
-            "share-node": ShareNode,
-            "block-node": BlockNode,
-        }.get(_node_kind(value), LayerNode)
+        model = {_TAGS[k]: m for k, m in _NODE_MODELS.items()}.get(_node_kind(value), LayerNode)
     else:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

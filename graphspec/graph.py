@@ -243,54 +243,32 @@ class _Checker:
 
     def check_share(self, node: GraphNode) -> None:
         """Follow `share` to the node that owns the layer object."""
-        target = node.type
-        seen = [node.name]
-        while True:
-            owner = self.nodes.get(target)
-            if owner is None:  # the target's own declaration was invalid, and reported
-                self.invalid.add(node.name)
-                return
-            if owner.kind == "input":
-                self.error(
-                    node.loc + ("share",),
-                    "GS214",
-                    "input",
-                    node=node.name,
-                    target=target,
-                    hint="share a node that has 'layer' or 'op'",
-                )
-                self.invalid.add(node.name)
-                return
-            if owner.kind == "op":
-                self.error(
-                    node.loc + ("share",),
-                    "GS214",
-                    "op",
-                    node=node.name,
-                    target=target,
-                    hint=f"write another node with op: {owner.type}",
-                )
-                self.invalid.add(node.name)
-                return
-            if owner.kind != "share":
-                break
-            if owner.name in seen:
-                self.error(
-                    node.loc + ("share",),
-                    "GS214",
-                    "circle",
-                    chain=" -> ".join(seen + [owner.name]),
-                    hint="share a node that has 'layer' or 'op'",
-                )
-                self.invalid.add(node.name)
-                return
-            seen.append(owner.name)
-            target = owner.type
-        if owner.name in self.invalid:
+
+        def refuse(template: str, hint: str, **fields: Any) -> None:
+            self.error(node.loc + ("share",), "GS214", template, hint=hint, **fields)
             self.invalid.add(node.name)
-            return
-        node.owner = owner.name
-        node.n_outputs = owner.n_outputs
+
+        seen = [node.name]
+        owner = self.nodes.get(node.type)
+        while owner is not None and owner.kind == "share" and owner.name not in seen:
+            seen.append(owner.name)
+            owner = self.nodes.get(owner.type)
+        share_a_layer = "share a node that has 'layer' or 'op'"
+        if owner is None:  # the target's own declaration was invalid, and reported
+            self.invalid.add(node.name)
+        elif owner.kind == "input":
+            refuse("input", share_a_layer, node=node.name, target=owner.name)
+        elif owner.kind == "op":
+            refuse(
+                "op", f"write another node with op: {owner.type}", node=node.name, target=owner.name
+            )
+        elif owner.kind == "share":  # met again: the shares go round in a circle
+            refuse("circle", share_a_layer, chain=" -> ".join(seen + [owner.name]))
+        elif owner.name in self.invalid:
+            self.invalid.add(node.name)
+        else:
+            node.owner = owner.name
+            node.n_outputs = owner.n_outputs
 
     def _label(self, loc: tuple) -> str:
         """`node 'fc1'`, with the key path when the location points inside the node."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from . import analysis, composition, document, graph, registry, source
+from .analysis import backends
 from .errors import Diagnostic, SpecError, sort_diagnostics
 from .limits import DEFAULT, Limits, too_many_nodes
 
@@ -24,6 +25,7 @@ class Options:
     allow_imports_from: Sequence[str | os.PathLike] = ()
     strict_shapes: bool = False  # warn (GS409) about every node static analysis cannot tell
     read_import: Callable = source.read  # how imported files are read (an editor's buffers)
+    backend: str | None = None  # report (GS216) what this Keras backend does not run
 
 
 @dataclass
@@ -92,6 +94,8 @@ def _run(spec: Any, options: Options, read: source.Source | None) -> Stages:
         return _finish(stages)
     stages.checked, more = graph.check(read, stages.composition)
     found += more
+    if stages.checked is not None and options.backend is not None:
+        found += backends.check(read, stages.checked, options.backend)
     if stages.checked is not None:
         stages.summary, more = analysis.analyze(
             read, stages.checked, strict=options.strict_shapes, name=stages.document.name

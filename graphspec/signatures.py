@@ -7,6 +7,7 @@ no module reads signatures as `sig["call"]` dictionaries.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -16,8 +17,25 @@ from typing import Any, Iterable
 from . import catalog
 
 
+class _Entry:
+    """Read from a catalog entry, whose keys are the signature's field names."""
+
+    @classmethod
+    def from_entry(cls, entry: dict):
+        """JSON lists become tuples; a key left out keeps the field's default."""
+        fields = dataclasses.fields(cls)
+        return cls(**{f.name: _frozen(entry[f.name]) for f in fields if f.name in entry})
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    # A copy: no signature shares a dict with the catalog it was read from.
+    return dict(value) if isinstance(value, dict) else value
+
+
 @dataclass(frozen=True)
-class LayerSignature:
+class LayerSignature(_Entry):
     args: tuple[str, ...]  # constructor arguments
     required: tuple[str, ...]  # constructor arguments without a default
     call: tuple[str, ...]  # arguments of `call`, the main input first
@@ -30,20 +48,6 @@ class LayerSignature:
     # an argument left out as its default.
     defaults: dict = field(default_factory=dict, compare=False)
 
-    @classmethod
-    def from_entry(cls, entry: dict) -> "LayerSignature":
-        return cls(
-            tuple(entry["args"]),
-            tuple(entry["required"]),
-            tuple(entry["call"]),
-            (entry["inputs"][0], entry["inputs"][1]),
-            entry["input_form"],
-            entry.get("outputs", 1),
-            bool(entry.get("any_kwargs")),
-            entry.get("module"),
-            dict(entry.get("defaults", {})),
-        )
-
     def n_outputs(self, args: dict) -> int | None:
         """How many outputs a node with these constructor arguments has (None: unknown)."""
         if isinstance(self.outputs, dict):
@@ -52,7 +56,7 @@ class LayerSignature:
 
 
 @dataclass(frozen=True)
-class OpSignature:
+class OpSignature(_Entry):
     positional: tuple[str, ...]  # parameters the node's inputs fill, in order
     keyword: tuple[str, ...]  # parameters that `args` may give
     required: tuple[str, ...]
@@ -60,18 +64,6 @@ class OpSignature:
     any_kwargs: bool = False
     registered: bool = False  # a registered op takes all its inputs as its first parameter
     defaults: dict = field(default_factory=dict, compare=False)  # as LayerSignature.defaults
-
-    @classmethod
-    def from_entry(cls, entry: dict) -> "OpSignature":
-        return cls(
-            tuple(entry["positional"]),
-            tuple(entry["keyword"]),
-            tuple(entry["required"]),
-            entry.get("varargs"),
-            bool(entry.get("any_kwargs")),
-            bool(entry.get("registered")),
-            dict(entry.get("defaults", {})),
-        )
 
     def to_entry(self) -> dict:
         """The catalog's JSON form."""
@@ -189,49 +181,39 @@ def _problem(
     return Problem(code, template, path, tuple(fields.items()), hint, at_key)
 
 
-def check_layer_args(sig: LayerSignature, layer: str, args: dict, where: str) -> list[Problem]:
-    """Constructor arguments against the layer's signature (`where` names the node)."""
+def _unknown(
+    template: str, at: tuple, key: str, known: tuple, owner: str | None, **fields: Any
+) -> Problem:
+    """GS203 at `key` below `at`: the hint is the closest `known` name, or else the list of
+    what `owner` takes (no list without an owner)."""
     from .errors import did_you_mean
 
+    hint = did_you_mean(key, known)
+    if hint is None and owner is not None:
+        hint = f"{owner} takes: {', '.join(known)}"
+    return _problem("GS203", template, at + (key,), hint=hint, at_key=True, key=key, **fields)
+
+
+def _missing(template: str, at: tuple, keys: Iterable[str], hint: str, **fields: Any) -> list:
+    """GS204 for each of `keys`; `hint` may name the key as `{key}`."""
+    return [
+        _problem("GS204", template, at, hint=hint.format(key=key), key=key, **fields)
+        for key in keys
+    ]
+
+
+def check_layer_args(sig: LayerSignature, layer: str, args: dict, where: str) -> list[Problem]:
+    """Constructor arguments against the layer's signature (`where` names the node)."""
     out = []
     for key in args:
         if key == "name":
-            out.append(
-                _problem(
-                    "GS203",
-                    "name",
-                    ("args", key),
-                    at_key=True,
-                    hint="set the node's 'name' key instead",
-                )
-            )
+            hint = "set the node's 'name' key instead"
+            out.append(_problem("GS203", "name", ("args", key), hint=hint, at_key=True))
         elif key not in sig.args and not sig.any_kwargs:
-            out.append(
-                _problem(
-                    "GS203",
-                    "layer",
-                    ("args", key),
-                    at_key=True,
-                    key=key,
-                    layer=layer,
-                    where=where,
-                    hint=did_you_mean(key, sig.args) or f"{layer} takes: {', '.join(sig.args)}",
-                )
-            )
-    out += [
-        _problem(
-            "GS204",
-            "layer",
-            ("args",),
-            key=key,
-            layer=layer,
-            where=where,
-            hint=f"add it under args, e.g. args: {{{key}: ...}}",
-        )
-        for key in sig.required
-        if key not in args
-    ]
-    return out
+            out.append(_unknown("layer", ("args",), key, sig.args, layer, layer=layer, where=where))
+    missing = [key for key in sig.required if key not in args]
+    hint = "add it under args, e.g. args: {{{key}: ...}}"
+    return out + _missing("layer", ("args",), missing, hint, layer=layer, where=where)
 
 
 def check_layer_call(
@@ -239,38 +221,17 @@ def check_layer_call(
 ) -> list[Problem]:
     """How a node applies the layer: `count` inputs in a list or single form, or the call
     arguments `keys` of a mapping `in`."""
-    from .errors import did_you_mean
-
     if form == "mapping":
         keys = list(keys)
         out = [
-            _problem(
-                "GS203",
-                "call",
-                ("in", key),
-                at_key=True,
-                key=key,
-                layer=layer,
-                node=node,
-                hint=did_you_mean(key, sig.call) or f"{layer}.call takes: {', '.join(sig.call)}",
-            )
+            _unknown("call", ("in",), key, sig.call, f"{layer}.call", layer=layer, node=node)
             for key in keys
             if key not in sig.call
         ]
-        first = sig.call[0] if sig.call else None
-        if first and first not in keys:
-            out.append(
-                _problem(
-                    "GS204",
-                    "call",
-                    ("in",),
-                    node=node,
-                    key=first,
-                    layer=layer,
-                    hint=f"add {first}: <reference>",
-                )
-            )
-        return out
+        # Only the main input is required: the other call arguments have defaults.
+        missing = [key for key in sig.call[:1] if key not in keys]
+        hint = "add {key}: <reference>"
+        return out + _missing("call", ("in",), missing, hint, node=node, layer=layer)
     low, high = sig.inputs
     if count and (count < low or (high is not None and count > high)):
         want = (
@@ -299,24 +260,13 @@ def check_op_call(
     sig: OpSignature, op: str, node: str, form: str, count: int, keys: Iterable[str], args: dict
 ) -> list[Problem]:
     """An op node's inputs (positional `count`, or mapping `keys`) and `args`."""
-    from .errors import did_you_mean
-
     out = []
     if sig.registered:
         taken: tuple[str, ...] = ()
     elif form == "mapping":
         taken = tuple(keys)
         out += [
-            _problem(
-                "GS203",
-                "op_input",
-                ("in", key),
-                at_key=True,
-                key=key,
-                op=op,
-                node=node,
-                hint=did_you_mean(key, sig.keyword),
-            )
+            _unknown("op_input", ("in",), key, sig.keyword, None, op=op, node=node)
             for key in taken
             if key not in sig.keyword
         ]
@@ -341,32 +291,10 @@ def check_op_call(
         if key in taken:
             out.append(_problem("GS203", "op_given", ("args", key), at_key=True, key=key, op=op))
         elif key not in sig.keyword and not sig.any_kwargs:
-            out.append(
-                _problem(
-                    "GS203",
-                    "op",
-                    ("args", key),
-                    at_key=True,
-                    key=key,
-                    op=op,
-                    node=node,
-                    hint=did_you_mean(key, sig.keyword) or f"{op} takes: {', '.join(sig.keyword)}",
-                )
-            )
-    out += [
-        _problem(
-            "GS204",
-            "op",
-            ("args",) if args else (),
-            key=key,
-            op=op,
-            node=node,
-            hint="add it under args, or as an input",
-        )
-        for key in sig.required
-        if key not in taken and key not in args
-    ]
-    return out
+            out.append(_unknown("op", ("args",), key, sig.keyword, op, op=op, node=node))
+    missing = [key for key in sig.required if key not in taken and key not in args]
+    hint = "add it under args, or as an input"
+    return out + _missing("op", ("args",) if args else (), missing, hint, op=op, node=node)
 
 
 def _arity_hint(layer: str, low: int, call: tuple[str, ...]) -> str:

@@ -461,6 +461,11 @@ def _yaml_text(source: Source) -> str:
 
 # -- reading ---------------------------------------------------------------------------------
 
+FAST_FROM = 16 * 1024
+"""Texts of this many characters and more are parsed with rapidyaml (`fast_yaml`) when it can
+vouch for reading them as PyYAML does; shorter ones parse faster with PyYAML than rapidyaml
+is imported."""
+
 FILE_COST = 4096
 """Bytes that every file of a spec counts for at least, so that thousands of tiny imports
 cannot add up to more work than one file at the byte limit."""
@@ -707,7 +712,15 @@ def _check_size(source: Source, room: _Room) -> None:
 
 def _parse_yaml(source: Source, text: str, room: _Room) -> list[Diagnostic]:
     # Keys are composed too, at most one per value: twice the limit stops only what is over it.
-    loader = _Loader(text, 2 * max(room.values, 0))
+    max_values = 2 * max(room.values, 0)
+    if len(text) >= FAST_FROM:
+        from . import fast_yaml  # rapidyaml costs an import that pays off only past FAST_FROM
+
+        data = fast_yaml.load(text, _Loader, max_values)
+        if data is not fast_yaml.UNSURE:
+            source.data = data
+            return []
+    loader = _Loader(text, max_values)
     try:
         source.data = loader.get_single_data()
     except _TooLarge:

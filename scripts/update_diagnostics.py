@@ -54,6 +54,7 @@ class Expectation:
     reported_in: str | None = None  # relative to the fixture's folder
     overrides: tuple[str, ...] = ()  # `NAME=VALUE`, as `--set` takes them
     limits: tuple[tuple[str, int], ...] = ()
+    backend: str | None = None  # validate for this Keras backend (`--backend`)
 
     def options(self) -> dict:
         """The keyword arguments of `graphspec.load` for this fixture."""
@@ -65,6 +66,7 @@ class Expectation:
             "params": params or None,
             "limits": graphspec.Limits(**dict(self.limits)) if self.limits else None,
             "strict_shapes": self.strict,
+            "backend": self.backend,
         }
 
     def validate(self, path: str) -> list[graphspec.Diagnostic]:
@@ -74,6 +76,7 @@ class Expectation:
         """The `graphspec validate` command line that reports this diagnostic for `path`."""
         words = ["graphspec validate"] + (["--build"] if self.build else [])
         words += ["--strict-shapes"] if self.strict else []
+        words += [f"--backend {self.backend}"] if self.backend else []
         words += [f"--set {pair}" for pair in self.overrides]
         words += [f"--{name.replace('_', '-')} {value}" for name, value in self.limits]
         return " ".join(words + [path])
@@ -114,6 +117,8 @@ def expectation(path: Path) -> Expectation:
             fields["reported_in"] = flag.removeprefix("reported in ")
         elif kind == "set":
             fields["overrides"] += (value.strip(),)
+        elif kind == "backend":
+            fields["backend"] = value.strip()
         elif kind == "limits":
             name, _, number = value.strip().partition("=")
             fields["limits"] += ((name, int(number)),)
@@ -124,7 +129,8 @@ def expectation(path: Path) -> Expectation:
 
 def _flags(text: str) -> list[str]:
     """`(warning, strict) (set: x=[1, 2])` -> ['warning', 'strict', 'set: x=[1, 2]']: a group
-    holds words separated by commas, or one `set:`/`limits:` value (which may hold commas)."""
+    holds words separated by commas, or one `set:`/`limits:`/`backend:` value (which may hold
+    commas)."""
     out = []
     for group in _FLAG.findall(text):
         out += [group] if ":" in group else [word.strip() for word in group.split(",")]
@@ -203,6 +209,7 @@ class Example:
                 or self.expect.strict
                 or self.expect.overrides
                 or self.expect.limits
+                or self.expect.backend
             )
         )
 

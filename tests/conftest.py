@@ -13,6 +13,13 @@ PLUGINS = EXAMPLES / "plugins"
 INVALID = Path(__file__).resolve().parent / "invalid"
 
 
+def pytest_report_header(config):
+    # Keras picks its backend from KERAS_BACKEND; CI's second pass runs the tests marked
+    # `backends` with KERAS_BACKEND=jax.
+    backend = os.environ.get("KERAS_BACKEND", "not set: ~/.keras/keras.json, else tensorflow")
+    return f"KERAS_BACKEND: {backend}"
+
+
 @pytest.fixture(scope="session")
 def seed_plugins():
     """The example plugins, imported once per test process (registration is global)."""

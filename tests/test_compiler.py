@@ -14,6 +14,7 @@ keras = pytest.importorskip("keras")
 from keras import layers, ops  # noqa: E402
 
 RNG = np.random.default_rng(0)
+pytestmark = pytest.mark.backends  # CI runs these under JAX too (.ci/run)
 
 
 def _kind(model):

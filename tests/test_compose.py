@@ -25,6 +25,7 @@ def write(tmp_path, name, text):
     return path
 
 
+@pytest.mark.backends
 def test_resnet50_is_keras_resnet50():
     text = (EXAMPLES / "resnet50.yaml").read_text()
     assert len(text.splitlines()) < 120
@@ -69,6 +70,7 @@ def _encoder_classifier(
     return keras.Model(tokens, layers.Dense(classes, activation="softmax")(x))
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("num_layers", [1, 3])
 def test_transformer_depth_is_one_parameter(num_layers):
     spec = graphspec.load(EXAMPLES / "transformer_encoder.yaml", params={"num_layers": num_layers})
@@ -293,6 +295,7 @@ def _by_hand(depth, width, dropout):
     return keras.Model(x, keras.layers.Dense(1)(h))
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("depth, width, dropout", [(2, 8, True), (3, 5, False), (0, 8, True)])
 def test_when_and_repeat_zero_match_hand_written_keras(tmp_path, depth, width, dropout):
     spec = _tunable(tmp_path, depth=depth, width=width, dropout=dropout)

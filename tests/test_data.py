@@ -12,6 +12,7 @@ keras = pytest.importorskip("keras")
 from graphspec.keras.data import BatchSequence, DataError  # noqa: E402
 
 RNG = np.random.default_rng(3)
+pytestmark = pytest.mark.backends  # CI runs these under JAX too (.ci/run)
 X = RNG.normal(size=(10, 4)).astype("float32")
 Y = RNG.normal(size=(10, 1)).astype("float32")
 

@@ -70,6 +70,7 @@ def test_keras_applications_round_trip(name, tmp_path):
     assert len(path.read_text().splitlines()) < len(original.layers) + 60
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize(
     "example",
     [

@@ -68,6 +68,7 @@ def trained(tmp_path):
     return path
 
 
+@pytest.mark.backends
 def test_resume_refuses_a_checkpoint_of_other_parameters(trained):
     before = graphspec.saved_metadata(trained.parent / "ckpt.keras")
     spec = graphspec.load(trained, params={"width": 64, "epochs": 2})
@@ -82,6 +83,7 @@ def test_resume_refuses_a_checkpoint_of_other_parameters(trained):
     assert graphspec.saved_metadata(trained.parent / "ckpt.keras") == before
 
 
+@pytest.mark.backends
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_resume_refuses_a_checkpoint_of_another_spec(trained, tmp_path):
     other = yaml.safe_load((EXAMPLES / "mlp.yaml").read_text())
@@ -92,6 +94,7 @@ def test_resume_refuses_a_checkpoint_of_another_spec(trained, tmp_path):
         train.train(graphspec.load(trained), arrays(), resume=True, progress=False, log=quiet)
 
 
+@pytest.mark.backends
 def test_resume_refuses_other_optimizer_settings_and_applies_the_loss(trained):
     with pytest.raises(DataError, match=r"compile.optimizer differs .*learning_rate"):
         train.train(
@@ -128,6 +131,7 @@ def test_resume_refuses_other_optimizer_settings_and_applies_the_loss(trained):
     ]
 
 
+@pytest.mark.backends
 def test_resume_refuses_a_checkpoint_graphspec_did_not_write(tmp_path):
     path = write_spec(tmp_path)
     spec = graphspec.load(path)
@@ -145,6 +149,7 @@ def uncompiled():
     return spec, spec.build(compile=False)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize(
     "settings, pointer, fragment",
     [
@@ -172,6 +177,7 @@ def test_compile_settings_keras_defers_are_gs302_at_build(uncompiled, settings, 
     assert (d.code, d.pointer) == ("GS302", pointer) and fragment in d.message
 
 
+@pytest.mark.backends
 def test_compile_names_keras_resolves_itself_pass(uncompiled):
     spec, model = uncompiled
     compiler.compile_model(
@@ -185,6 +191,7 @@ def test_compile_names_keras_resolves_itself_pass(uncompiled):
 # -- 5. data that should not train silently ----------------------------------------------------
 
 
+@pytest.mark.backends
 def test_target_shapes_are_checked_against_the_outputs(tmp_path):
     spec = graphspec.load(write_spec(tmp_path))
     with pytest.raises(
@@ -201,6 +208,7 @@ def test_target_shapes_are_checked_against_the_outputs(tmp_path):
     assert train.train(spec, arrays(128, target=(1, 1)), progress=False).epochs == 1
 
 
+@pytest.mark.backends
 def test_sparse_losses_take_class_indices():
     model = graphspec.build(
         {
@@ -267,6 +275,7 @@ def test_memory_maps_are_checked_a_chunk_at_a_time(tmp_path, monkeypatch):
     assert first_nonfinite(np.arange(10)) is None  # integers cannot be NaN
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("loop", ["batch", "fit"])
 def test_a_diverging_loss_stops_training_without_saving_it(tmp_path, loop):
     spec = graphspec.load(write_spec(tmp_path, loop=loop, epochs=3))
@@ -281,6 +290,7 @@ def test_a_diverging_loss_stops_training_without_saving_it(tmp_path, loop):
     assert not (tmp_path / "ckpt.keras").exists() and not (tmp_path / "out.keras").exists()
 
 
+@pytest.mark.backends
 def test_a_loss_that_diverges_later_keeps_the_last_good_checkpoint(tmp_path):
     spec = graphspec.load(write_spec(tmp_path, epochs=3))
     seen = []
@@ -329,6 +339,7 @@ def test_output_locations_are_checked_before_training(tmp_path, where):
 # -- 8. train paths are relative to the spec and stay in its folder ----------------------------
 
 
+@pytest.mark.backends
 def test_train_paths_resolve_against_the_spec_folder(tmp_path, monkeypatch):
     path = write_spec(tmp_path / "project", checkpoint="runs/ckpt.keras", tensorboard="logs")
     monkeypatch.chdir(tmp_path)  # not where the spec is
@@ -360,6 +371,7 @@ def test_train_paths_outside_the_spec_folder_are_refused(tmp_path, key, value):
     assert not (tmp_path / "outside.keras").exists() and not (tmp_path / "logs").exists()
 
 
+@pytest.mark.backends
 def test_paths_the_caller_gives_are_not_confined(tmp_path):
     path = write_spec(tmp_path / "project", checkpoint="../refused.keras")
     result = train.train(
@@ -444,6 +456,7 @@ def test_arrays_a_model_cannot_take_are_refused(tmp_path):
         BatchSequence({"x": np.array([None, 1], dtype=object)}, 1)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize(
     "content, fragment",
     [

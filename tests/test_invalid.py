@@ -13,6 +13,8 @@ a `.expect` file beside it holds the same text without `# expect:`:
                                                      `--set widht=16` (repeatable)
     # expect: GS160 (limits: max_nodes=3)            run with graphspec.Limits(max_nodes=3),
                                                      as `--max-nodes 3` (repeatable)
+    # expect: GS216 at 9:24 (backend: jax)           validated for a Keras backend, as
+                                                     `--backend jax`
     # expect: GS002                                  no `at`: the diagnostic has no position
 
 A fixture must produce exactly that one diagnostic: an extra one would be a cascade of the

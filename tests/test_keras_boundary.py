@@ -17,7 +17,7 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "graphspec"
 DATA = Path(__file__).resolve().parent / "data"
-FORBIDDEN = {"keras", "tensorflow"}
+FORBIDDEN = {"keras", "tensorflow", "jax"}
 
 
 def _imported_roots(tree: ast.AST) -> list[tuple[int, str]]:
@@ -87,6 +87,7 @@ def test_validation_leaves_keras_and_tensorflow_unimported():
 # -- models saved before graphspec/keras/ existed ---------------------------------------------
 
 
+@pytest.mark.backends
 def test_a_model_saved_by_graphspec_0_1_reloads_with_its_op_layers():
     """`golden_ops_v0_1.keras` was saved by graphspec 0.1.0 at commit 5dfc09b, when the op
     layer lived in `graphspec.ops` (its config records that module). The spec: inputs x, y of

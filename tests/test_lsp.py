@@ -162,12 +162,16 @@ def codes(found):
     return sorted(d.code for d in found)
 
 
-async def complete(client, doc: Doc, needle: str, offset: int | None = None) -> list[str]:
+async def completions(client, doc: Doc, needle: str, offset: int | None = None) -> list:
     position = doc.pos(needle, len(needle) if offset is None else offset)
     answer = await client.text_document_completion_async(
         types.CompletionParams(text_document=doc.ident(), position=position)
     )
-    return [item.label for item in answer.items]
+    return answer.items
+
+
+async def complete(client, doc: Doc, needle: str, offset: int | None = None) -> list[str]:
+    return [item.label for item in await completions(client, doc, needle, offset)]
 
 
 async def hover(client, doc: Doc, needle: str, offset: int = 1) -> str:
@@ -240,6 +244,9 @@ async def test_completion(client, main):
     assert await complete(client, main, "${width}", len("${w")) == ["width"]
     top = await complete(client, main, "outputs: head", 0)
     assert "outputs" in top and "budget" in top and "layers" not in top
+    items = await completions(client, main, "outputs: head", 0)
+    budget = next(item for item in items if item.label == "budget")
+    assert "parameters, MACs" in budget.documentation.value  # the field's docstring
 
 
 @lsp

@@ -16,6 +16,7 @@ import graphspec
 from conftest import EXAMPLES
 
 keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.backends  # CI runs these under JAX too (.ci/run)
 
 # Registered custom layers/ops (examples/plugins) cannot reload without their plugin.
 NEEDS_PLUGIN = {"custom_layer": "MyLayer", "minus": "minus_mean"}

@@ -54,6 +54,7 @@ def tags(logdir):
     return found
 
 
+@pytest.mark.backends
 def test_train_command_learns_logs_and_checkpoints(data_dir, tmp_path, capsys):
     spec = tmp_path / SPEC.name  # the example's logs/ and checkpoints/ are relative to it
     spec.write_text(SPEC.read_text())
@@ -86,6 +87,7 @@ def test_train_command_learns_logs_and_checkpoints(data_dir, tmp_path, capsys):
     np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(trained(x)), atol=1e-6)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("loop", ["batch", "fit"])
 def test_both_loops_lower_the_validation_loss(data_dir, tmp_path, loop):
     spec = spec_with(tmp_path, loop=loop, epochs=4)
@@ -97,6 +99,7 @@ def test_both_loops_lower_the_validation_loss(data_dir, tmp_path, loop):
     assert "epoch_loss" in tags(tmp_path / "logs")["validation"]
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("loop", ["batch", "fit"])
 def test_early_stopping_ends_both_loops(data_dir, tmp_path, loop):
     # No epoch improves val_loss by a million: training stops once patience (1) runs out.
@@ -115,6 +118,7 @@ def test_early_stopping_ends_both_loops(data_dir, tmp_path, loop):
     assert len(result.history["val_loss"]) == 2
 
 
+@pytest.mark.backends
 def test_resume_continues_epochs_and_optimizer_state(data_dir, tmp_path):
     data = train.load_arrays(data_dir / "train.npz")
     first = train.train(spec_with(tmp_path, epochs=2), data, progress=False)
@@ -128,6 +132,7 @@ def test_resume_continues_epochs_and_optimizer_state(data_dir, tmp_path):
     assert graphspec.saved_metadata(tmp_path / "ckpt.keras")["epoch"] == 3
 
 
+@pytest.mark.backends
 def test_ctrl_c_saves_a_checkpoint_and_stops(data_dir, tmp_path):
     data = train.load_arrays(data_dir / "train.npz")
     seen = []
@@ -167,6 +172,7 @@ def test_the_batch_hook_changes_what_is_trained_on(data_dir, tmp_path):
     assert result.history["loss"][-1] < 0.05 * result.history["loss"][0] + 1e-3
 
 
+@pytest.mark.backends
 def test_steps_per_epoch_bounds_the_loop(data_dir, tmp_path):
     data = train.load_arrays(data_dir / "train.npz")
     calls = []
@@ -179,6 +185,7 @@ def test_steps_per_epoch_bounds_the_loop(data_dir, tmp_path):
     assert calls == [0, 1, 2, 0, 1, 2]
 
 
+@pytest.mark.backends
 def test_data_errors_name_the_array(data_dir, tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     np.savez(bad, features=np.zeros((10, 8), "float32"), target=np.zeros((9, 1), "float32"))
@@ -189,6 +196,7 @@ def test_data_errors_name_the_array(data_dir, tmp_path, capsys):
     assert main(["train", str(SPEC), "--data", str(tmp_path / "missing.npz")]) == 2
 
 
+@pytest.mark.backends
 def test_npy_folders_are_memory_mapped(data_dir, tmp_path):
     folder = tmp_path / "npy"
     folder.mkdir()

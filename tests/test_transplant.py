@@ -13,6 +13,7 @@ from conftest import EXAMPLES
 
 # ResNet-50 as examples/resnet50.yaml writes it, narrower and on smaller images, so that the
 # test runs in seconds: the same layers, names and wiring as the full network.
+pytestmark = pytest.mark.backends  # CI runs these under JAX too (.ci/run)
 SMALL = {"width": 8, "image_size": 64}
 SMALL_CNN = """\
 graphspec: 1

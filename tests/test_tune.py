@@ -108,7 +108,7 @@ def _cli(argv):
     tune.add_parser(sub, spec_options)
     original = dict(cli.COMMANDS)
     cli.COMMANDS["tune"] = tune.run
-    real_parser, cli._parser = cli._parser, lambda: parser
+    real_parser, cli._parser = cli._parser, lambda command=None: parser
     try:
         return cli.main(["tune", *argv])
     finally:

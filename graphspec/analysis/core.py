@@ -198,12 +198,7 @@ class Call:
 
     # -- checks that raise a located Issue ---------------------------------------------------
     def rank(
-        self,
-        tensor: Tensor,
-        low: int,
-        high: int | None = None,
-        what: str | None = None,
-        expected: str | None = None,
+        self, tensor: Tensor, low: int, high: int | None = None, expected: str | None = None
     ) -> int:
         """Check that `tensor` has rank low..high (batch axis included); returns the rank."""
         rank = len(tensor.shape)
@@ -217,29 +212,15 @@ class Call:
                 else:
                     expected = f"a tensor of rank {low} to {high}"
                 expected += " (batch axis included)"
-            raise Issue(
-                "GS402",
-                "rank",
-                at=("in",),
-                what=what or self.what,
-                expected=expected,
-                received=f"{describe(tensor)}, of rank {rank}",
-            )
+            raise self.wrong_rank(tensor, expected)
         return rank
 
     def known(self, tensor: Tensor, axis: int) -> int:
         """The size of `axis`, which the layer needs known (to create weights)."""
         dim = tensor.shape[axis]
         if dim is None:
-            raise Issue(
-                "GS407",
-                "unknown",
-                at=("in",),
-                what=self.what,
-                axis=axis % len(tensor.shape) if axis < 0 else axis,
-                received=describe(tensor),
-                hint="give the input a fixed size on that axis",
-            )
+            at = axis % len(tensor.shape) if axis < 0 else axis
+            raise self.unknown_size(tensor, at, "give the input a fixed size on that axis")
         return dim
 
     def axis(self, axis: Any, rank: int, tensor: Tensor, key: str = "axis") -> int:
@@ -247,11 +228,10 @@ class Call:
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise Unknown(key)
         if not -rank <= axis < rank:
-            raise Issue(
+            raise self.fail(
                 "GS406",
                 "axis",
-                at=("args", key) if key in self.args else ("in",),
-                what=self.what,
+                at=self.at_arg(key),
                 axis=axis,
                 received=describe(tensor),
                 rank=rank,
@@ -260,8 +240,31 @@ class Call:
             )
         return axis % rank
 
+    def at_arg(self, key: str) -> tuple:
+        """Where a problem of argument `key` is reported: at the argument where the spec
+        writes it; a default's problem shows at the inputs, which the spec does write."""
+        return ("args", key) if key in self.args else ("in",)
+
     def fail(
         self, code: str, template: str, at: tuple = (), hint: str | None = None, **fields: Any
     ):
         fields.setdefault("what", self.what)
         return Issue(code, template, at=at, hint=hint, **fields)
+
+    # The Issues most rules raise, each written once.
+    def wrong_rank(self, tensor: Tensor, expected: str) -> Issue:
+        """GS402: `tensor` has not the rank `expected`."""
+        received = f"{describe(tensor)}, of rank {len(tensor.shape)}"
+        return self.fail("GS402", "rank", ("in",), expected=expected, received=received)
+
+    def mismatch(self, tensors: Sequence[Tensor], why: str, hint: str | None = None) -> Issue:
+        """GS401: the inputs `tensors` do not fit together, for the reason `why`."""
+        return self.fail("GS401", "merge", ("in",), hint, received=describe_all(tensors), why=why)
+
+    def unknown_size(self, tensor: Tensor, axis: int | str, hint: str) -> Issue:
+        """GS407: the layer needs the size of `axis` of `tensor` known."""
+        return self.fail("GS407", "unknown", ("in",), hint, axis=axis, received=describe(tensor))
+
+    def bad_arg(self, at: tuple, tensor: Tensor, detail: str, hint: str | None = None) -> Issue:
+        """GS408: an argument (or input, `at`) does not suit the input `tensor`."""
+        return self.fail("GS408", "arg", at, hint, received=describe(tensor), detail=detail)

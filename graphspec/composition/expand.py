@@ -281,12 +281,16 @@ class Expander:
                     report(self.main, loc, exc.code, exc.template, hint=exc.hint, **exc.fields)
                 ) from None
         self.emitted.add(id(decl))
-        data = decl.model_dump(by_alias=True, exclude_unset=True)
-        data.pop("repeat", None)
-        data["name"] = flat
-        if chained:
-            data.pop("in", None)
-        if expr.has_placeholder(data):
+        # The field values as they stand, not a dump: most nodes hold no `${...}` at all.
+        dropped = ("name", "repeat", "in_") if chained else ("name", "repeat")
+        if "${" in flat or any(
+            expr.has_placeholder(v) for k, v in vars(decl).items() if k not in dropped
+        ):
+            data = decl.model_dump(by_alias=True, exclude_unset=True)
+            data.pop("repeat", None)
+            data["name"] = flat
+            if chained:
+                data.pop("in", None)
             data = {
                 k: (v if k == "name" else self.subst.value(v, values, loc + (k,)))
                 for k, v in data.items()
@@ -366,15 +370,9 @@ class Expander:
     ) -> Binding:
         definition = self.library.blocks.get(decl.block)
         if definition is None:
-            self.error(
-                loc + ("block",),
-                "GS140",
-                "unknown",
-                block=decl.block,
-                node=name,
-                hint=did_you_mean(decl.block, list(self.library.blocks))
-                or "define it under 'blocks', here or in an imported file",
-            )
+            hint = did_you_mean(decl.block, list(self.library.blocks))
+            hint = hint or "define it under 'blocks', here or in an imported file"
+            self.error(loc + ("block",), "GS140", "unknown", block=decl.block, node=name, hint=hint)
             return _INVALID
         block: Block | None = definition.value
         if block is None:  # its definition is invalid and was reported
@@ -611,22 +609,6 @@ class Expander:
     ) -> list | None:
         """What each block input is applied to: references as written, or the default."""
         raw = decl.in_
-        if raw is None:
-            if default is None or isinstance(default, Invalid):
-                return None  # reported where the default was looked for
-            if len(block.inputs) != 1:
-                self.error(
-                    loc,
-                    "GS210",
-                    "block",
-                    block=decl.block,
-                    node=name,
-                    expected=len(block.inputs),
-                    names=", ".join(block.inputs),
-                    count=1,
-                )
-                return None
-            return [default]
         if isinstance(raw, dict):
             unknown = [k for k in raw if k not in block.inputs]
             missing = [k for k in block.inputs if k not in raw]
@@ -663,10 +645,15 @@ class Expander:
             if unknown or missing or any(isinstance(v, list) for v in raw.values()):
                 return None
             return [raw[k] for k in block.inputs]
-        refs = [raw] if isinstance(raw, str) else list(raw)
+        if raw is None:
+            if default is None or isinstance(default, Invalid):
+                return None  # reported where the default was looked for
+            refs, at = [default], loc  # no `in` is written: the node is at fault
+        else:
+            refs, at = ([raw] if isinstance(raw, str) else list(raw)), loc + ("in",)
         if len(refs) != len(block.inputs):
             self.error(
-                loc + ("in",),
+                at,
                 "GS210",
                 "block",
                 block=decl.block,

@@ -10,7 +10,8 @@ package imports `keras` or `tensorflow`, at module level or inside a function.
 - `export`: a Keras model -> a spec; `differences` between two models
 - `topology`: a model's wiring, read from its public `get_config()`
 - `keras2`: Keras 2 `.h5`/`.json` models read as plain data and translated to specs
-- `data`, `train`: `BatchSequence` and the training loops
+- `data`, `train`: `BatchSequence` and the training loops, on TensorFlow or JAX
+- `events`: TensorBoard event files written without TensorFlow
 - `catalog_gen`: `catalog.json` from the installed Keras; `describe`: registered layers
 - `_private`: every use of something Keras does not export, each with its reason
 """

@@ -7,9 +7,11 @@ Nothing else in graphspec reads a private attribute or imports from `keras.src`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import pkgutil
+import sys
 
 import keras
 
@@ -98,3 +100,32 @@ def operation_of(tensor):
     exports no accessor for its producer; `_keras_history` is what the functional model
     itself walks."""
     return tensor._keras_history.operation
+
+
+@contextlib.contextmanager
+def tensorflow_left_unimported():
+    """Keras code that is not TensorFlow's imports TensorFlow whenever it is installed:
+    `keras.utils.set_random_seed` seeds TensorFlow's generator too (for tf.data pipelines),
+    and saving asks whether config values are `tf.TensorShape` or `tf.DType`. On another
+    backend, while TensorFlow has not been imported, neither can matter (no TensorFlow
+    object exists, graphspec feeds no tf.data pipeline), yet the import costs seconds and
+    hundreds of megabytes. So, for the block, Keras's lazy handle on TensorFlow reports it
+    unavailable. There is no public switch: the handle caches the answer of its `available`
+    property in `_available`, and None (not asked yet) is restored afterwards. Keras
+    layers that need TensorFlow on every backend (StringLookup, TextVectorization, ...)
+    import it when they are made, so a model that holds one finds TensorFlow imported here
+    and the block changes nothing."""
+    from keras.src.utils.module_utils import tensorflow as handle
+
+    if (
+        keras.backend.backend() == "tensorflow"
+        or "tensorflow" in sys.modules
+        or handle._available is not None
+    ):
+        yield
+        return
+    handle._available = False
+    try:
+        yield
+    finally:
+        handle._available = None  # asked again next time: TensorFlow may be imported by then

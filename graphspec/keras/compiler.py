@@ -302,7 +302,8 @@ def set_seed(seed: Any, source: Source, loc: Loc | None = None) -> None:
                 )
             ]
         )
-    keras.utils.set_random_seed(seed)
+    with _private.tensorflow_left_unimported():  # TensorFlow's seed only matters on it
+        keras.utils.set_random_seed(seed)
 
 
 def build(
@@ -321,6 +322,9 @@ def build(
 _COMPILE_METRICS = ("accuracy", "acc", "crossentropy", "ce")
 
 
+# Losses, metrics and optimizers need no TensorFlow on another backend, but serializing them
+# (a loss wrapped for padding, `model.compile`) would import it: see _private.
+@_private.tensorflow_left_unimported()
 def compile_model(
     source: Source, model, settings, remainder: str = "keep", *, optimizer=None
 ) -> None:

@@ -140,36 +140,39 @@ _CHANGED_ACTIVATIONS = {
 # TensorFlow functions that Keras 2 recorded as TFOpLambda layers (`x + 3.0`, `tf.concat`),
 # and the keras.ops function that computes the same: (op, its parameter for the function's
 # first argument, the function's keyword arguments -> the op's). Keras 2 names the call's
-# other arguments by the TensorFlow function's parameters.
-_BINARY = {"y": "x2"}
-_REDUCE = {"axis": "axis", "keepdims": "keepdims"}
+# other arguments by the TensorFlow function's parameters. Most functions pass their
+# arguments on in one of a few ways, each named once:
+_BINARY = ("x1", {"y": "x2"})
+_REDUCE = ("x", {"axis": "axis", "keepdims": "keepdims"})
+_UNARY = ("x", {})
+_ALONG_AXIS = ("x", {"axis": "axis"})
 _TF_OPS = {
-    "__operators__.add": ("add", "x1", _BINARY),
-    "math.add": ("add", "x1", _BINARY),
-    "math.subtract": ("subtract", "x1", _BINARY),
-    "math.multiply": ("multiply", "x1", _BINARY),
-    "math.truediv": ("true_divide", "x1", _BINARY),
-    "math.maximum": ("maximum", "x1", _BINARY),
-    "math.minimum": ("minimum", "x1", _BINARY),
-    "math.pow": ("power", "x1", _BINARY),
-    "math.reduce_mean": ("mean", "x", _REDUCE),
-    "math.reduce_sum": ("sum", "x", _REDUCE),
-    "math.reduce_max": ("max", "x", _REDUCE),
-    "math.reduce_min": ("min", "x", _REDUCE),
-    "nn.relu": ("relu", "x", {}),
-    "nn.relu6": ("relu6", "x", {}),
-    "math.sigmoid": ("sigmoid", "x", {}),
-    "nn.sigmoid": ("sigmoid", "x", {}),
-    "math.tanh": ("tanh", "x", {}),
-    "nn.tanh": ("tanh", "x", {}),
-    "nn.softmax": ("softmax", "x", {"axis": "axis"}),
-    "math.exp": ("exp", "x", {}),
-    "math.sqrt": ("sqrt", "x", {}),
-    "math.abs": ("absolute", "x", {}),
-    "math.square": ("square", "x", {}),
-    "math.negative": ("negative", "x", {}),
+    "__operators__.add": ("add", *_BINARY),
+    "math.add": ("add", *_BINARY),
+    "math.subtract": ("subtract", *_BINARY),
+    "math.multiply": ("multiply", *_BINARY),
+    "math.truediv": ("true_divide", *_BINARY),
+    "math.maximum": ("maximum", *_BINARY),
+    "math.minimum": ("minimum", *_BINARY),
+    "math.pow": ("power", *_BINARY),
+    "math.reduce_mean": ("mean", *_REDUCE),
+    "math.reduce_sum": ("sum", *_REDUCE),
+    "math.reduce_max": ("max", *_REDUCE),
+    "math.reduce_min": ("min", *_REDUCE),
+    "nn.relu": ("relu", *_UNARY),
+    "nn.relu6": ("relu6", *_UNARY),
+    "math.sigmoid": ("sigmoid", *_UNARY),
+    "nn.sigmoid": ("sigmoid", *_UNARY),
+    "math.tanh": ("tanh", *_UNARY),
+    "nn.tanh": ("tanh", *_UNARY),
+    "nn.softmax": ("softmax", *_ALONG_AXIS),
+    "math.exp": ("exp", *_UNARY),
+    "math.sqrt": ("sqrt", *_UNARY),
+    "math.abs": ("absolute", *_UNARY),
+    "math.square": ("square", *_UNARY),
+    "math.negative": ("negative", *_UNARY),
     "concat": ("concatenate", "xs", {"axis": "axis"}),
-    "expand_dims": ("expand_dims", "x", {"axis": "axis"}),
+    "expand_dims": ("expand_dims", *_ALONG_AXIS),
     "transpose": ("transpose", "x", {"perm": "axes"}),
 }
 _CONSTANT = "_CONSTANT_VALUE"  # Keras 2's first argument that is not a tensor (`1.0 - x`)

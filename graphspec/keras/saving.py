@@ -18,12 +18,23 @@ from typing import Any, Callable
 
 import keras
 
+from .. import output
 from ..errors import Error
-from . import ops  # noqa: F401 (registers the Op layer that models with custom ops name)
+from . import (
+    _private,
+    ops,  # noqa: F401 (registers the Op layer that models with custom ops name)
+)
 
 _CONFIG = "config.json"
 _MAX_CONFIG = 256 * 2**20  # a model's config.json is kilobytes to a few megabytes
 _GRAPHS = ("Functional", "Sequential")
+
+
+def save(model, path: str | Path, metadata: dict) -> None:
+    """`output.save_model` (the archive with graphspec's metadata, written atomically),
+    without importing TensorFlow on another backend: Keras's saving would (see _private)."""
+    with _private.tensorflow_left_unimported():
+        output.save_model(model, path, metadata)
 
 
 def read_config(path: str | Path, error: Callable[[str], Exception], what: str) -> dict:

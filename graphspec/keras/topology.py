@@ -14,6 +14,8 @@ from typing import Any
 
 import keras
 
+from . import _private
+
 
 @dataclass(frozen=True)
 class TensorRef:
@@ -74,6 +76,12 @@ def _argument(value: Any) -> Any:
     return value
 
 
+def _config(model) -> dict:
+    """`model.get_config()`, which on another backend need not import TensorFlow (_private)."""
+    with _private.tensorflow_left_unimported():
+        return model.get_config()
+
+
 def operations(model) -> list:
     return model.layers if isinstance(model, keras.Sequential) else model.operations
 
@@ -84,7 +92,7 @@ class Topology:
     (input layers, which are not called, excluded)."""
 
     def __init__(self, model):
-        config = model.get_config()
+        config = _config(model)
         by_name = {op.name: op for op in operations(model)}
         self._operations = by_name
         calls, functional = [], set()
@@ -152,7 +160,7 @@ def _flat_names(refs: Any) -> list[str]:
 
 def input_names(model) -> list[str]:
     """The names of a model's inputs, in the order of `model.inputs`."""
-    config = model.get_config()
+    config = _config(model)
     if isinstance(model, keras.Sequential):  # its config lists its InputLayer first
         return [config["layers"][0]["config"]["name"]]
     return _flat_names(_refs(config["input_layers"]))
@@ -163,5 +171,5 @@ def output_names(model) -> list[str]:
     its outputs, in the order of `model.outputs`."""
     if isinstance(model, keras.Sequential):
         return [model.layers[-1].name]
-    outputs = _refs(model.get_config()["output_layers"])
+    outputs = _refs(_config(model)["output_layers"])
     return list(outputs) if isinstance(outputs, dict) else _flat_names(outputs)

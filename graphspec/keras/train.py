@@ -9,6 +9,11 @@ generator, and write the checkpoint atomically at the end of every epoch; Ctrl-C
 too, then stops cleanly. Both stop when the loss becomes NaN or infinite, leaving the
 checkpoint of the last complete epoch.
 
+On TensorFlow, `--strategy mirrored` and `multi-worker` are `tf.distribute` strategies; on
+JAX, `mirrored` is Keras's own `keras.distribution.DataParallel` over the local devices, and
+multi-worker stays TensorFlow's. TensorBoard logs are written by `events.EventWriter`, which
+needs no TensorFlow, except by Keras's `TensorBoard` callback in the `fit` loop on TensorFlow.
+
 Paths in the `train` section (`checkpoint`, `tensorboard`) are relative to the spec file's
 folder (to the working directory for a spec given as a dict), like imports, and must stay
 inside that folder's tree: a spec cannot write elsewhere. Paths the caller gives
@@ -36,8 +41,9 @@ from ..codes import report
 from ..document import TrainSpec
 from ..errors import ERROR, DataError, Diagnostic, OutputError, SpecError
 from ..source import Loc
-from . import compiler, saving
+from . import _private, compiler, saving
 from .data import BatchSequence, load_arrays  # noqa: F401 (load_arrays: the CLI reads it here)
+from .events import EventWriter
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
@@ -54,19 +60,43 @@ class Result:
 
 
 def strategy_scope(name: str):
-    """(scope, replicas): the scope a model is built and compiled in, for `default` (none),
-    `mirrored` (all local devices), or `multi-worker` (the cluster in TF_CONFIG)."""
+    """(scope, replicas): the scope a model is built, compiled and trained in, for `default`
+    (none), `mirrored` (all local devices) or `multi-worker` (the cluster in TF_CONFIG).
+
+    On TensorFlow these are `tf.distribute` strategies. On JAX, `mirrored` is Keras's
+    `keras.distribution.DataParallel` over `keras.distribution.list_devices()`: a global
+    setting that Keras reads when it makes variables and at every step, which the scope sets
+    and then gives back (a caller of `train` is not left with a global distribution).
+    Multi-worker training is TensorFlow's; asking for it elsewhere is a DataError saying so,
+    as is any distribution on a backend without `keras.distribution` (PyTorch)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. Received: {name!r}")
     if name == "default":
         return contextlib.nullcontext(), 1
-    import tensorflow as tf
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
 
-    if name == "mirrored":
-        strategy = tf.distribute.MirroredStrategy()
-    elif name == "multi-worker":
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    else:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}. Received: {name!r}")
-    return strategy.scope(), strategy.num_replicas_in_sync
+        strategy = (
+            tf.distribute.MirroredStrategy()
+            if name == "mirrored"
+            else tf.distribute.MultiWorkerMirroredStrategy()
+        )
+        return strategy.scope(), strategy.num_replicas_in_sync
+    if name == "multi-worker":
+        raise DataError(
+            f"--strategy multi-worker is TensorFlow's MultiWorkerMirroredStrategy, and the "
+            f"Keras backend is {backend}: run with KERAS_BACKEND=tensorflow, or use "
+            "--strategy mirrored for the devices of this machine"
+        )
+    if backend != "jax":
+        raise DataError(
+            f"--strategy mirrored uses tf.distribute on TensorFlow and keras.distribution on "
+            f"JAX; the Keras backend {backend} has neither: run with KERAS_BACKEND=jax or "
+            "KERAS_BACKEND=tensorflow, or leave out --strategy"
+        )
+    devices = keras.distribution.list_devices()
+    return keras.distribution.DataParallel(devices=devices).scope(), len(devices)
 
 
 class _Diverged(Exception):
@@ -161,22 +191,34 @@ def train(
     if resume and checkpoint is not None and checkpoint.exists():
         saving.read_config(checkpoint, DataError, "the checkpoint")  # before it is a target
     _check_outputs(output_path, checkpoint, logdir, resume)
+    scope, replicas = strategy_scope(strategy)
     if settings.seed is not None:
         compiler.set_seed(settings.seed, spec.source, train_loc + ("seed",))
-    scope, replicas = strategy_scope(strategy)
-    provenance: dict = {}
-    initial_epoch = 0
+    # From building to the last step: JAX's distribution is read at every step.
     with scope:
         if resume:
             model, initial_epoch, provenance = _resume(spec, settings, checkpoint, log)
         else:
-            model = spec.build(seed=settings.seed)
-    result = Result(
-        model,
-        epochs=initial_epoch,
-        checkpoint=str(checkpoint) if checkpoint else None,
-        replicas=replicas,
-    )
+            model, initial_epoch, provenance = spec.build(seed=settings.seed), 0, {}
+        result = Result(
+            model,
+            epochs=initial_epoch,
+            checkpoint=str(checkpoint) if checkpoint else None,
+            replicas=replicas,
+        )
+        run = _Run(spec, model, settings, result, checkpoint, logdir, provenance)
+        # TensorFlow stays unimported on other backends (see _private): Keras asks for it
+        # in get_config() and save(), which training calls.
+        with _private.tensorflow_left_unimported():
+            return _train(
+                run, data, validation, output_path, on_batch, progress, log, allow_nonfinite
+            )
+
+
+def _train(run: _Run, data, validation, output_path, on_batch, progress, log, allow_nonfinite):
+    """The batches, the loop, and the saves, for a model built or resumed."""
+    model, settings, result, checkpoint = run.model, run.settings, run.result, run.checkpoint
+    initial_epoch = result.epochs
     batches = dict(
         batch_size=settings.batch_size,
         remainder=settings.remainder,
@@ -190,9 +232,10 @@ def train(
         for message in seq.warnings if seq else ():
             result.warnings.append(message)
             log(f"warning: {message}; training anyway (--allow-nonfinite)")
+    if result.replicas > 1 and keras.backend.backend() != "tensorflow":
+        _check_even_split(result.replicas, training=train_seq, validation=val_seq)
     steps = min(len(train_seq), settings.steps_per_epoch or len(train_seq))
     val_steps = min(len(val_seq), settings.validation_steps or len(val_seq)) if val_seq else 0
-    run = _Run(spec, model, settings, result, checkpoint, logdir, provenance)
     loop = _fit if settings.loop == "fit" else _batch_loop
     try:
         loop(run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress)
@@ -220,6 +263,30 @@ def train(
     if output_path:
         run.save(Path(output_path), result.epochs)
     return result
+
+
+def _check_even_split(replicas: int, **seqs: BatchSequence | None) -> None:
+    """keras.distribution's DataParallel gives every device an equal share of each batch, and
+    JAX refuses a batch that does not divide (deep inside a training step): say so first."""
+    for which, seq in seqs.items():
+        if seq is None:
+            continue
+        settings = f"batch_size: {seq.batch_size}, remainder: {seq.remainder}"
+        if seq.batch_size % replicas:
+            below = seq.batch_size // replicas * replicas
+            fits = [n for n in (below, below + replicas) if n]
+            raise DataError(
+                f"--strategy mirrored shares every batch between {replicas} devices, and "
+                f"batch_size {seq.batch_size} is not a multiple of {replicas} ({settings}): "
+                f"use a batch_size of {' or '.join(map(str, fits))}"
+            )
+        last = seq.samples % seq.batch_size
+        if seq.remainder == "keep" and last % replicas:
+            raise DataError(
+                f"the last batch of the {which} data holds {last} samples, which "
+                f"--strategy mirrored cannot share between {replicas} devices ({settings}): "
+                "use remainder: pad or drop"
+            )
 
 
 def _spec_path(spec, key: str, value: str | None) -> Path | None:
@@ -324,47 +391,49 @@ def _resume(spec, settings: TrainSpec, checkpoint: Path | None, log):
         )
     reference = spec.build(seed=settings.seed)  # what the spec makes now, compiled
     model = saving.load(checkpoint, DataError, "the checkpoint")
-    changed = _changed_layers(model, reference)
-    params = _changed(previous.get("params") or {}, spec.params)
-    if changed:
-        because = f"; parameters changed: {params}" if params else ""
-        raise DataError(
-            f"the checkpoint '{checkpoint}' holds another model than "
-            f"'{spec.path}' builds now (differs: {changed}{because}). --resume "
-            "continues only the same architecture: train without --resume to "
-            "start again, or restore the spec and parameters of the checkpoint "
-            f"({_params(previous.get('params') or {})})"
+    # Comparing configs calls get_config(), which would import TensorFlow (see _private).
+    with _private.tensorflow_left_unimported():
+        changed = _changed_layers(model, reference)
+        params = _changed(previous.get("params") or {}, spec.params)
+        if changed:
+            because = f"; parameters changed: {params}" if params else ""
+            raise DataError(
+                f"the checkpoint '{checkpoint}' holds another model than "
+                f"'{spec.path}' builds now (differs: {changed}{because}). --resume "
+                "continues only the same architecture: train without --resume to "
+                "start again, or restore the spec and parameters of the checkpoint "
+                f"({_params(previous.get('params') or {})})"
+            )
+        if model.optimizer is None:
+            raise DataError(
+                f"the checkpoint '{checkpoint}' holds no optimizer state (it was "
+                "saved uncompiled); train without --resume"
+            )
+        old, new = _optimizer(model.optimizer), _optimizer(reference.optimizer)
+        if old != new:
+            raise DataError(
+                f"compile.optimizer differs from the checkpoint '{checkpoint}' "
+                f"({_changed(old, new)}): --resume keeps the optimizer and its "
+                "state, so its settings cannot change. Restore them, or train "
+                "without --resume"
+            )
+        remainder = settings.remainder
+        applied = [
+            k
+            for k in ("loss", "metrics", "loss_weights")
+            if _canonical(_compile_part(model, k)) != _canonical(_compile_part(reference, k))
+        ]
+        compiler.compile_model(
+            spec.source, model, spec.compile_settings, remainder, optimizer=model.optimizer
         )
-    if model.optimizer is None:
-        raise DataError(
-            f"the checkpoint '{checkpoint}' holds no optimizer state (it was "
-            "saved uncompiled); train without --resume"
+        log(
+            f"resuming from {checkpoint} after epoch {epoch}"
+            + (f"; parameters changed since: {params}" if params else "")
+            + (f"; applying the spec's compile.{', compile.'.join(applied)}" if applied else "")
         )
-    old, new = _optimizer(model.optimizer), _optimizer(reference.optimizer)
-    if old != new:
-        raise DataError(
-            f"compile.optimizer differs from the checkpoint '{checkpoint}' "
-            f"({_changed(old, new)}): --resume keeps the optimizer and its "
-            "state, so its settings cannot change. Restore them, or train "
-            "without --resume"
-        )
-    remainder = settings.remainder
-    applied = [
-        k
-        for k in ("loss", "metrics", "loss_weights")
-        if _canonical(_compile_part(model, k)) != _canonical(_compile_part(reference, k))
-    ]
-    compiler.compile_model(
-        spec.source, model, spec.compile_settings, remainder, optimizer=model.optimizer
-    )
-    log(
-        f"resuming from {checkpoint} after epoch {epoch}"
-        + (f"; parameters changed since: {params}" if params else "")
-        + (f"; applying the spec's compile.{', compile.'.join(applied)}" if applied else "")
-    )
-    earlier = list(previous.get("resumed") or [])
-    earlier.append({k: previous.get(k) for k in ("spec", "source", "params", "epoch")})
-    return model, epoch, {"resumed": earlier}
+        earlier = list(previous.get("resumed") or [])
+        earlier.append({k: previous.get(k) for k in ("spec", "source", "params", "epoch")})
+        return model, epoch, {"resumed": earlier}
 
 
 def _canonical(value: Any) -> str:
@@ -463,6 +532,44 @@ class _StopOnNaN(keras.callbacks.TerminateOnNaN):
             raise _Diverged(self.epoch, batch + 1, float(loss))
 
 
+class _TensorBoard(keras.callbacks.Callback):
+    """The scalars of Keras's `TensorBoard` callback (which needs TensorFlow), written by
+    `EventWriter`: `batch_<metric>` per training step, `epoch_<metric>` and
+    `epoch_learning_rate` per epoch (counted from 0, as `fit` counts them) in `train/`, the
+    validation metrics as `epoch_<metric>` in `validation/`. Steps continue after a resume
+    (Keras's callback starts again from 1)."""
+
+    def __init__(self, logdir: Path, step: int):
+        super().__init__()
+        self.logdir, self.step = logdir, step
+        self.writers: dict[str, EventWriter] = {}
+
+    def on_train_begin(self, logs=None):
+        self.writers = {name: EventWriter(self.logdir / name) for name in ("train", "validation")}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        self.writers["train"].scalars(_floats(logs, "batch_"), self.step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = _floats(logs)
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        train["learning_rate"] = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+        self.writers["train"].scalars(_floats(train, "epoch_"), epoch)
+        validation = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        self.writers["validation"].scalars(_floats(validation, "epoch_"), epoch)
+
+    def on_train_end(self, logs=None):
+        for writer in self.writers.values():
+            writer.close()
+
+
+def _floats(logs, prefix: str = "") -> dict[str, float]:
+    return {prefix + k: float(v) for k, v in (logs or {}).items()}
+
+
 def _early_stopping(settings):
     """Keras's EarlyStopping from `train.early_stopping`, or None."""
     rule = settings.early_stopping
@@ -478,10 +585,12 @@ def _fit(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batc
     stopper = _early_stopping(run.settings)
     if stopper is not None:
         callbacks.append(stopper)
-    if run.tensorboard:
+    if run.tensorboard and keras.backend.backend() == "tensorflow":
         callbacks.append(
             keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), update_freq="batch")
         )
+    elif run.tensorboard:
+        callbacks.append(_TensorBoard(run.tensorboard, initial_epoch * steps))
     run.model.fit(
         train_seq,
         epochs=run.settings.epochs,
@@ -495,8 +604,20 @@ def _fit(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batc
 
 
 def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress):
-    model, settings, result = run.model, run.settings, run.result
     writers = _writers(run.tensorboard)
+    try:
+        _batch_epochs(
+            run, writers, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress
+        )
+    finally:
+        for writer in (writers or {}).values():
+            writer.close()
+
+
+def _batch_epochs(
+    run: _Run, writers, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress
+):
+    model, settings, result = run.model, run.settings, run.result
     step = initial_epoch * steps
     stopper = _early_stopping(settings)  # the same callback `fit` uses, driven by hand
     if stopper is not None:
@@ -581,22 +702,12 @@ def _evaluate(model, seq, steps) -> dict[str, float]:
     return {k: v / seen for k, v in sums.items()} if seen else {}
 
 
-def _writers(logdir: Path | None):
+def _writers(logdir: Path | None) -> dict[str, EventWriter] | None:
     if not logdir:
         return None
-    import tensorflow as tf
-
-    return {
-        name: tf.summary.create_file_writer(str(logdir / name)) for name in ("train", "validation")
-    }
+    return {name: EventWriter(logdir / name) for name in ("train", "validation")}
 
 
 def _scalars(writers, which: str, values: dict[str, float], step: int) -> None:
-    if not writers or not values:
-        return
-    import tensorflow as tf
-
-    with writers[which].as_default(step=step):
-        for tag, value in values.items():
-            tf.summary.scalar(tag, float(value))
-    writers[which].flush()
+    if writers:
+        writers[which].scalars(_floats(values), step)

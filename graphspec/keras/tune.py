@@ -1242,61 +1242,67 @@ def _classes():
 # -- the command line ----------------------------------------------------------------------------
 
 
-def add_parser(sub, spec_options) -> None:
-    tun = sub.add_parser(
-        "tune",
-        parents=[spec_options],
-        help="search the spec's `search:` space with KerasTuner",
-        description="Search the values of the spec's `search:` section with KerasTuner. Every "
-        "candidate is validated (shapes, budget) before it is built; one that fails is a "
-        f"failed trial that does not count. Needs KerasTuner: {INSTALL}.",
-    )
-    tun.add_argument("spec", metavar="SPEC")
-    tun.add_argument(
+# The command's help line and its description in `graphspec tune --help`.
+HELP = "search the spec's `search:` space with KerasTuner"
+DESCRIPTION = (
+    "Search the values of the spec's `search:` section with KerasTuner. Every candidate is "
+    "validated (shapes, budget) before it is built; one that fails is a failed trial that does "
+    f"not count. Needs KerasTuner: {INSTALL}."
+)
+
+
+def add_arguments(cmd) -> None:
+    cmd.add_argument("spec", metavar="SPEC")
+    cmd.add_argument(
         "--data",
         required=True,
         metavar="train.npz",
         help="training arrays: a .npz file or a folder of NAME.npy files",
     )
-    tun.add_argument(
+    cmd.add_argument(
         "--validation",
         required=True,
         metavar="val.npz",
         help="validation arrays, as --data; the objective is measured on them",
     )
-    tun.add_argument(
+    cmd.add_argument(
         "--trials",
         type=int,
         default=10,
         metavar="N",
         help="trials to complete (failed candidates do not count; default 10)",
     )
-    tun.add_argument(
+    cmd.add_argument(
         "--tuner",
         choices=TUNERS,
         default="random",
         help="KerasTuner's RandomSearch, BayesianOptimization or Hyperband",
     )
-    tun.add_argument(
+    cmd.add_argument(
         "--objective",
         default="val_loss",
         metavar="METRIC[:min|max]",
         help="the metric to optimize (default val_loss)",
     )
-    tun.add_argument(
+    cmd.add_argument(
         "--dir",
         default="tuning",
         metavar="DIR",
         help="where KerasTuner keeps the search (DIR/NAME; default tuning)",
     )
-    tun.add_argument(
+    cmd.add_argument(
         "-o",
         "--output",
         metavar="best.yaml",
         help="the best spec (default DIR/NAME/best.yaml); the best model is "
         "saved beside it as .keras",
     )
-    tun.add_argument("--resume", action="store_true", help="continue the search saved in --dir")
+    cmd.add_argument("--resume", action="store_true", help="continue the search saved in --dir")
+
+
+def add_parser(sub, spec_options) -> None:
+    cmd = sub.add_parser("tune", parents=[spec_options], help=HELP, description=DESCRIPTION)
+    add_arguments(cmd)
 
 
 def run(args) -> int:

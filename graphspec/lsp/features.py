@@ -273,6 +273,7 @@ def _is_reference_place(inner: tuple) -> bool:
 
 
 def _keys(models: Iterable[Any], written: dict) -> list[Candidate]:
+    document.describe_fields()  # the field docstrings, read once
     out, seen = [], set(written)
     for model in models:
         for name, info in model.model_fields.items():

@@ -74,7 +74,9 @@ def build(text: str) -> Index:
     # Each open collection: [item, is_map, pending key or None, next list index]
     stack: list[list] = []
 
-    def place(is_key_slot: bool) -> tuple[tuple, bool]:
+    def place(as_key: Any) -> tuple[tuple, bool]:
+        """The path of the next key, scalar or collection, and whether it is a key; a key
+        (`as_key`: its text, or COMPLEX) is held for the value that follows it."""
         if not stack:
             return (), False
         frame = stack[-1]
@@ -82,8 +84,9 @@ def build(text: str) -> Index:
         if not is_map:
             frame[3] += 1
             return item.path + (frame[3] - 1,), False
-        if is_key_slot and frame[2] is None:
-            return item.path, True
+        if frame[2] is None:
+            frame[2] = as_key
+            return item.path + (as_key,), True
         key = frame[2]
         frame[2] = None
         return item.path + (key,), False
@@ -104,36 +107,22 @@ def build(text: str) -> Index:
             event = loader.get_event()
             kind = type(event)
             if kind is yaml.ScalarEvent or kind is yaml.AliasEvent:
-                path, is_key = place(True)
                 scalar = kind is yaml.ScalarEvent
-                if is_key:
-                    stack[-1][2] = event.value if scalar else COMPLEX
-                    path = path + (stack[-1][2],)
-                item = Item(
-                    path,
-                    _pos(event.start_mark),
-                    _pos(event.end_mark),
-                    "scalar" if scalar else "alias",
-                    is_key,
-                    event.value if scalar else None,
-                    event.style if scalar else None,
-                )
+                path, is_key = place(event.value if scalar else COMPLEX)
+                start, end = _pos(event.start_mark), _pos(event.end_mark)
+                if scalar:
+                    item = Item(path, start, end, "scalar", is_key, event.value, event.style)
+                else:
+                    item = Item(path, start, end, "alias", is_key)
                 add(item)
                 index._scalars.append(item)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                path, is_key = place(True)
-                if is_key:  # a collection used as a key (refused by graphspec; index on)
-                    stack[-1][2] = COMPLEX
-                    path = path + (COMPLEX,)
+                # A collection used as a key is refused by graphspec; it is indexed on.
+                path, is_key = place(COMPLEX)
                 is_map = kind is yaml.MappingStartEvent
-                item = Item(
-                    path,
-                    _pos(event.start_mark),
-                    _pos(event.start_mark),
-                    "map" if is_map else "seq",
-                    is_key,
-                    flow=bool(event.flow_style),
-                )
+                start = _pos(event.start_mark)  # the end comes with the collection's end event
+                flow = bool(event.flow_style)
+                item = Item(path, start, start, "map" if is_map else "seq", is_key, flow=flow)
                 add(item)
                 stack.append([item, is_map, None, 0])
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:

@@ -31,33 +31,38 @@ def __getattr__(name: str):
 _FILE_PROBLEMS = {"GS001", "GS002"}  # the spec file is missing or not a spec file
 
 
-def add_parser(sub, spec_options) -> None:
-    view = sub.add_parser(
-        "view",
-        parents=[spec_options],
-        help="show the graph in the browser, live while you edit",
-        description="Serve a page on 127.0.0.1 that draws the spec's graph (blocks as "
-        "clusters, shapes, parameters, diagnostics on their nodes, source lines) and redraws "
-        "it whenever the spec or a file it imports is saved. With -o, write one "
-        "self-contained HTML file instead.",
-    )
-    view.add_argument("spec", metavar="SPEC")
-    view.add_argument(
+# The command's help line and its description in `graphspec view --help`.
+HELP = "show the graph in the browser, live while you edit"
+DESCRIPTION = (
+    "Serve a page on 127.0.0.1 that draws the spec's graph (blocks as clusters, shapes, "
+    "parameters, diagnostics on their nodes, source lines) and redraws it whenever the spec or "
+    "a file it imports is saved. With -o, write one self-contained HTML file instead."
+)
+
+
+def add_arguments(cmd) -> None:
+    cmd.add_argument("spec", metavar="SPEC")
+    cmd.add_argument(
         "-o",
         "--output",
         metavar="model.html",
         help="write a self-contained HTML page (no server, no network) and exit",
     )
-    view.add_argument(
+    cmd.add_argument(
         "--port",
         type=int,
         default=0,
         metavar="N",
         help="the port on 127.0.0.1 (default: a free one)",
     )
-    view.add_argument(
+    cmd.add_argument(
         "--no-browser", action="store_true", help="print the address without opening a browser"
     )
+
+
+def add_parser(sub, spec_options) -> None:
+    cmd = sub.add_parser("view", parents=[spec_options], help=HELP, description=DESCRIPTION)
+    add_arguments(cmd)
 
 
 def run(args) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..core import Call, Issue, Tensor, Unknown
+from ..core import Call, Tensor, Unknown
 
 LAYERS: dict[str, Callable[[Call], Any]] = {}
 OPS: dict[str, Callable[[Call], Any]] = {}
@@ -99,14 +99,8 @@ def _plugin_rule(fn: Callable, params: Callable | None, macs: Callable | None):
         try:
             out = fn(shapes, dict(call.args))
         except ValueError as exc:
-            raise Issue(
-                "GS408",
-                "arg",
-                at=("in",),
-                what=call.what,
-                detail=str(exc),
-                received=", ".join(_received(call)),
-            ) from None
+            received = ", ".join(_received(call))
+            raise call.fail("GS408", "arg", ("in",), detail=str(exc), received=received) from None
         if out is None:
             raise Unknown("the plugin's rule cannot tell")
         if _is_shape(out) and not (out and isinstance(out[0], (tuple, list))):

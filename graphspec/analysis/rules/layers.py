@@ -20,7 +20,6 @@ from ..core import (
     Tensor,
     Unknown,
     describe,
-    describe_all,
     fmt_shape,
     is_int,
     size,
@@ -80,11 +79,10 @@ def _window_out(
     out = (length - span) // stride + 1
     if out <= 0:
         detail = f"{what} {window}" + (f" (dilated by {dilation}: {span})" if dilation > 1 else "")
-        raise Issue(
+        raise c.fail(
             "GS403",
             "window",
             at=("in",),
-            what=c.what,
             axis=i,
             received=describe(x),
             detail=f"{detail} is larger than the input's {length} there (padding 'valid')",
@@ -115,8 +113,7 @@ def _elementwise_out(c: Call, tensors: list[Tensor]) -> tuple:
             elif j == 1 or i == j:
                 merged.append(i)
             else:
-                raise _merge_issue(
-                    c,
+                raise c.mismatch(
                     tensors,
                     "the shapes must match on every axis after the batch axis "
                     "(an axis of size 1 broadcasts)",
@@ -125,12 +122,8 @@ def _elementwise_out(c: Call, tensors: list[Tensor]) -> tuple:
         out = tuple(merged)
     batches = {t.shape[0] for t in tensors} - {None}
     if len(batches) > 1:
-        raise _merge_issue(c, tensors, "the batch sizes differ")
+        raise c.mismatch(tensors, "the batch sizes differ")
     return (batches.pop() if batches else None, *out)
-
-
-def _merge_issue(c: Call, tensors: list[Tensor], why: str, hint: str | None = None) -> Issue:
-    return c.fail("GS401", "merge", at=("in",), hint=hint, received=describe_all(tensors), why=why)
 
 
 def _merge_hint(tensors: list[Tensor]) -> str:
@@ -177,13 +170,7 @@ def _analyze_einsum(c: Call, equation: str, bias_axes, x: Tensor, output_shape):
     shape = x.shape
     elided = len(shape) - len(ins)
     if elided < 0 or (elided > 0 and "0" not in replaced):
-        raise c.fail(
-            "GS402",
-            "rank",
-            at=("in",),
-            expected=f"a tensor of rank {len(ins)} (equation '{equation}')",
-            received=f"{describe(x)}, of rank {len(shape)}",
-        )
+        raise c.wrong_rank(x, f"a tensor of rank {len(ins)} (equation '{equation}')")
     out = [output_shape] if is_int(output_shape) else list(output_shape or [])
     out.insert(0, shape[0])
     if elided > 0 and left:
@@ -199,13 +186,11 @@ def _analyze_einsum(c: Call, equation: str, bias_axes, x: Tensor, output_shape):
         out_map = {d: i for i, d in enumerate(outs)}
     for d in ins:
         if d in out_map and out[out_map[d]] is not None and out[out_map[d]] != shape[in_map[d]]:
-            raise c.fail(
-                "GS408",
-                "arg",
-                at=("args", "output_shape"),
-                detail=f"output_shape gives {out[out_map[d]]} for '{d}', which the "
-                f"input has as {shape[in_map[d]]}",
-                received=describe(x),
+            raise c.bad_arg(
+                ("args", "output_shape"),
+                x,
+                f"output_shape gives {out[out_map[d]]} for '{d}', which the input has as "
+                f"{shape[in_map[d]]}",
             )
     kernel = []
     for d in ws:
@@ -239,14 +224,8 @@ def einsum_dense(c: Call):
         c, equation, c.arg("bias_axes"), x, c.arg("output_shape")
     )
     if any(d is None for d in kernel) or (bias and any(d is None for d in bias)):
-        raise c.fail(
-            "GS407",
-            "unknown",
-            at=("in",),
-            axis="(of the kernel)",
-            received=describe(x),
-            hint="give the input a fixed size on the axes the equation contracts",
-        )
+        hint = "give the input a fixed size on the axes the equation contracts"
+        raise c.unknown_size(x, "(of the kernel)", hint)
     c.weights(math.prod(kernel) + (math.prod(bias) if bias else 0))
     # A MAC per combination of every letter of the contraction, the batch letter aside.
     batch = ins[0] if not equation.startswith("...") else None
@@ -280,11 +259,10 @@ def embedding(c: Call):
 def _indices_dtype(c: Call, x: Tensor) -> None:
     if x.dtype in FLOAT_DTYPES:
         c.warnings.append(
-            Issue(
+            c.fail(
                 "GS405",
                 "dtype",
                 at=("in",),
-                what=c.what,
                 expected="integer indices",
                 received=f"{describe(x)} of dtype {x.dtype}",
                 hint="declare the input with dtype: int32 (Keras casts floats, silently "
@@ -342,14 +320,8 @@ def prelu(c: Call):
                 raise Unknown("shared_axes")
             shape[a - 1] = 1
     if None in shape:
-        raise c.fail(
-            "GS407",
-            "unknown",
-            at=("in",),
-            axis=1 + shape.index(None),
-            received=describe(x),
-            hint="give the input a fixed size there, or list that axis in shared_axes",
-        )
+        hint = "give the input a fixed size there, or list that axis in shared_axes"
+        raise c.unknown_size(x, 1 + shape.index(None), hint)
     c.weights(math.prod(shape))
     return x.shape
 
@@ -446,14 +418,8 @@ def conv(c: Call):
         (in_ch, "groups", f"the {in_ch} input channels", "the input channels"),
     ):
         if count % groups:
-            raise c.fail(
-                "GS408",
-                "arg",
-                at=("args", key),
-                detail=f"{what} cannot be split into {groups} groups",
-                received=describe(x),
-                hint=f"{whole} must be a multiple of groups",
-            )
+            detail = f"{what} cannot be split into {groups} groups"
+            raise c.bad_arg(("args", key), x, detail, f"{whole} must be a multiple of groups")
     out = w.out(c, x)
     kernel_weights = math.prod(w.kernel) * (in_ch // groups) * w.filters
     c.weights(kernel_weights + _bias(c, w.filters))
@@ -641,11 +607,10 @@ def cropping(c: Call, x: Tensor, spatial: list, ch_axis: int) -> list:
     out = []
     for i, (s, (a, b)) in enumerate(zip(spatial, crops)):
         if s is not None and s - a - b <= 0:
-            raise Issue(
+            raise c.fail(
                 "GS403",
                 "window",
-                at=("args", "cropping") if "cropping" in c.args else ("in",),
-                what=c.what,
+                at=c.at_arg("cropping"),
                 axis=i + (1 if ch_axis != 1 else 2),
                 received=describe(x),
                 detail=f"cropping {a} + {b} leaves nothing of {s}",
@@ -686,10 +651,10 @@ def reshape_shape(c: Call, x: Tensor, dims: tuple, target, key: str, what: str |
     total = math.prod(dims)
 
     def mismatch(why: str, hint: str | None = None) -> Issue:
-        return Issue(
+        return c.fail(
             "GS404",
             "reshape",
-            at=("args", key) if key in c.args else ("in",),
+            at=c.at_arg(key),
             what=what or c.what,
             received=describe(x),
             size=f"{total:,}",
@@ -724,13 +689,10 @@ def permute(c: Call):
     if not isinstance(dims, (list, tuple)) or sorted(dims) != list(range(1, len(dims) + 1)):
         raise Unknown("dims")
     if len(dims) != len(x.shape) - 1:
-        raise c.fail(
-            "GS402",
-            "rank",
-            at=("in",),
-            expected=f"a tensor of rank {len(dims) + 1} "
+        raise c.wrong_rank(
+            x,
+            f"a tensor of rank {len(dims) + 1} "
             f"(dims {list(dims)} permute {len(dims)} axes after the batch axis)",
-            received=f"{describe(x)}, of rank {len(x.shape)}",
         )
     return (x.shape[0], *(x.shape[d] for d in dims))
 
@@ -793,13 +755,11 @@ def group_norm(c: Call):
     if groups == -1:
         groups = ch
     if ch < groups or ch % groups:
-        raise c.fail(
-            "GS408",
-            "arg",
-            at=("args", "groups") if "groups" in c.args else ("in",),
-            detail=f"{ch} channels cannot be split into {groups} groups",
-            received=describe(x),
-            hint="the channels must be a multiple of groups (default 32)",
+        raise c.bad_arg(
+            c.at_arg("groups"),
+            x,
+            f"{ch} channels cannot be split into {groups} groups",
+            "the channels must be a multiple of groups (default 32)",
         )
     c.weights(ch * (bool(c.arg("center", True)) + bool(c.arg("scale", True))))
     return x.shape
@@ -862,14 +822,11 @@ def concatenate(c: Call):
             if len({r[i] for r in reduced} - {None}) > 1:
                 bad = True
     if bad:
-        raise c.fail(
-            "GS401",
-            "merge",
-            at=("in",),
-            received=describe_all(tensors),
-            why=f"Concatenate (axis {axis}) needs equal ranks and equal sizes on every "
+        raise c.mismatch(
+            tensors,
+            f"Concatenate (axis {axis}) needs equal ranks and equal sizes on every "
             "axis but the concatenation axis",
-            hint="reshape, pool or project the inputs so the other axes agree, or "
+            "reshape, pool or project the inputs so the other axes agree, or "
             "concatenate on another axis",
         )
     out = list(tensors[0].shape)
@@ -900,12 +857,9 @@ def dot(c: Call):
         and b.shape[ax[1]] is not None
         and a.shape[ax[0]] != b.shape[ax[1]]
     ):
-        raise c.fail(
-            "GS401",
-            "merge",
-            at=("in",),
-            received=describe_all(tensors),
-            why=f"the dot product axes ({ax[0]} and {ax[1]}) have sizes "
+        raise c.mismatch(
+            tensors,
+            f"the dot product axes ({ax[0]} and {ax[1]}) have sizes "
             f"{a.shape[ax[0]]} and {b.shape[ax[1]]}",
         )
     sa = list(a.shape)
@@ -945,13 +899,8 @@ def rnn_result(c: Call, kind: str, args: dict, x: Tensor, initial_state=None):
         states = initial_state if isinstance(initial_state, list) else [initial_state]
         for s in states:
             if isinstance(s, Tensor) and (len(s.shape) != 2 or s.shape[-1] not in (None, units)):
-                raise c.fail(
-                    "GS408",
-                    "arg",
-                    at=("in", "initial_state"),
-                    detail=f"each initial state must be (batch, {units}), the layer's units",
-                    received=describe(s),
-                )
+                detail = f"each initial state must be (batch, {units}), the layer's units"
+                raise c.bad_arg(("in", "initial_state"), s, detail)
     out = (x.shape[0], steps, units) if args.get("return_sequences", False) else (x.shape[0], units)
     state = (x.shape[0], units)
     outputs = [out] + [state] * n_states if args.get("return_state", False) else out
@@ -1068,13 +1017,7 @@ def multi_head_attention(c: Call):
     if not all(is_int(n) for n in (heads, key_dim, value_dim)):
         raise Unknown("num_heads")
     if v.shape[1:-1] != k.shape[1:-1]:
-        raise c.fail(
-            "GS401",
-            "merge",
-            at=("in",),
-            received=describe_all([v, k]),
-            why="value and key must have the same shape but for the last axis",
-        )
+        raise c.mismatch([v, k], "value and key must have the same shape but for the last axis")
     for t in (q, k, v):
         c.rank(t, 3, -1)
         c.known(t, -1)
@@ -1122,12 +1065,9 @@ def attention(c: Call):
         and None not in (q.shape[-1], k.shape[-1])
         and q.shape[-1] != k.shape[-1]
     ):
-        raise c.fail(
-            "GS401",
-            "merge",
-            at=("in",),
-            received=describe_all([q, k]),
-            why="query and key must have the same last axis for dot-product scores",
+        raise c.mismatch(
+            [q, k],
+            "query and key must have the same last axis for dot-product scores",
         )
     if c.type == "Attention":
         c.weights(
@@ -1226,12 +1166,9 @@ def group_query_attention(c: Call):
     if not all(is_int(v_) for v_ in (hd, hq, hkv)):
         raise Unknown("heads")
     if q.shape[-1] != v.shape[-1] or v.shape[1:-1] != k.shape[1:-1]:
-        raise c.fail(
-            "GS401",
-            "merge",
-            at=("in",),
-            received=describe_all([q, v, k]),
-            why="query and value need the same last axis, and value and key the "
+        raise c.mismatch(
+            [q, v, k],
+            "query and value need the same last axis, and value and key the "
             "same shape but for the last axis",
         )
     for t in (q, k, v):
