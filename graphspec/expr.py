@@ -277,6 +277,7 @@ class Budget:
         self.limits = limits
         self.left = limits.max_values
         self._sizes: dict[int, tuple[Any, int | None]] = {}  # id -> (value kept alive, size)
+        self._charged: dict[int, tuple[Any, int | None]] = {}  # the same, for `charge`
 
     def size(self, value: Any) -> int | None:
         """What a value a whole `${...}` stands for costs: 1 for a number, 1 per 64
@@ -296,7 +297,12 @@ class Budget:
     def charge(self, value: Any, offset: int = 0) -> None:
         """Count a value that is copied rather than substituted (the arguments of every copy
         of a repeated node, say) against what is left; GS160 when it does not fit."""
-        size = expanded_size(value, max(self.left, 0))
+        # Remembered per value: what is left only shrinks, so a size measured against an
+        # earlier (larger) remainder still decides the same way.
+        known = self._charged.get(id(value))
+        if known is None:
+            known = self._charged[id(value)] = (value, expanded_size(value, max(self.left, 0)))
+        size = known[1]
         self.spend(self.left + 1 if size is None else size, offset)
 
     def spend(self, amount: int, offset: int = 0) -> None:

@@ -110,10 +110,11 @@ _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
 _typer: _Typer | None = None
 
 
-def load(text: str, loader_class: type, max_values: float) -> Any:
-    """The plain data of `text`, or UNSURE. `max_values`: the most scalars, lists and
-    mappings (keys included) PyYAML's loader may compose; a text that might exceed it is
-    UNSURE, so the loader reports the limit."""
+def load(text: str, loader_class: type, max_values: float) -> tuple[Any, int] | object:
+    """`(data, values)`: the plain data of `text` and how many values it holds (lists,
+    mappings and scalars, keys not counted: `limits.expanded_size`), or UNSURE.
+    `max_values`: the most scalars, lists and mappings (keys included) PyYAML's loader may
+    compose; a text that might exceed it is UNSURE, so the loader reports the limit."""
     global _typer
     if (
         ryml is None
@@ -137,7 +138,8 @@ def load(text: str, loader_class: type, max_values: float) -> Any:
     if kind & _DOC or not kind & (_MAP | _SEQ):
         return UNSURE  # documents, directives, a lone scalar, an empty text: PyYAML's
     try:
-        return _convert(tree, root, kind, _typer)
+        # Every node of the tree is one value (a key and its value share a node).
+        return _convert(tree, root, kind, _typer), tree.size()
     except (_Unsure, UnicodeDecodeError):  # a lone surrogate escape, `"\ud800"`
         return UNSURE
 

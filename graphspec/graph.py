@@ -63,6 +63,8 @@ class CheckedGraph:
 
 def _refs(value: Any) -> list[Ref]:
     """The references in an `in` or `outputs` structure, in order, holes left out."""
+    if isinstance(value, Ref):  # most nodes take one input: no walk
+        return [value]
     return [leaf for _, leaf in walk.leaves(value) if leaf is not None]
 
 
@@ -203,9 +205,8 @@ class _Checker:
         return sig
 
     def check_args(self, layer: str, sig: LayerSignature, args: dict, loc: tuple) -> None:
-        args_written = "args" in (self.source.value_at(loc) or {})
-        for problem in signatures.check_layer_args(sig, layer, args, self._label(loc)):
-            if problem.path == ("args",) and not args_written:
+        for problem in signatures.check_layer_args(sig, layer, args, lambda: self._label(loc)):
+            if problem.path == ("args",) and "args" not in (self.source.value_at(loc) or {}):
                 problem = replace(problem, path=())
             self._report(loc, problem)
         for key, value in args.items():

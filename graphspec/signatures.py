@@ -12,7 +12,7 @@ import functools
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import catalog
 
@@ -202,18 +202,25 @@ def _missing(template: str, at: tuple, keys: Iterable[str], hint: str, **fields:
     ]
 
 
-def check_layer_args(sig: LayerSignature, layer: str, args: dict, where: str) -> list[Problem]:
-    """Constructor arguments against the layer's signature (`where` names the node)."""
+def check_layer_args(
+    sig: LayerSignature, layer: str, args: dict, where: Callable[[], str]
+) -> list[Problem]:
+    """Constructor arguments against the layer's signature. `where()` names the node; it is
+    called only for a problem (most nodes have none)."""
     out = []
     for key in args:
         if key == "name":
             hint = "set the node's 'name' key instead"
             out.append(_problem("GS203", "name", ("args", key), hint=hint, at_key=True))
         elif key not in sig.args and not sig.any_kwargs:
-            out.append(_unknown("layer", ("args",), key, sig.args, layer, layer=layer, where=where))
+            out.append(
+                _unknown("layer", ("args",), key, sig.args, layer, layer=layer, where=where())
+            )
     missing = [key for key in sig.required if key not in args]
+    if not missing:
+        return out
     hint = "add it under args, e.g. args: {{{key}: ...}}"
-    return out + _missing("layer", ("args",), missing, hint, layer=layer, where=where)
+    return out + _missing("layer", ("args",), missing, hint, layer=layer, where=where())
 
 
 def check_layer_call(

@@ -704,8 +704,10 @@ def _too_large(source: Source, room: _Room) -> SpecError:
 
 
 def _check_size(source: Source, room: _Room) -> None:
-    size = expanded_size(source.data, max(room.values, 0))
-    if size is None:
+    limit = max(room.values, 0)
+    # The fast parse counted the values already (it leaves aliases to PyYAML).
+    size = source.values or expanded_size(source.data, limit)
+    if size is None or size > limit:
         raise _too_large(source, room)
     source.values = size
 
@@ -716,9 +718,9 @@ def _parse_yaml(source: Source, text: str, room: _Room) -> list[Diagnostic]:
     if len(text) >= FAST_FROM:
         from . import fast_yaml  # rapidyaml costs an import that pays off only past FAST_FROM
 
-        data = fast_yaml.load(text, _Loader, max_values)
-        if data is not fast_yaml.UNSURE:
-            source.data = data
+        loaded = fast_yaml.load(text, _Loader, max_values)
+        if loaded is not fast_yaml.UNSURE:
+            source.data, source.values = loaded
             return []
     loader = _Loader(text, max_values)
     try:

@@ -113,7 +113,9 @@ layers:
   - {name: b1, layer: BatchNormalization, in: x, args: {synchronized: true}}
   - {name: b2, layer: BatchNormalization, in: x, args: {synchronized: false}}
   - {name: w, layer: StringLookup, in: words, args: {vocabulary: [a, b]}}
-outputs: [s1, s2, s3, h1, h2, r1, r2, a1, a2, b1, b2, w]
+  - {name: hs, layer: Hashing, in: ids, args: {num_bins: 3}}
+  - {name: il, layer: IntegerLookup, in: ids, args: {vocabulary: [1, 2], sparse: true}}
+outputs: [s1, s2, s3, h1, h2, r1, r2, a1, a2, b1, b2, w, hs, il]
 """
 
 
@@ -124,6 +126,8 @@ def test_each_backend_gets_what_it_refuses_at_the_layer_or_op_value(tmp_path):
             ("GS216", 10, 20),  # segment_sum without num_segments
             ("GS216", 19, 23),  # synchronized BatchNormalization
             ("GS216", 21, 22),  # StringLookup: TensorFlow inside the model
+            ("GS216", 22, 23),  # Hashing: the same
+            ("GS216", 23, 23),  # IntegerLookup: the same, whatever its arguments
         ],
         "tensorflow": [
             ("GS216", 12, 20),  # sorted segment_min with num_segments
@@ -133,7 +137,8 @@ def test_each_backend_gets_what_it_refuses_at_the_layer_or_op_value(tmp_path):
             ("GS216", 13, 20),  # one_hot(sparse=True)
             ("GS216", 15, 20),  # resize with lanczos3 (bicubic is fine)
             ("GS216", 19, 23),
-            ("GS216", 21, 22),
+            ("GS216", 21, 22),  # StringLookup: string tensors (Hashing runs on PyTorch)
+            ("GS216", 23, 23),  # IntegerLookup with sparse: true
         ],
     }
 
@@ -158,6 +163,17 @@ def test_the_message_says_what_why_and_how_to_fix_it(tmp_path):
     assert lookup.message.endswith("Received: backend='jax'")
     assert lookup.hint.startswith("apply StringLookup to the data before the model")
     assert "or use the tensorflow backend" in lookup.hint
+    assert "or use the tensorflow or torch backend" in by_node["hs"].hint  # Hashing
+    on_torch = {d.message.split("'")[3]: d for d in _check(tmp_path, FINDINGS, "torch")}
+    assert on_torch["w"].message == (
+        "layer 'StringLookup' in node 'w' is not supported on the torch backend: it takes or "
+        "gives string tensors, which Keras's torch backend has no dtype for. "
+        "Received: backend='torch'"
+    )
+    assert on_torch["w"].hint.endswith(
+        "or use the tensorflow backend (Keras: keras/src/backend/torch/core.py:TORCH_DTYPES)"
+    )
+    assert on_torch["il"].message.endswith("when `sparse` is true. Received: sparse=True")
     sorted_min = _check(tmp_path, FINDINGS, "tensorflow")[0]
     assert sorted_min.message.endswith(
         "when `sorted and num_segments is not None`. Received: sorted=True, num_segments=4"
@@ -321,7 +337,8 @@ def test_layers_running_tensorflow_are_the_ones_keras_documents():
 # -- the findings are true: run on the installed backends ----------------------------------
 
 # (kind, name, backend): (code the backend refuses, code that runs there), in the namespace of
-# _RUN below. Every finding of the catalog has a case: a new one must be verified here first.
+# _RUN below; a tuple of refused codes when the catalog has several findings there, one each,
+# in its order. Every finding of the catalog has a case: a new one must be verified here first.
 CASES = {
     ("ops", "segment_sum", "jax"): ("ops.segment_sum(data, ids)", "ops.segment_sum(data, ids, 3)"),
     ("ops", "segment_max", "jax"): ("ops.segment_max(data, ids)", "ops.segment_max(data, ids, 3)"),
@@ -353,7 +370,7 @@ CASES = {
         "ops.convert_to_tensor(data, sparse=True)",
     ),
     ("ops", "convert_to_tensor", "torch"): (
-        "ops.convert_to_tensor(data, sparse=True)",
+        ("ops.convert_to_tensor(data, sparse=True)", "ops.convert_to_tensor(data, ragged=True)"),
         "ops.convert_to_tensor(data)",
     ),
     ("ops", "one_hot", "torch"): ("ops.one_hot(ids, 4, sparse=True)", "ops.one_hot(ids, 4)"),
@@ -381,21 +398,43 @@ CASES = {
         )
         for b in ("jax", "torch")
     },
+    # TensorFlow inside the model: fails to train on JAX, which traces it; runs on PyTorch,
+    # which runs it eagerly (checked there as another backend's case, or as a fixed form),
+    # but for string tensors and `sparse: true`.
     **{
-        ("layers", name, b): (code, None)
-        for name, code in {
-            "Hashing": "fit(layers.Hashing(num_bins=3), ints)",
-            "HashedCrossing": "fit(layers.HashedCrossing(num_bins=3), ints, ints)",
-            "IntegerLookup": "fit(layers.IntegerLookup(vocabulary=[1, 2, 3]), ints)",
-            "StringLookup": "fit(layers.StringLookup(vocabulary=['a', 'b']), words, dtype='string')",
-            "TextVectorization": "fit(layers.TextVectorization(vocabulary=['a', 'b'], "
-            "output_sequence_length=1), words[:, 0], dtype='string')",
+        ("layers", name, "jax"): (f"fit({layer}, {data})", f"fit_after({layer}, {data})")
+        for name, (layer, data) in {
+            "Hashing": ("layers.Hashing(num_bins=3)", "ints"),
+            "HashedCrossing": ("layers.HashedCrossing(num_bins=3)", "ints, ints"),
+            "IntegerLookup": ("layers.IntegerLookup(vocabulary=[1, 2, 3])", "ints"),
+            "StringLookup": ("layers.StringLookup(vocabulary=['a', 'b'])", "words"),
+            "TextVectorization": (
+                "layers.TextVectorization(vocabulary=['a', 'b'], output_sequence_length=1)",
+                "words[:, 0]",
+            ),
         }.items()
-        for b in ("jax", "torch")
     },
+    **{
+        ("layers", name, "torch"): (f"fit({layer}, {data})", f"fit_after({layer}, {data})")
+        for name, (layer, data) in {
+            "StringLookup": ("layers.StringLookup(vocabulary=['a', 'b'])", "words"),
+            "TextVectorization": (
+                "layers.TextVectorization(vocabulary=['a', 'b'], output_sequence_length=1)",
+                "words[:, 0]",
+            ),
+        }.items()
+    },
+    ("layers", "HashedCrossing", "torch"): (
+        "layers.HashedCrossing(num_bins=3, output_mode='one_hot', sparse=True)",
+        "fit(layers.HashedCrossing(num_bins=3), ints, ints)",
+    ),
+    ("layers", "IntegerLookup", "torch"): (
+        "layers.IntegerLookup(vocabulary=[1, 2, 3], output_mode='multi_hot', sparse=True)",
+        "fit(layers.IntegerLookup(vocabulary=[1, 2, 3]), ints)",
+    ),
 }
 # Refusals that depend on the hardware, not on the backend: not recorded, not cross-checked.
-NOT_RECORDED = {("ops", "dot_product_attention", "jax")}  # flash attention needs a GPU there
+NOT_RECORDED = {("ops", "dot_product_attention", b) for b in ("jax", "torch")}  # GPU only
 
 _RUN = """
 import json, os, sys
@@ -412,8 +451,9 @@ images = np.ones((2, 8, 8, 3), dtype="float32")
 ints = np.array([[1], [2], [3], [4]], dtype="int32")
 words = np.array([["a"], ["b"], ["c"], ["a"]], dtype=object)
 
-def fit(layer, *columns, dtype="int32"):
-    inputs = [keras.Input((1,), dtype=dtype) for _ in columns]
+def fit(layer, *columns):  # the layer inside a model, trained
+    dtype = "string" if columns[0].dtype == object else "int32"
+    inputs = [keras.Input(c.shape[1:], dtype=dtype) for c in columns]
     x = layer(tuple(inputs) if len(inputs) > 1 else inputs[0])
     if dtype == "string" and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -421,6 +461,13 @@ def fit(layer, *columns, dtype="int32"):
     model = keras.Model(inputs, layers.Dense(1)(layers.Flatten()(layers.Embedding(16, 2)(x))))
     model.compile("sgd", "mse")
     model.fit(list(columns) if len(columns) > 1 else columns[0], np.zeros((4, 1)), verbose=0)
+
+def fit_after(layer, *columns):  # GS216's fix: the layer on the data, then the model
+    x = ops.convert_to_numpy(layer(tuple(columns) if len(columns) > 1 else columns[0]))
+    inputs = keras.Input(x.shape[1:], dtype=str(x.dtype))
+    model = keras.Model(inputs, layers.Dense(1)(layers.Flatten()(layers.Embedding(16, 2)(inputs))))
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((len(x), 1)), verbose=0)
 
 out = {}
 for code in json.load(sys.stdin):
@@ -433,15 +480,18 @@ print(json.dumps(out))
 """
 
 
+def _refused(case: tuple) -> tuple[str, ...]:
+    return case[0] if isinstance(case[0], tuple) else (case[0],)
+
+
 def test_every_finding_has_a_case():
-    recorded = {
-        (kind, name, b)
-        for kind in ("layers", "ops")
-        for name, findings in catalog.load()["unsupported"][kind].items()
-        for finding in findings
-        for b in finding["backends"]
-    }
-    assert recorded == set(CASES)
+    recorded: dict[tuple, int] = {}
+    for kind in ("layers", "ops"):
+        for name, findings in catalog.load()["unsupported"][kind].items():
+            for finding in findings:
+                for b in finding["backends"]:
+                    recorded[kind, name, b] = recorded.get((kind, name, b), 0) + 1
+    assert recorded == {key: len(_refused(case)) for key, case in CASES.items()}
 
 
 def _installed(backend: str) -> bool:
@@ -452,17 +502,18 @@ def _installed(backend: str) -> bool:
 def test_each_finding_fails_on_its_backend_and_runs_on_the_others(backend):
     """On `backend`: each case recorded for it fails and its fixed form runs; each case
     recorded only for other backends runs. One Python per backend (Keras picks its backend
-    once); PyTorch is not installed in CI, so its findings rest on Keras's source."""
+    once); CI installs all three."""
     if not _installed(backend):
         pytest.skip(f"{backend} is not installed")
-    refused = [c[0] for k, c in CASES.items() if k[2] == backend]
+    refused = [code for k, c in CASES.items() if k[2] == backend for code in _refused(c)]
     fixed = [c[1] for k, c in CASES.items() if k[2] == backend and c[1]]
     elsewhere = {
-        c[0]
+        code
         for k, c in CASES.items()
         if k[2] != backend
         and (k[0], k[1], backend) not in CASES
         and (k[0], k[1], backend) not in NOT_RECORDED
+        for code in _refused(c)
     }
     done = subprocess.run(
         [sys.executable, "-c", _RUN],

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import graphspec
 from graphspec import fast_yaml, source
+from graphspec.limits import expanded_size
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,13 +50,15 @@ def identical(a, b) -> bool:
 
 def check(text: str) -> bool:
     """Assert parity; True when the fast path answered (not UNSURE)."""
-    fast = fast_yaml.load(text, source._Loader, math.inf)
-    if fast is fast_yaml.UNSURE:
+    loaded = fast_yaml.load(text, source._Loader, math.inf)
+    if loaded is fast_yaml.UNSURE:
         return False
+    fast, values = loaded
     expected, duplicates = pyyaml(text)
     assert not isinstance(expected, Exception), (text, expected, fast)
     assert not duplicates, text
     assert identical(fast, expected), (text, fast, expected)
+    assert values == expanded_size(expected, 10**9), text
     return True
 
 
@@ -125,8 +128,11 @@ def test_yaml_1_1_corner_cases_are_typed_by_the_fast_path():
     # Each of these is answered by the fast path (not left to PyYAML) and typed as PyYAML types it.
     for scalar in ("yes", "off", "0o17", "017", "0x1F", "1e3", "1.0e+3", ".inf", "~", "1_000"):
         assert check(f"k: {scalar}\n"), scalar
-    data = fast_yaml.load("a: yes\nb: 1e3\nc: 017\nd: '1'\ne: 2001-12-14\n", source._Loader, 99)
+    data, values = fast_yaml.load(
+        "a: yes\nb: 1e3\nc: 017\nd: '1'\ne: 2001-12-14\n", source._Loader, 99
+    )
     assert data == {"a": True, "b": "1e3", "c": 15, "d": "1", "e": "2001-12-14"}
+    assert values == 6
 
 
 _LINE = st.tuples(
@@ -167,7 +173,7 @@ def test_the_fast_path_leaves_what_it_cannot_vouch_for_to_pyyaml():
 
 def test_values_over_the_limit_are_left_to_pyyaml_to_report():
     text = "k: [" + ", ".join(["1"] * 50) + "]\n"
-    assert fast_yaml.load(text, source._Loader, 1000) == {"k": [1] * 50}
+    assert fast_yaml.load(text, source._Loader, 1000) == ({"k": [1] * 50}, 52)
     assert fast_yaml.load(text, source._Loader, 60) is fast_yaml.UNSURE
 
 

@@ -6,8 +6,9 @@ not run, from the catalog and without importing any backend.
 What a backend refuses is recorded in `catalog.json` by `graphspec.keras.catalog_gen`, read
 from Keras's own backend sources: an op a backend does not implement, arguments a backend
 refuses (`segment_sum` without `num_segments` on JAX, `one_hot(sparse=True)` on PyTorch),
-and layers that run TensorFlow inside the model (`StringLookup`, `Hashing`, ...), which
-Keras supports in a model only on TensorFlow. Each becomes one GS216 error at the node's
+layers that run TensorFlow inside the model (`StringLookup`, `Hashing`, ...), which JAX
+cannot train, and layers of string tensors, which PyTorch cannot hold. Each finding has been
+run on its backend (tests/test_backends.py). Each becomes one GS216 error at the node's
 `layer:` or `op:` value. A condition the spec leaves undecided (an argument the catalog has
 no value for) is not reported: never a guess. Registered custom layers and ops are not
 checked (their code is the plugin's).
@@ -25,8 +26,10 @@ from ..registry import LAYERS, OPS
 BACKENDS = catalog.BACKENDS
 
 _WHY = {
-    "tensorflow_ops": "it runs TensorFlow operations in its call, which Keras supports inside "
-    "a model only on the tensorflow backend",
+    "tensorflow_ops": "it runs TensorFlow operations in its call, and TensorFlow cannot take "
+    "the traced tensors that Keras's {backend} backend runs the model on before fit and "
+    "evaluate",
+    "strings": "it takes or gives string tensors, which Keras's {backend} backend has no dtype for",
     "missing": "Keras's {backend} backend does not define it",
     "not_implemented": "Keras's {backend} backend raises NotImplementedError for it",
 }
@@ -145,7 +148,7 @@ def _refusal(kind: str, name: str, values: dict, backend: str) -> dict | None:
 
 def _hint(finding: dict, kind: str, name: str, values: dict, args: dict, backend: str) -> str:
     others = [b for b in BACKENDS if b != backend and _refusal(kind, name, values, b) is None]
-    if finding["reason"] == "tensorflow_ops":
+    if finding["reason"] in ("tensorflow_ops", "strings"):
         fix = (
             f"apply {name} to the data before the model (in a tf.data or NumPy input "
             "pipeline), as Keras recommends"

@@ -81,6 +81,7 @@ class Expander:
         self.flat: dict[str, Binding] = {}
         self.declared: dict[str, Loc] = {}  # flat name -> where it was declared first
         self.emitted: set[int] = set()  # declarations emitted once: later copies are charged
+        self.placeholders: dict[tuple[int, bool], bool] = {}  # see _has_placeholder
         self.complete = True
         scope.flat = self.flat
         for name, spec in inputs.items():
@@ -281,11 +282,7 @@ class Expander:
                     report(self.main, loc, exc.code, exc.template, hint=exc.hint, **exc.fields)
                 ) from None
         self.emitted.add(id(decl))
-        # The field values as they stand, not a dump: most nodes hold no `${...}` at all.
-        dropped = ("name", "repeat", "in_") if chained else ("name", "repeat")
-        if "${" in flat or any(
-            expr.has_placeholder(v) for k, v in vars(decl).items() if k not in dropped
-        ):
+        if "${" in flat or self._has_placeholder(decl, chained):
             data = decl.model_dump(by_alias=True, exclude_unset=True)
             data.pop("repeat", None)
             data["name"] = flat
@@ -316,6 +313,18 @@ class Expander:
             _Pending(node, frame.scope, written, new.share if isinstance(new, ShareNode) else None)
         )
         return NodeName(flat)
+
+    def _has_placeholder(self, decl, chained: bool) -> bool:
+        """Whether the fields a copy keeps hold a `${...}`: read from the field values as they
+        stand, not a dump, and remembered per declaration (a repeat emits it many times)."""
+        key = (id(decl), chained)
+        found = self.placeholders.get(key)
+        if found is None:
+            dropped = ("name", "repeat", "in_") if chained else ("name", "repeat")
+            found = self.placeholders[key] = any(
+                expr.has_placeholder(v) for k, v in vars(decl).items() if k not in dropped
+            )
+        return found
 
     def _claim(self, flat: str, loc: Loc, binding: Binding) -> bool:
         """Record a flat name; a name declared twice is an error at the second place."""

@@ -219,8 +219,9 @@ def dumps(catalog: dict) -> str:
 # Each Keras backend implements the ops in its own modules (`keras/src/backend/jax/nn.py`,
 # `.../torch/nn.py`, ...). What a backend refuses is read from that source with `ast`, never
 # by importing it, so the catalog is the same whether JAX or PyTorch is installed or not.
-# Only what the source states is recorded, so that `validate --backend` never flags a spec
-# that runs; what it cannot state (a backend library failing on its own) is left to a build:
+# Only what the source states is recorded (but for which backends trace, `_TRACING`), so that
+# `validate --backend` never flags a spec that runs; what it cannot state (a backend library
+# failing on its own) is left to a build:
 # - "missing": an op calls a backend function that this backend's module does not define;
 # - "not_implemented": ... one whose body is `raise NotImplementedError`;
 # - "arguments": the backend function raises under a condition on its arguments alone, with a
@@ -229,8 +230,17 @@ def dumps(catalog: dict) -> str:
 #   backend")`; or a layer's constructor raises under `backend.backend() != "tensorflow"`
 #   and a condition on its arguments (BatchNormalization's `synchronized`);
 # - "tensorflow_ops": a layer whose `call` runs TensorFlow itself (lookup tables, string
-#   hashing). Keras documents these as usable inside a model only on TensorFlow; elsewhere
-#   they need TensorFlow installed and run eagerly, and `fit` on JAX fails.
+#   hashing), on the backends of `_TRACING` only. Keras's docstrings say such a layer cannot
+#   be part of "the compiled computation graph of a model" on other backends than TensorFlow;
+#   what fails is narrower. JAX: `fit` and `evaluate` first compute the model's outputs with
+#   `jax.eval_shape` (`Trainer._symbolic_build`), and TensorFlow cannot take JAX's tracers.
+#   PyTorch runs the call eagerly on real tensors (the layers set `supports_jit = False`, so
+#   not even `jit_compile=True` compiles them), and the layer runs, TensorFlow being one of
+#   graphspec's own dependencies. No single line of Keras says which backends trace, so
+#   `_TRACING` does, and tests/test_backends.py runs every such layer on every backend;
+# - "strings": a layer whose code makes string tensors (a `dtype` or `vocabulary_dtype` of
+#   "string": StringLookup, TextVectorization), on a backend whose table of dtypes has no
+#   "string" (torch's `TORCH_DTYPES`): a model there cannot take or give string tensors.
 #
 # Where Keras keeps those sources is private: `_backends_root` is the one place that knows it
 # (the backend packages cannot be imported without their library).
@@ -254,6 +264,9 @@ _TENSORFLOW_MODULES = (
     "keras.src.utils.module_utils.tensorflow",
 )
 _NOT_LITERAL = object()
+# Backends that trace a model's call with their own abstract values before training it (see
+# "tensorflow_ops" above): TensorFlow operations cannot run on those.
+_TRACING = ("jax",)
 
 
 @functools.cache
@@ -425,14 +438,14 @@ def _walk_body(body: list[ast.stmt]):
             stack.extend(ast.iter_child_nodes(node))
 
 
-def _exits(body: list[ast.stmt]) -> bool:
-    """Whether a block always ends in `return` or `raise`."""
+def _exits(body: list[ast.stmt], how: tuple = (ast.Return, ast.Raise)) -> bool:
+    """Whether a block always ends in `return` or `raise` (or only in those of `how`)."""
     if not body:
         return False
     last = body[-1]
-    if isinstance(last, (ast.Return, ast.Raise)):
+    if isinstance(last, how):
         return True
-    return isinstance(last, ast.If) and _exits(last.body) and _exits(last.orelse)
+    return isinstance(last, ast.If) and _exits(last.body, how) and _exits(last.orelse, how)
 
 
 def _not(test: ast.expr) -> ast.expr:
@@ -442,7 +455,10 @@ def _not(test: ast.expr) -> ast.expr:
 def _guarded_raises(body: list[ast.stmt], guards: tuple = ()):
     """(guards, raise) for every `raise` that `body` reaches through `if` statements alone,
     with every test that decides it: the enclosing ones, and `not test` of each earlier `if`
-    that returns or raises. A raise after anything else that may return is left out."""
+    that returns. Not of one that raises: where its test holds, the function fails there
+    instead, so a refusal needs no word about it (IntegerLookup refuses `sparse=True` on
+    torch; that it refuses `max_tokens=1` first, everywhere, changes nothing). A raise after
+    anything else that may return is left out."""
     guards = list(guards)
     for statement in body:
         if isinstance(statement, ast.Raise):
@@ -456,9 +472,11 @@ def _guarded_raises(body: list[ast.stmt], guards: tuple = ()):
             if _exits(statement.body) and _exits(statement.orelse):
                 return
             if _exits(statement.body):
-                guards.append(_not(statement.test))
+                if not _exits(statement.body, (ast.Raise,)):
+                    guards.append(_not(statement.test))
             elif _exits(statement.orelse):
-                guards.append(statement.test)
+                if not _exits(statement.orelse, (ast.Raise,)):
+                    guards.append(statement.test)
             elif any(isinstance(n, (ast.Return, ast.Raise)) for n in _walk_body([statement])):
                 return
         elif any(isinstance(n, (ast.Return, ast.Raise)) for n in _walk_body([statement])):
@@ -672,9 +690,14 @@ def layer_refusals(cls, backends: tuple[str, ...] = BACKENDS) -> list[dict]:
     if caller is not None and re.search(r"tensorflow|tf_utils", _text(caller)):
         path, call = _method(caller, "call")
         if _runs_tensorflow(path, call):
-            others = [b for b in backends if b != "tensorflow"]
+            tracing = [b for b in backends if b in _TRACING]
             source = f"{_keras_path(path)}:{caller.__name__}.call"
-            found.append({"backends": others, "reason": "tensorflow_ops", "source": source})
+            found.append({"backends": tracing, "reason": "tensorflow_ops", "source": source})
+    if _makes_strings(cls):
+        for backend in backends:
+            if (table := _dtype_table(backend)) and "string" not in table[1]:
+                source = f"{_keras_path(table[0])}:{table[2]}"
+                found.append({"backends": [backend], "reason": "strings", "source": source})
     for klass in cls.__mro__:
         if klass is keras.layers.Layer or not klass.__module__.startswith("keras."):
             break
@@ -693,7 +716,11 @@ def _init_refusals(klass, backends) -> list[dict]:
     source = f"{_keras_path(path)}:{klass.__name__}.__init__"
     found = []
     for guards, statement in _guarded_raises(init.body):
-        on, tests = _backend_guards(_flatten(guards), backends)
+        installed = [_tensorflow_installed(t, path) for t in _flatten(guards)]
+        if False in installed:
+            continue  # "Layer X requires TensorFlow": graphspec installs TensorFlow
+        tests = [t for t, known in zip(_flatten(guards), installed) if known is None]
+        on, tests = _backend_guards(tests, backends)
         assigned = _assigned(init, statement)
         names = {p: p for p in _arg_names(init)[1:] if p not in assigned}
         when = [_condition(t, names, _constants(_tree(path))) for t in tests]
@@ -702,6 +729,20 @@ def _init_refusals(klass, backends) -> list[dict]:
         when = when[0] if len(when) == 1 else {"all": when}
         found.append({"backends": on, "reason": "arguments", "when": when, "source": source})
     return found
+
+
+def _tensorflow_installed(test: ast.expr, path: str) -> bool | None:
+    """The value of a test on whether TensorFlow is installed (`tf.available`, with `tf`
+    Keras's lazy TensorFlow module), which is True wherever graphspec is (TensorFlow is one
+    of its dependencies); None for any other test."""
+    negated = False
+    while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, negated = test.operand, not negated
+    chain = _dotted(test)
+    if chain and len(chain) == 2 and chain[1] == "available":
+        if chain[0] in _tensorflow_names(path):
+            return not negated
+    return None
 
 
 def _defining_class(cls, name: str) -> type | None:
@@ -721,38 +762,91 @@ def _text(klass: type) -> str:
 def _method(klass: type, name: str) -> tuple[str, ast.FunctionDef]:
     """(file, def) of the method `name` that `klass` defines."""
     path = inspect.getsourcefile(klass)
-    for node in ast.walk(_tree(path)):
-        if isinstance(node, ast.ClassDef) and node.name == klass.__name__:
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == name:
-                    return path, item
+    for item in _class_def(path, klass.__name__).body:
+        if isinstance(item, ast.FunctionDef) and item.name == name:
+            return path, item
     raise LookupError(f"{klass.__name__}.{name} is not in {path}")  # Keras changed: look
+
+
+def _class_def(path: str, name: str) -> ast.ClassDef:
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node
+    raise LookupError(f"class {name} is not in {path}")  # Keras changed: look
 
 
 def _runs_tensorflow(path: str, fn: ast.FunctionDef) -> bool:
     """Whether `fn` uses TensorFlow itself: a name its module binds to TensorFlow (`tf`,
     `tf_utils`, Keras's TensorFlow backend), or an import of one inside it."""
 
-    def is_tensorflow(module: str) -> bool:
-        return any(module == m or module.startswith(m + ".") for m in _TENSORFLOW_MODULES)
-
-    bound = set()
-    for node in _tree(path).body:
-        if isinstance(node, ast.Import):
-            bound |= {(a.asname or a.name) for a in node.names if is_tensorflow(a.name)}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            bound |= {
-                a.asname or a.name for a in node.names if is_tensorflow(f"{node.module}.{a.name}")
-            }
+    bound = _tensorflow_names(path)
     for node in _walk_body(fn.body):
         if isinstance(node, ast.Name) and node.id in bound:
             return True
         if isinstance(node, ast.ImportFrom) and node.module:
-            if any(is_tensorflow(f"{node.module}.{a.name}") for a in node.names):
+            if any(_is_tensorflow(f"{node.module}.{a.name}") for a in node.names):
                 return True
-        if isinstance(node, ast.Import) and any(is_tensorflow(a.name) for a in node.names):
+        if isinstance(node, ast.Import) and any(_is_tensorflow(a.name) for a in node.names):
             return True
     return False
+
+
+def _is_tensorflow(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in _TENSORFLOW_MODULES)
+
+
+@functools.cache
+def _tensorflow_names(path: str) -> frozenset[str]:
+    """The names a module binds to TensorFlow at its top level (`tf`, `tf_utils`, ...)."""
+    bound = set()
+    for node in _tree(path).body:
+        if isinstance(node, ast.Import):
+            bound |= {(a.asname or a.name) for a in node.names if _is_tensorflow(a.name)}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            bound |= {
+                a.asname or a.name for a in node.names if _is_tensorflow(f"{node.module}.{a.name}")
+            }
+    return frozenset(bound)
+
+
+def _makes_strings(cls) -> bool:
+    """Whether the code of `cls` (or of a Keras base class it has) makes string tensors: a
+    `dtype=` or `vocabulary_dtype=` of `"string"` or `tf.string`."""
+    for klass in cls.__mro__:
+        if klass is keras.layers.Layer or not klass.__module__.startswith("keras."):
+            return False
+        if "string" not in _text(klass):
+            continue
+        path = inspect.getsourcefile(klass)
+        tensorflow = _tensorflow_names(path)
+        for node in ast.walk(_class_def(path, klass.__name__)):
+            if isinstance(node, ast.keyword) and node.arg in ("dtype", "vocabulary_dtype"):
+                value = node.value
+                if (isinstance(value, ast.Constant) and value.value == "string") or (
+                    _dotted(value) in ([name, "string"] for name in tensorflow)
+                ):
+                    return True
+    return False
+
+
+@functools.cache
+def _dtype_table(backend: str) -> tuple[str, frozenset[str], str] | None:
+    """(file, names, table) for the dtypes a backend maps to its library's own (torch's
+    `TORCH_DTYPES` in core.py), a module-level dict literal named `*_DTYPES`; None when the
+    backend has none (then every dtype Keras knows is taken to exist there)."""
+    path = str(_backend_dir(backend) / "core.py")
+    for node in _tree(path).body if Path(path).is_file() else []:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id.endswith("_DTYPES")
+            and isinstance(node.value, ast.Dict)
+        ):
+            keys = [_literal(k, {}) if k is not None else None for k in node.value.keys]
+            if all(isinstance(k, str) for k in keys):
+                return path, frozenset(keys), node.targets[0].id
+    return None
 
 
 def _backend_guards(tests: list[ast.expr], backends) -> tuple[list[str], list[ast.expr]]:
