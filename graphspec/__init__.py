@@ -13,8 +13,8 @@ import gc as _gc
 
 # Importing graphspec (pydantic's models, networkx, the shape rules) makes tens of thousands of
 # objects that live as long as the process; the cyclic collector would walk them all again
-# while they are being made (0.02 s of the 0.25 s `graphspec validate` starts in). It is paused for the
-# imports and left as it was found.
+# while they are being made (0.02 s of the 0.25 s a `graphspec validate` starts in). It is
+# paused for the imports and left as it was found.
 _collecting = _gc.isenabled()
 _gc.disable()
 try:

@@ -297,8 +297,9 @@ class Budget:
     def charge(self, value: Any, offset: int = 0) -> None:
         """Count a value that is copied rather than substituted (the arguments of every copy
         of a repeated node, say) against what is left; GS160 when it does not fit."""
-        # Remembered per value: what is left only shrinks, so a size measured against an
-        # earlier (larger) remainder still decides the same way.
+        # Remembered per value (the declarations' own `args`, never changed once validated):
+        # what is left only shrinks, so a size measured against an earlier, larger remainder
+        # still decides the same way.
         known = self._charged.get(id(value))
         if known is None:
             known = self._charged[id(value)] = (value, expanded_size(value, max(self.left, 0)))

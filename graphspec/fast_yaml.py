@@ -7,14 +7,19 @@ types nothing and follows YAML 1.2, so this module gives each plain scalar the t
 gives it, with PyYAML's own YAML 1.1 resolvers and constructors (`yes` is true, `1e3` is a
 string, `0x1F` is 31, `~` is null), and quoted scalars stay strings.
 
-It is only a fast path: whatever it is not sure PyYAML would read the same way gives UNSURE,
-and `source` parses the text again with PyYAML, which then reports any error with its own
-words and position. UNSURE covers errors (rapidyaml's, or a scalar PyYAML's constructors
-refuse), anything rapidyaml is more lenient about or treats differently (tags, anchors and
-aliases, merge keys, block scalars, several documents or directives, a key written twice, complex or null
-keys, a plain scalar starting with an indicator, a colon before a flow indicator), and text with a tab, a carriage return or a character PyYAML does
-not accept. `tests/test_fast_yaml.py` checks the parity on
-every example, fixture and documented spec and on generated documents.
+It is only a fast path: where it is not sure that PyYAML reads the text the same way, it
+answers UNSURE, and `source` parses the text again with PyYAML, which then reports any error
+in its own words and at its own position. The guards, each for a difference found between
+the two parsers (`tests/test_fast_yaml.py` keeps an example of each):
+- in the text: a tab, a line break other than \n, a BOM or a character PyYAML refuses; an
+  anchor, alias, tag, directive or explicit key (`?`) where a token may start; a colon
+  before a flow indicator; a `---` or `...` line; ` - ` after a closing quote or bracket; a
+  `:` 1,024 characters or more into a line (libyaml's limit on a key); a backslash ending a
+  line that is not a comment;
+- in the tree: what rapidyaml flags as an anchor, alias or tag; block scalars; several
+  documents; a key written twice, null, holding a space or a line break, or `<<`; a plain
+  scalar starting with an indicator, holding ` #` or `: `, or ending in a space or a line
+  break; a scalar PyYAML's constructors refuse; rapidyaml's own errors.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import os
 import re
 import sys
+import threading
 from typing import Any
 
 from yaml.nodes import ScalarNode
@@ -42,14 +48,32 @@ UNSURE = object()
 _UNSURE_TEXT = re.compile(
     r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
 )
-# A colon right before a flow indicator or `?`: rapidyaml reads `[0:, x]` as a mapping inside
-# the list and `[a:?]` as a scalar; libyaml refuses both ("found unexpected ':'").
-_FLOW_COLON = re.compile(r":[,?\[\]{}]")
-# Anchors, aliases, tags and directives where a token may start: rapidyaml flags the
-# well-formed ones (refused below) but passes over a bare `&`, which libyaml refuses. A `*`
-# counts unless a space follows, so that `${a * b}` stays on the fast path. (A plain scalar
-# starting with `@` or a backquote is caught by its first character; comments may hold both.)
-_TOKEN_START = re.compile(r"(?:^|[\s,\[\]{}])(?:[&!%]|\*(?! ))", re.M)
+_TEXT_GUARDS = re.compile(
+    "|".join(
+        [
+            # A colon right before a flow indicator or `?`: rapidyaml reads `[0:, x]` as a
+            # mapping inside the list and `[a:?]` as a scalar; libyaml refuses both.
+            r":[,?\[\]{}]",
+            # Anchors, aliases, tags, directives and explicit keys where a token may start:
+            # rapidyaml flags the well-formed ones (refused in the tree) but passes over a
+            # bare `&`, and reads `?x` as the key `x`. A `*` counts unless a space follows,
+            # so that `${a * b}` stays on the fast path.
+            r"(?:^|[\s,\[\]{}])(?:[&!%?]|\*(?! ))",
+            # Document markers: rapidyaml skips a `...` before the content, libyaml refuses it.
+            r"^(?:---|\.\.\.)(?=[ \n]|$)",
+            # `- 'a' - b`: rapidyaml reads a second item, libyaml refuses it.
+            r"""['"\]}] +-(?=[ \n]|$)""",
+            # libyaml refuses a key that starts 1,024 characters or more before its `:` (a key
+            # is on one line): a value indicator that far into a line. (A long flow list of
+            # references, a model's `outputs`, has none.)
+            r"^[^\n]{1024,}:(?=[ \n]|$)",
+            # An escaped line break in a double-quoted scalar: rapidyaml takes one in a key,
+            # which leaves no trace in it. (Not in comments: examples end lines with `\`.)
+            r"^(?![ ]*#)[^\n]*\\\n",
+        ]
+    ),
+    re.M,
+)
 # Characters that cannot start a plain scalar in PyYAML (rapidyaml takes `@x` or `` `x ``),
 # and `?` and `:`, which can in block collections but not in flow ones; `-` can when a
 # non-space follows (`-1`).
@@ -91,8 +115,10 @@ class _Typer:
         first = text[0]
         if first in _INDICATORS or (first == "-" and (len(text) == 1 or text[1] == " ")):
             raise _Unsure
-        if " #" in text or ": " in text or text[-1] == " ":
-            raise _Unsure  # never one plain scalar for PyYAML (a comment, a mapping)
+        if " #" in text or ": " in text or text[-1] in " \n":
+            # Never one plain scalar for PyYAML: a comment, a mapping, or (rapidyaml keeps
+            # the blank line before a flow collection's end) a trailing line break.
+            raise _Unsure
         tag = self.loader.resolve(ScalarNode, text, (True, False))
         if tag == _STR or tag == _MERGE:
             value = text
@@ -107,7 +133,7 @@ class _Typer:
 
 
 _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
-_typer: _Typer | None = None
+_TYPERS: dict[type, _Typer] = {}  # one per loader class (source's)
 
 
 def load(text: str, loader_class: type, max_values: float) -> tuple[Any, int] | object:
@@ -115,17 +141,9 @@ def load(text: str, loader_class: type, max_values: float) -> tuple[Any, int] | 
     mappings and scalars, keys not counted: `limits.expanded_size`), or UNSURE.
     `max_values`: the most scalars, lists and mappings (keys included) PyYAML's loader may
     compose; a text that might exceed it is UNSURE, so the loader reports the limit."""
-    global _typer
-    if (
-        ryml is None
-        or not text
-        or _UNSURE_TEXT.search(text)
-        or _FLOW_COLON.search(text)
-        or _TOKEN_START.search(text)
-    ):
+    if ryml is None or not text or _UNSURE_TEXT.search(text) or _TEXT_GUARDS.search(text):
         return UNSURE
-    if _typer is None:
-        _typer = _Typer(loader_class)
+    typer = _TYPERS.get(loader_class) or _TYPERS.setdefault(loader_class, _Typer(loader_class))
     with _stderr_silenced():
         try:
             tree = ryml.parse_in_arena(text.encode("utf-8"))
@@ -139,7 +157,7 @@ def load(text: str, loader_class: type, max_values: float) -> tuple[Any, int] | 
         return UNSURE  # documents, directives, a lone scalar, an empty text: PyYAML's
     try:
         # Every node of the tree is one value (a key and its value share a node).
-        return _convert(tree, root, kind, _typer), tree.size()
+        return _convert(tree, root, kind, typer), tree.size()
     except (_Unsure, UnicodeDecodeError):  # a lone surrogate escape, `"\ud800"`
         return UNSURE
 
@@ -178,13 +196,15 @@ def _convert(tree, root: int, root_kind: int, typer: _Typer) -> Any:
             if child_kind & (_REFUSED | _KEYNIL) or raw is None:
                 raise _Unsure  # also an empty key, `{?}`
             key = str(raw, "utf-8")
+            if " " in key or "\n" in key:
+                raise _Unsure  # rapidyaml joins a key written over two lines, libyaml refuses it
             if not child_kind & _KEY_NOT_PLAIN:
                 if key == "<<":
                     raise _Unsure  # the merge key (PyYAML's resolver: exactly `<<`)
                 typed = cache.get(key, _MISS)
                 key = plain(key) if typed is _MISS else typed
-            if key in mapping:
-                raise _Unsure  # written twice: PyYAML's loader warns (GS103)
+            if key in mapping or key != key:
+                raise _Unsure  # written twice (PyYAML's loader warns, GS103), or `.nan`
             mapping[key] = value(child, child_kind)
             child = next_sibling(child)
         return mapping
@@ -192,21 +212,26 @@ def _convert(tree, root: int, root_kind: int, typer: _Typer) -> Any:
     return container(root, root_kind)
 
 
+_STDERR = threading.Lock()  # two threads swapping file descriptor 2 would lose stderr for good
+
+
 @contextlib.contextmanager
 def _stderr_silenced():
     """rapidyaml's C++ error handler writes its own report to file descriptor 2 before it
-    raises; graphspec reports PyYAML's instead, so that report is sent to /dev/null."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no stderr to protect
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    raises; graphspec reports PyYAML's instead, so that report is sent to /dev/null. (What
+    another thread writes to stderr during a parse, a few milliseconds, is lost with it.)"""
+    with _STDERR:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no stderr to protect
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)

@@ -674,11 +674,13 @@ def _parse(source: Source, room: _Room, json_text: bool) -> list[Diagnostic]:
                 )
             ]
         )
+    counted = None
     with _collector_paused():
-        diagnostics = (
-            _parse_json(source, room) if json_text else _parse_yaml(source, source.text, room)
-        )
-    _check_size(source, room)
+        if json_text:
+            diagnostics = _parse_json(source, room)
+        else:
+            diagnostics, counted = _parse_yaml(source, source.text, room)
+    _check_size(source, room, counted)
     return diagnostics
 
 
@@ -703,16 +705,18 @@ def _too_large(source: Source, room: _Room) -> SpecError:
     )
 
 
-def _check_size(source: Source, room: _Room) -> None:
+def _check_size(source: Source, room: _Room, counted: int | None = None) -> None:
+    """`counted`: the values the fast parse counted (it leaves aliases to PyYAML)."""
     limit = max(room.values, 0)
-    # The fast parse counted the values already (it leaves aliases to PyYAML).
-    size = source.values or expanded_size(source.data, limit)
+    size = counted if counted is not None else expanded_size(source.data, limit)
     if size is None or size > limit:
         raise _too_large(source, room)
     source.values = size
 
 
-def _parse_yaml(source: Source, text: str, room: _Room) -> list[Diagnostic]:
+def _parse_yaml(source: Source, text: str, room: _Room) -> tuple[list[Diagnostic], int | None]:
+    """Diagnostics (keys written twice), and how many values the fast parse counted (None
+    when PyYAML read the text)."""
     # Keys are composed too, at most one per value: twice the limit stops only what is over it.
     max_values = 2 * max(room.values, 0)
     if len(text) >= FAST_FROM:
@@ -720,8 +724,8 @@ def _parse_yaml(source: Source, text: str, room: _Room) -> list[Diagnostic]:
 
         loaded = fast_yaml.load(text, _Loader, max_values)
         if loaded is not fast_yaml.UNSURE:
-            source.data, source.values = loaded
-            return []
+            source.data, counted = loaded
+            return [], counted
     loader = _Loader(text, max_values)
     try:
         source.data = loader.get_single_data()
@@ -748,7 +752,7 @@ def _parse_yaml(source: Source, text: str, room: _Room) -> list[Diagnostic]:
         ) from None
     finally:
         loader.dispose()
-    return [
+    duplicates = [
         _error(
             source.path,
             _mark(second),
@@ -760,6 +764,7 @@ def _parse_yaml(source: Source, text: str, room: _Room) -> list[Diagnostic]:
         )
         for key, first, second in loader.duplicate_keys
     ]
+    return duplicates, None
 
 
 def _yaml_error(source: Source, exc: yaml.YAMLError) -> Diagnostic:
@@ -829,7 +834,7 @@ def _parse_json(source: Source, room: _Room) -> list[Diagnostic]:
         return []
     # Rare path: re-read with the YAML loader, which knows where each duplicate stands.
     data = source.data
-    diagnostics = _parse_yaml(source, _yaml_text(source), room)
+    diagnostics, _ = _parse_yaml(source, _yaml_text(source), room)
     source.data = data
     return diagnostics
 

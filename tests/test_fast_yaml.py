@@ -124,6 +124,12 @@ def test_scalar_typing_matches_pyyaml(scalar):
         check(text)
 
 
+def test_long_lines_without_long_keys_stay_on_the_fast_path():
+    # A model with many outputs lists them on one line, far past libyaml's 1,024-character
+    # limit on keys, which only a `:` that far into the line could break.
+    assert check("outputs: [" + ", ".join(f"n{i}:0" for i in range(400)) + "]\n")
+
+
 def test_yaml_1_1_corner_cases_are_typed_by_the_fast_path():
     # Each of these is answered by the fast path (not left to PyYAML) and typed as PyYAML types it.
     for scalar in ("yes", "off", "0o17", "017", "0x1F", "1e3", "1.0e+3", ".inf", "~", "1_000"):
@@ -152,6 +158,24 @@ def test_generated_documents_match_pyyaml_or_are_left_to_it(lines):
     check(text)
 
 
+# Tokens mixed freely, line breaks and indentation included: what the line-shaped documents
+# above cannot produce (a blank line inside a flow collection, a key over two lines, text
+# after a closing quote or bracket, document markers).
+_TOKEN = st.one_of(
+    SCALAR,
+    st.sampled_from(
+        ["\n", "\n  ", "\n\n", ": ", ":", "- ", ", ", "[", "]", "{", "}", "'q'", '"q"']
+        + ["[1, 2]", "{a: 1}", "...", "---", " # c", "  ", "\\"]
+    ),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_TOKEN, min_size=1, max_size=14))
+def test_token_soup_matches_pyyaml_or_is_left_to_it(tokens):
+    check("".join(tokens) + "\n")
+
+
 def test_the_fast_path_leaves_what_it_cannot_vouch_for_to_pyyaml():
     unsure = [
         "a: 1\na: 2\n",  # a key written twice: PyYAML's loader reports GS103
@@ -164,6 +188,19 @@ def test_the_fast_path_leaves_what_it_cannot_vouch_for_to_pyyaml():
         "a: 1\r\nb: 2\r\n",  # carriage returns
         "a: @x\n",  # rapidyaml reads this; PyYAML refuses it
         "a: [1, 2\n",  # an error
+        # Differences a review found, each closed by a guard:
+        "a: {b: c\n\n  }\n",  # rapidyaml keeps the blank line: 'c\n'
+        "- {layer: Dense, activation: relu\n\n  }\n",
+        "{a\n b: 1}\n",  # a key over two lines: libyaml refuses it
+        "[a\n b: 1]\n",
+        '{"a\n b": 1}\n',
+        '{"a\\\n b": 1}\n',  # an escaped line break in a key
+        "- 'a\n  b': 1\n",
+        "k" * 1025 + ": 1\n",  # libyaml's limit on a key
+        "...\na: 1\n",  # a document end before the content
+        "- 'a' - b\n",  # a second item after a closed quote: libyaml refuses it
+        "- [a] - b\n",
+        ".nan: 1\n",  # NaN keys never compare equal: duplicates would go unseen
         "plain text\n",  # not a mapping or a list
         "",
     ]
@@ -177,11 +214,16 @@ def test_values_over_the_limit_are_left_to_pyyaml_to_report():
     assert fast_yaml.load(text, source._Loader, 60) is fast_yaml.UNSURE
 
 
-def test_rapidyaml_errors_do_not_reach_stderr(tmp_path, capfd):
+def test_rapidyaml_errors_do_not_reach_stderr(tmp_path, capfd, monkeypatch):
+    monkeypatch.setattr(source, "FAST_FROM", 0)  # the file is small
+    answers = []
+    load = fast_yaml.load
+    monkeypatch.setattr(fast_yaml, "load", lambda *a: answers.append(load(*a)) or answers[-1])
     spec = tmp_path / "broken.yaml"
     spec.write_text("graphspec: 1\nname: m\nlayers: [1, 2\n")
     diagnostics = graphspec.validate(spec)
     out, err = capfd.readouterr()
+    assert answers == [fast_yaml.UNSURE]  # rapidyaml ran and failed, and said nothing
     assert err == "" and out == ""
     assert [d.code for d in diagnostics] == ["GS101"]
 
@@ -193,6 +235,17 @@ def test_same_diagnostics_with_and_without_the_fast_path(monkeypatch):
         return {p: [d.format() for d in graphspec.validate(p)] for p in fixtures}
 
     monkeypatch.setattr(source, "FAST_FROM", 0)  # the fixtures are small
+    answered = []
+    load = fast_yaml.load
+
+    def counted(*args):
+        answer = load(*args)
+        answered.append(answer is not fast_yaml.UNSURE)
+        return answer
+
+    monkeypatch.setattr(fast_yaml, "load", counted)
     fast = everything()
+    # Most fixtures are valid YAML with a mistake in the spec: the fast path reads them.
+    assert sum(answered) > len(fixtures) / 2, (sum(answered), len(fixtures))
     monkeypatch.setattr(fast_yaml, "ryml", None)
     assert everything() == fast

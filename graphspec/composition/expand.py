@@ -316,7 +316,8 @@ class Expander:
 
     def _has_placeholder(self, decl, chained: bool) -> bool:
         """Whether the fields a copy keeps hold a `${...}`: read from the field values as they
-        stand, not a dump, and remembered per declaration (a repeat emits it many times)."""
+        stand, not a dump, and remembered per declaration (a repeat emits it many times).
+        `vars` holds every field because the format's models forbid extra keys."""
         key = (id(decl), chained)
         found = self.placeholders.get(key)
         if found is None:

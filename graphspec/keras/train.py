@@ -562,8 +562,12 @@ class _TensorBoard(keras.callbacks.Callback):
         self.writers["validation"].scalars(_floats(validation, "epoch_"), epoch)
 
     def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self) -> None:
         for writer in self.writers.values():
             writer.close()
+        self.writers = {}
 
 
 def _floats(logs, prefix: str = "") -> dict[str, float]:
@@ -591,16 +595,21 @@ def _fit(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batc
         )
     elif run.tensorboard:
         callbacks.append(_TensorBoard(run.tensorboard, initial_epoch * steps))
-    run.model.fit(
-        train_seq,
-        epochs=run.settings.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps,
-        validation_data=val_seq,
-        validation_steps=val_steps or None,
-        callbacks=callbacks,
-        verbose=1 if progress else 0,
-    )
+    try:
+        run.model.fit(
+            train_seq,
+            epochs=run.settings.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=val_seq,
+            validation_steps=val_steps or None,
+            callbacks=callbacks,
+            verbose=1 if progress else 0,
+        )
+    finally:  # Keras skips on_train_end when fit raises (a NaN loss, Ctrl-C)
+        for callback in callbacks:
+            if isinstance(callback, _TensorBoard):
+                callback.close()
 
 
 def _batch_loop(run: _Run, train_seq, val_seq, steps, val_steps, initial_epoch, on_batch, progress):
