@@ -48,32 +48,51 @@ UNSURE = object()
 _UNSURE_TEXT = re.compile(
     r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
 )
-_TEXT_GUARDS = re.compile(
-    "|".join(
-        [
-            # A colon right before a flow indicator or `?`: rapidyaml reads `[0:, x]` as a
-            # mapping inside the list and `[a:?]` as a scalar; libyaml refuses both.
-            r":[,?\[\]{}]",
-            # Anchors, aliases, tags, directives and explicit keys where a token may start:
-            # rapidyaml flags the well-formed ones (refused in the tree) but passes over a
-            # bare `&`, and reads `?x` as the key `x`. A `*` counts unless a space follows,
-            # so that `${a * b}` stays on the fast path.
-            r"(?:^|[\s,\[\]{}])(?:[&!%?]|\*(?! ))",
-            # Document markers: rapidyaml skips a `...` before the content, libyaml refuses it.
-            r"^(?:---|\.\.\.)(?=[ \n]|$)",
-            # `- 'a' - b`: rapidyaml reads a second item, libyaml refuses it.
-            r"""['"\]}] +-(?=[ \n]|$)""",
-            # libyaml refuses a key that starts 1,024 characters or more before its `:` (a key
-            # is on one line): a value indicator that far into a line. (A long flow list of
-            # references, a model's `outputs`, has none.)
-            r"^[^\n]{1024,}:(?=[ \n]|$)",
-            # An escaped line break in a double-quoted scalar: rapidyaml takes one in a key,
-            # which leaves no trace in it. (Not in comments: examples end lines with `\`.)
-            r"^(?![ ]*#)[^\n]*\\\n",
-        ]
-    ),
-    re.M,
-)
+# A colon right before a flow indicator or `?`: rapidyaml reads `[0:, x]` as a mapping inside
+# the list and `[a:?]` as a scalar; libyaml refuses both.
+_FLOW_COLON = re.compile(r":[,?\[\]{}]")
+# `- 'a' - b`: rapidyaml reads a second item, libyaml refuses it.
+_AFTER_CLOSE = re.compile(r"""['"\]}] +-(?=[ \n]|$)""")
+# Anchors, aliases, tags, directives and explicit keys where a token may start (after a
+# space, a flow indicator or at the start): rapidyaml flags the well-formed ones (refused in
+# the tree) but passes over a bare `&`, and reads `?x` as the key `x`. A `*` counts unless a
+# space follows, so that `${a * b}` stays on the fast path.
+_TOKEN_CHAR = re.compile(r"[&!%?*]")
+_TOKEN_BEFORE = frozenset(" \n,[]{}")
+# Document markers: rapidyaml skips a `...` before the content, libyaml refuses it.
+_MARKER = re.compile(r"(?:---|\.\.\.)(?=[ \n]|$)")
+# libyaml refuses a key that starts 1,024 characters or more before its `:` (a key is on one
+# line): a value indicator that far into a line. (A long flow list of references, a model's
+# `outputs`, has none.)
+_FAR_COLON = re.compile(r"^[^\n]{1024,}:(?=[ \n]|$)")
+# An escaped line break in a double-quoted scalar: rapidyaml takes one in a key, which leaves
+# no trace in it. (Not in comments: examples end lines with `\`.)
+_ESCAPED_BREAK = re.compile(r"\\\n")
+
+
+def _unsure_text(text: str) -> bool:
+    """Whether the text holds something the two parsers may read differently. Each check
+    starts from a literal or a character class, which `re` finds quickly, and looks at the
+    context of the rare matches in Python: a 1 MiB spec takes a few milliseconds."""
+    if _UNSURE_TEXT.search(text) or _FLOW_COLON.search(text) or _AFTER_CLOSE.search(text):
+        return True
+    for match in _TOKEN_CHAR.finditer(text):
+        at = match.start()
+        if (at == 0 or text[at - 1] in _TOKEN_BEFORE) and text[at : at + 2] != "* ":
+            return True
+    if "---" in text or "..." in text:
+        for match in _MARKER.finditer(text):
+            if match.start() == 0 or text[match.start() - 1] == "\n":
+                return True
+    for match in _ESCAPED_BREAK.finditer(text):
+        line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+        if not line.lstrip(" ").startswith("#"):
+            return True
+    return len(text) > 1024 and any(
+        _FAR_COLON.match(line) for line in text.split("\n") if len(line) > 1024
+    )
+
+
 # Characters that cannot start a plain scalar in PyYAML (rapidyaml takes `@x` or `` `x ``),
 # and `?` and `:`, which can in block collections but not in flow ones; `-` can when a
 # non-space follows (`-1`).
@@ -141,7 +160,7 @@ def load(text: str, loader_class: type, max_values: float) -> tuple[Any, int] | 
     mappings and scalars, keys not counted: `limits.expanded_size`), or UNSURE.
     `max_values`: the most scalars, lists and mappings (keys included) PyYAML's loader may
     compose; a text that might exceed it is UNSURE, so the loader reports the limit."""
-    if ryml is None or not text or _UNSURE_TEXT.search(text) or _TEXT_GUARDS.search(text):
+    if ryml is None or not text or _unsure_text(text):
         return UNSURE
     typer = _TYPERS.get(loader_class) or _TYPERS.setdefault(loader_class, _Typer(loader_class))
     with _stderr_silenced():
