@@ -59,7 +59,9 @@ _AFTER_CLOSE = re.compile(r"""['"\]}] +-(?=[ \n]|$)""")
 # space follows, so that `${a * b}` stays on the fast path.
 _TOKEN_CHAR = re.compile(r"[&!%?*]")
 _TOKEN_BEFORE = frozenset(" \n,[]{}")
-# Document markers: rapidyaml skips a `...` before the content, libyaml refuses it.
+# Document markers first on a line, indented or not: rapidyaml skips a `...` before the
+# content and ends the document at an indented one; libyaml refuses the first and reads the
+# second as text.
 _MARKER = re.compile(r"(?:---|\.\.\.)(?=[ \n]|$)")
 # libyaml refuses a key that starts 1,024 characters or more before its `:` (a key is on one
 # line): a value indicator that far into a line. (A long flow list of references, a model's
@@ -82,8 +84,9 @@ def _unsure_text(text: str) -> bool:
             return True
     if "---" in text or "..." in text:
         for match in _MARKER.finditer(text):
-            if match.start() == 0 or text[match.start() - 1] == "\n":
-                return True
+            line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+            if not line.strip(" "):  # first on its line (rapidyaml ends a document at an
+                return True  # indented `...` too)
     for match in _ESCAPED_BREAK.finditer(text):
         line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
         if not line.lstrip(" ").startswith("#"):
@@ -183,36 +186,33 @@ def load(text: str, loader_class: type, max_values: float) -> tuple[Any, int] | 
 
 def _convert(tree, root: int, root_kind: int, typer: _Typer) -> Any:
     """The tree as plain data, walking each container's children in order. Written for
-    speed: a 10,000-node spec has some 60,000 tree nodes, each a few calls into rapidyaml."""
+    speed (one loop for lists and mappings, scalars typed inline): a 10,000-node spec has
+    some 60,000 tree nodes, each a few calls into rapidyaml."""
     node_type, first_child, next_sibling = tree.type, tree.first_child, tree.next_sibling
     key_of, val_of, cache, plain = tree.key, tree.val, typer.cache, typer.plain
 
-    def value(node: int, kind: int) -> Any:
-        if kind & (_MAP | _SEQ):
-            return container(node, kind)
-        raw = val_of(node)
-        text = "" if raw is None else str(raw, "utf-8")
-        if kind & _VAL_NOT_PLAIN:
-            return text
-        typed = cache.get(text, _MISS)
-        return plain(text) if typed is _MISS else typed
-
     def container(node: int, kind: int) -> Any:
+        mapping = not kind & _SEQ
+        out: Any = {} if mapping else []
         child = first_child(node)
-        if kind & _SEQ:
-            items = []
-            while child != _NONE:
-                child_kind = node_type(child)
-                if child_kind & _REFUSED:
-                    raise _Unsure
-                items.append(value(child, child_kind))
-                child = next_sibling(child)
-            return items
-        mapping: dict = {}
         while child != _NONE:
             child_kind = node_type(child)
+            if child_kind & _REFUSED:
+                raise _Unsure
+            if child_kind & (_MAP | _SEQ):
+                value = container(child, child_kind)
+            else:
+                raw = val_of(child)
+                value = "" if raw is None else str(raw, "utf-8")
+                if not child_kind & _VAL_NOT_PLAIN:
+                    typed = cache.get(value, _MISS)
+                    value = plain(value) if typed is _MISS else typed
+            if not mapping:
+                out.append(value)
+                child = next_sibling(child)
+                continue
             raw = key_of(child)
-            if child_kind & (_REFUSED | _KEYNIL) or raw is None:
+            if child_kind & _KEYNIL or raw is None:
                 raise _Unsure  # also an empty key, `{?}`
             key = str(raw, "utf-8")
             if " " in key or "\n" in key:
@@ -222,11 +222,11 @@ def _convert(tree, root: int, root_kind: int, typer: _Typer) -> Any:
                     raise _Unsure  # the merge key (PyYAML's resolver: exactly `<<`)
                 typed = cache.get(key, _MISS)
                 key = plain(key) if typed is _MISS else typed
-            if key in mapping or key != key:
+            if key in out or key != key:
                 raise _Unsure  # written twice (PyYAML's loader warns, GS103), or `.nan`
-            mapping[key] = value(child, child_kind)
+            out[key] = value
             child = next_sibling(child)
-        return mapping
+        return out
 
     return container(root, root_kind)
 

@@ -198,6 +198,7 @@ def test_the_fast_path_leaves_what_it_cannot_vouch_for_to_pyyaml():
         "- 'a\n  b': 1\n",
         "k" * 1025 + ": 1\n",  # libyaml's limit on a key
         "...\na: 1\n",  # a document end before the content
+        "- \n  ...\n",  # an indented `...`: text for libyaml, a document end for rapidyaml
         "- 'a' - b\n",  # a second item after a closed quote: libyaml refuses it
         "- [a] - b\n",
         ".nan: 1\n",  # NaN keys never compare equal: duplicates would go unseen
