@@ -475,6 +475,22 @@ class _Checker:
         return visited == len(graph) and graph.out_degree(current) == 0
 
 
+def _build_order(graph: nx.DiGraph, nodes: dict[str, GraphNode]) -> list[str]:
+    """The topological order that keeps declaration order wherever the edges allow (inputs
+    first). Specs are mostly written in that order already: when every edge goes forward,
+    the sorted declarations are exactly what networkx's lexicographical sort returns, and
+    one pass over the edges shows it (the heap-based sort costs a tenth of a large spec's
+    graph checks)."""
+
+    def key(name: str) -> tuple:
+        index = nodes[name].index
+        return (index if index is not None else -1, name)
+
+    if all(key(u) < key(v) for u, v in graph.edges):
+        return sorted(graph, key=key)
+    return list(nx.lexicographical_topological_sort(graph, key=key))
+
+
 def _is_nested_layer(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("layer"), str)
 
@@ -502,14 +518,7 @@ def check(source: Source, composition: Composition) -> tuple[CheckedGraph | None
         )
     if any(d.is_error for d in checker.diags) or not acyclic or holes or outputs is None:
         return None, checker.diags
-    order = [
-        n
-        for n in nx.lexicographical_topological_sort(
-            graph,
-            key=lambda n: (checker.nodes[n].index if checker.nodes[n].index is not None else -1, n),
-        )
-        if checker.nodes[n].kind != "input"
-    ]
+    order = [n for n in _build_order(graph, checker.nodes) if checker.nodes[n].kind != "input"]
     shared: dict[str, list[str]] = {}
     for node in checker.nodes.values():
         if node.owner:

@@ -156,3 +156,37 @@ def test_damaged_bytes_give_located_errors(tmp_path, example, data):
     path = tmp_path / ("damaged" + example.suffix)
     path.write_bytes(raw)
     check_outcome(path)
+
+
+@st.composite
+def _declared_dags(draw):
+    """A DAG over n nodes (edges from lower to higher topological rank) with declaration
+    indexes that follow that rank, or are shuffled, and some inputs (index None)."""
+    n = draw(st.integers(1, 12))
+    edges = draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=30))
+    indexes = list(range(n))
+    if draw(st.booleans()):
+        indexes = draw(st.permutations(indexes))
+    inputs = draw(st.sets(st.integers(0, n - 1), max_size=3))
+    return n, [(u, v) for u, v in edges if u < v], indexes, inputs
+
+
+@given(_declared_dags())
+def test_build_order_is_networkx_lexicographical_order(case):
+    from types import SimpleNamespace
+
+    import networkx as nx
+
+    from graphspec.graph import _build_order
+
+    n, edges, indexes, inputs = case
+    graph = nx.DiGraph()
+    graph.add_nodes_from(f"n{i}" for i in range(n))
+    graph.add_edges_from((f"n{u}", f"n{v}") for u, v in edges)
+    nodes = {f"n{i}": SimpleNamespace(index=None if i in inputs else indexes[i]) for i in range(n)}
+
+    def key(name):
+        index = nodes[name].index
+        return (index if index is not None else -1, name)
+
+    assert _build_order(graph, nodes) == list(nx.lexicographical_topological_sort(graph, key=key))
