@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -26,6 +28,16 @@ def seed_plugins():
     ops = graphspec.load_plugin(str(PLUGINS / "seed_ops.py"))
     layers = graphspec.load_plugin(str(PLUGINS / "seed_layers.py"))
     return ops, layers
+
+
+def make_train_data(out: Path, *options: str) -> Path:
+    """Arrays for examples/train_mlp.yaml in `out`, made by the example's own script."""
+    subprocess.run(
+        [sys.executable, str(EXAMPLES / "make_train_data.py"), str(out), *options],
+        check=True,
+        capture_output=True,
+    )
+    return out
 
 
 def codes(diagnostics):

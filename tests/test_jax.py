@@ -19,7 +19,7 @@ import yaml
 import graphspec
 from graphspec.keras import events
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, make_train_data
 
 keras = pytest.importorskip("keras")
 from graphspec.keras import train  # noqa: E402
@@ -29,13 +29,7 @@ SPEC = EXAMPLES / "train_mlp.yaml"
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data")
-    subprocess.run(
-        [sys.executable, str(EXAMPLES / "make_train_data.py"), str(out), "--samples", "500"],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return make_train_data(tmp_path_factory.mktemp("data"), "--samples", "500")
 
 
 def logged(logdir) -> dict[str, list[tuple[int, float]]]:

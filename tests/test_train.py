@@ -13,7 +13,7 @@ import yaml
 import graphspec
 from graphspec.cli import main
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, make_train_data
 
 keras = pytest.importorskip("keras")
 from graphspec.keras import train  # noqa: E402
@@ -24,13 +24,7 @@ SPEC = EXAMPLES / "train_mlp.yaml"
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data")
-    subprocess.run(
-        [sys.executable, str(EXAMPLES / "make_train_data.py"), str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return make_train_data(tmp_path_factory.mktemp("data"))
 
 
 def spec_with(tmp_path, **train_settings):
