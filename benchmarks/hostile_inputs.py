@@ -27,7 +27,9 @@ from pathlib import Path
 from _machine import describe
 from validate_speed import ROOT, TooSlow, bytecode_env, measure, medians, warm_up
 
-HEADER = "graphspec: 1\nname: m\ninputs: {x: {shape: [4]}}\n"
+sys.path.insert(0, str(ROOT / "tests"))  # the hostile specs the robustness tests bound
+from hostile_specs import HEADER, doubling_blocks, laughs, nested_blocks  # noqa: E402
+
 N = 100_000
 
 
@@ -39,15 +41,6 @@ def spec(text: str) -> Callable[[Path], list[str]]:
         return ["hostile.yaml"]
 
     return make
-
-
-def laughs(width: int, levels: int, leaf: str = '"lol"') -> list[str]:
-    """Anchors a_k holding `width` aliases of a_(k-1): width**levels values in few bytes."""
-    lines = [f"  a0: &a0 [{', '.join([leaf] * width)}]"]
-    lines += [
-        f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels)
-    ]
-    return lines
 
 
 def amplification(item: Callable[[int], str], steps: int = 9, times: int = 10) -> str:
@@ -64,24 +57,6 @@ def amplification(item: Callable[[int], str], steps: int = 9, times: int = 10) -
 
 def chain(n: int) -> str:
     return HEADER + "layers:\n" + "  - {layer: Dense, args: {units: 4}}\n" * n
-
-
-def nested_blocks(depth: int) -> str:
-    lines = ["blocks:", "  b0:", "    inputs: [i]", "    layers: [{op: relu, in: i}]"]
-    for k in range(1, depth):
-        lines += [f"  b{k}:", "    inputs: [i]", f"    layers: [{{block: b{k - 1}, in: i}}]"]
-    return HEADER + "\n".join(lines) + f"\nlayers: [{{block: b{depth - 1}}}]\n"
-
-
-def doubling_blocks(levels: int) -> str:
-    lines = ["blocks:", "  b0:", "    inputs: [i]", "    layers: [{op: relu, in: i}]"]
-    for k in range(1, levels + 1):
-        lines += [
-            f"  b{k}:",
-            "    inputs: [i]",
-            f"    layers: [{{block: b{k - 1}, in: i, repeat: 2}}]",
-        ]
-    return HEADER + "\n".join(lines) + f"\nlayers: [{{block: b{levels}}}]\n"
 
 
 def with_set(value: str, text: str | None = None) -> Callable[[Path], list[str]]:

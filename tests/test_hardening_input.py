@@ -28,7 +28,8 @@ from graphspec.output import (
 )
 from graphspec.source import FILE_COST, Source, Spent, read, read_value
 
-HEADER = "graphspec: 1\nname: m\ninputs: {x: {shape: [4]}}\n"
+from hostile_specs import HEADER, amplification, laughs
+
 LAYERS = "layers: [{layer: Dense, args: {units: 2}}]\n"
 
 
@@ -109,19 +110,6 @@ def test_an_import_that_is_a_fifo_does_not_hang(tmp_path, deadline):
 
 
 # -- class 2: string and list amplification through parameters ---------------------------------
-
-
-def amplification(steps: int, times: int, use: str = "name_scope") -> str:
-    params = ['  p0: "xxxxxxxxxx"'] + [
-        f'  p{k}: "' + f"${{p{k - 1}}}" * times + '"' for k in range(1, steps)
-    ]
-    return (
-        HEADER
-        + "params:\n"
-        + "\n".join(params)
-        + "\n"
-        + f'layers: [{{layer: Dense, args: {{units: 4, {use}: "${{p{steps - 1}}}"}}}}]\n'
-    )
 
 
 def test_the_issues_600_byte_string_chain(tmp_path):
@@ -249,10 +237,7 @@ def test_a_set_error_is_located_in_the_value():
 
 
 def alias_document(width: int, levels: int) -> str:
-    lines = [f"  a0: &a0 [{', '.join(['1'] * width)}]"] + [
-        f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * width)}]" for k in range(1, levels)
-    ]
-    return HEADER + "params:\n" + "\n".join(lines) + "\n" + LAYERS
+    return HEADER + "params:\n" + "\n".join(laughs(width, levels, "1")) + "\n" + LAYERS
 
 
 def test_the_issues_1kb_document_of_1_6_million_values(tmp_path):

@@ -22,12 +22,13 @@ import pytest
 
 from graphspec import Limits
 
+from hostile_specs import HEADER, amplification, doubling_blocks, laughs, nested_blocks
+
 LIMITS = Limits()
 N = LIMITS.max_nodes
 MAX_SECONDS = 6.0  # the promise is 2 s; the margin absorbs a loaded machine
 MAX_MIB = 300
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = "graphspec: 1\nname: m\ninputs: {x: {shape: [4]}}\n"
 
 # Runs the command given as arguments and reports its wall time, peak memory and output. It
 # stops a child that runs far past the bound itself (killing the wrapper would orphan it), and
@@ -124,40 +125,6 @@ def repeat(count: int) -> str:
     return HEADER + f"layers: [{{name: d, layer: Dense, args: {{units: 4}}, repeat: {count}}}]\n"
 
 
-def doubling_blocks(levels: int) -> str:
-    """Block b_k repeats b_(k-1) twice: 2**levels nodes from a few hundred bytes."""
-    lines = ["blocks:", "  b0:", "    inputs: [i]", "    layers: [{op: relu, in: i}]"]
-    for k in range(1, levels + 1):
-        lines += [
-            f"  b{k}:",
-            "    inputs: [i]",
-            f"    layers: [{{block: b{k - 1}, in: i, repeat: 2}}]",
-        ]
-    return HEADER + "\n".join(lines) + f"\nlayers: [{{block: b{levels}}}]\n"
-
-
-def nested_blocks(depth: int) -> str:
-    """Block b_k uses b_(k-1) once: blocks nested `depth` deep."""
-    lines = ["blocks:", "  b0:", "    inputs: [i]", "    layers: [{op: relu, in: i}]"]
-    for k in range(1, depth):
-        lines += [f"  b{k}:", "    inputs: [i]", f"    layers: [{{block: b{k - 1}, in: i}}]"]
-    return HEADER + "\n".join(lines) + f"\nlayers: [{{block: b{depth - 1}}}]\n"
-
-
-def string_amplification(steps: int = 9, times: int = 10) -> str:
-    """The issue's case: p_k is p_(k-1) written `times` times; 600 bytes asked for 1 GB."""
-    params = ['  p0: "xxxxxxxxxx"'] + [
-        f'  p{k}: "' + f"${{p{k - 1}}}" * times + '"' for k in range(1, steps)
-    ]
-    return (
-        HEADER
-        + "params:\n"
-        + "\n".join(params)
-        + "\n"
-        + f'layers: [{{layer: Dense, args: {{units: 4, name_scope: "${{p{steps - 1}}}"}}}}]\n'
-    )
-
-
 def string_spread(nodes: int) -> str:
     """A string just under the size of one value, interpolated into every node."""
     size = LIMITS.max_value_size // 2
@@ -249,12 +216,6 @@ def deep(depth: int) -> str:
     return HEADER + "layers: [{op: relu}]\ndescription: " + "[" * depth + "]" * depth + "\n"
 
 
-def billion_laughs() -> str:
-    levels = ['  a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    levels += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
-    return HEADER + "params:\n" + "\n".join(levels) + "\nlayers: [{op: relu}]\n"
-
-
 SPECS = {
     # name: (spec text, code expected in the output or None)
     "chain at the node limit": (lambda: chain(N), None),
@@ -267,12 +228,15 @@ SPECS = {
     "blocks doubling far over it": (lambda: doubling_blocks(40), "GS160"),
     "blocks nested 200 deep (the limit)": (lambda: nested_blocks(200), None),
     "blocks nested 1,000 deep": (lambda: nested_blocks(1000), "GS160"),
-    "string amplification (the issue's 600 bytes)": (string_amplification, "GS160"),
-    "string amplification, 100 x 5 steps": (lambda: string_amplification(6, 100), "GS160"),
+    "string amplification (the issue's 600 bytes)": (amplification, "GS160"),
+    "string amplification, 100 x 5 steps": (lambda: amplification(6, 100), "GS160"),
     "a long string in every copy": (lambda: string_spread(N), "GS160"),
     "list amplification": (list_amplification, "GS160"),
     "a long list in every copy": (lambda: list_spread(N), "GS160"),
-    "YAML alias bomb": (billion_laughs, "GS160"),
+    "YAML alias bomb": (
+        lambda: HEADER + "params:\n" + "\n".join(laughs(9, 10)) + "\nlayers: [{op: relu}]\n",
+        "GS160",
+    ),
     "aliases just under the value limit, in args": (
         lambda: alias_tree(LIMITS.max_values * 9 // 10, "args"),
         None,
